@@ -1,0 +1,44 @@
+"""rnncodec train."""
+
+from __future__ import annotations
+
+import click
+
+from .main import cli
+
+
+@cli.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of training images.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint.pt, weights.safetensors, log.jsonl.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt, else warm-start from the shipped weights.")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False), help="Warm-start from this weights file.")
+@click.option("--steps", type=click.IntRange(1), help="Stop when the global step reaches this.")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), help="Stop after this many minutes.")
+@click.option("--batch-size", type=click.IntRange(1))
+@click.option("--crop", type=click.IntRange(16))
+@click.option("--iterations", type=click.IntRange(1, 16), help="Iterations unrolled per training step.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True))
+@click.option("--schedule-steps", type=click.IntRange(1), help="Cosine learning-rate horizon (global steps).")
+@click.option("--loss", type=click.Choice(["l1", "mse"]))
+@click.option("--val-every", type=click.IntRange(1))
+@click.option("--checkpoint-every", type=click.IntRange(1))
+@click.option("--seed", type=int)
+@click.option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
+def train(data, out, resume, init, steps, minutes, device, threads, **options):
+    """Train the model on a folder of images (resumable; DDP under torchrun)."""
+    import torch
+
+    from ..train import train as run_training
+    from ..weights import WeightsError
+
+    if steps is None and minutes is None:
+        raise click.ClickException("give --steps or --minutes")
+    if threads:
+        torch.set_num_threads(threads)
+    overrides = {k: v for k, v in options.items() if v is not None}
+    try:
+        result = run_training(data, out, overrides, resume=resume, init=init, steps=steps, minutes=minutes, device=device)
+    except (WeightsError, ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"stopped at step {result['step']} after {result['train_seconds'] / 60:.1f} training minutes", err=True)

@@ -1,0 +1,167 @@
+"""The codec: Picture ⇄ .rgc bytes, through the network (tile by tile) and the entropy coder."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .bitstream import CHUNK_ALPHA, CHUNK_ITERATION, HEADER_SIZE, FormatError, Header, pack_chunk, parse_header, read_chunks
+from .data import to_tensor, to_uint8
+from .entropy import CODER_ID, CodeCoder
+from .images import Picture
+from .model import BLOCK, RNNCodec
+from .weights import default_weights_path, load_model, model_id
+
+DEFAULT_TILE = 1024  # the network runs on tiles this big: bounded memory, seams only on larger images
+Progress = Callable[[int], None] | None  # called with the number of network steps just done
+
+
+@dataclass
+class Decoded:
+    picture: Picture
+    header: Header
+    iterations: int  # iterations decoded
+    chunk_ends: list[int]  # byte offset just past each iteration chunk: a file cut there is valid
+    warnings: list[str] = field(default_factory=list)
+    pictures: list[Picture] | None = None  # every iteration's picture, when asked for
+
+
+def tiles(height: int, width: int, tile: int):
+    """Slices (rows, cols) of the tiles covering a padded image, in raster order."""
+    for y in range(0, height, tile):
+        for x in range(0, width, tile):
+            yield slice(y, min(y + tile, height)), slice(x, min(x + tile, width))
+
+
+def code_slices(rows: slice, cols: slice):
+    return slice(rows.start // BLOCK, rows.stop // BLOCK), slice(cols.start // BLOCK, cols.stop // BLOCK)
+
+
+class Codec:
+    def __init__(self, model: RNNCodec, model_id: bytes, tile: int = DEFAULT_TILE):
+        self.model = model.eval()
+        self.model_id = model_id
+        self.tile = tile
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE) -> "Codec":
+        path = Path(weights) if weights is not None else default_weights_path()
+        return cls(load_model(path), model_id(path), tile)
+
+    @property
+    def max_iterations(self) -> int:
+        return self.model.cfg.max_iterations
+
+    # --- encoding ------------------------------------------------------------------------------
+    def codes(self, rgb: np.ndarray, iterations: int, progress: Progress = None) -> np.ndarray:
+        """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/16⌉, ⌈W/16⌉) uint8 0/1."""
+        h, w = rgb.shape[:2]
+        padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
+        H, W = padded.shape[:2]
+        out = np.zeros((iterations, self.model.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
+        with torch.inference_mode():
+            for rows, cols in tiles(H, W, self.tile):
+                x = to_tensor(padded[rows, cols])[None]
+                cr, cc = code_slices(rows, cols)
+                for t, (bits, _) in enumerate(self.model.iterate(x, iterations)):
+                    out[t, :, cr, cc] = (bits[0] > 0).numpy()
+                    progress and progress(1)
+        return out
+
+    def encode(self, picture: Picture, iterations: int, progress: Progress = None) -> bytes:
+        if not 1 <= iterations <= self.max_iterations:
+            raise ValueError(f"iterations must be in 1..{self.max_iterations}")
+        h, w = picture.rgb.shape[:2]
+        header = Header(w, h, picture.mode, iterations, self.model.cfg.code_channels, self.tile, self.model_id, CODER_ID)
+        parts = [header.pack()]
+        if picture.alpha is not None:
+            parts.append(pack_chunk(CHUNK_ALPHA, 0, zlib.compress(picture.alpha.tobytes(), 9)))
+        coder = CodeCoder(*header.code_shape)
+        for bits in self.codes(picture.rgb, iterations, progress):
+            parts.append(pack_chunk(CHUNK_ITERATION, *coder.encode(bits)))
+        return b"".join(parts)
+
+    # --- decoding ------------------------------------------------------------------------------
+    def read(self, data: bytes, iterations: int | None = None):
+        """Parse and entropy-decode a file: (header, alpha, codes (K, C, h, w), chunk_ends, warnings)."""
+        header = parse_header(data)
+        if header.model_id != self.model_id:
+            raise FormatError(f"file was made with other weights (model id {header.model_id.hex()}, these are {self.model_id.hex()})")
+        if header.coder_id != CODER_ID:
+            raise FormatError(f"file uses entropy coder {header.coder_id}; this build has coder {CODER_ID}")
+        if header.code_channels != self.model.cfg.code_channels:
+            raise FormatError("file's code channel count does not match the model")
+        wanted = header.iterations if iterations is None else iterations
+        warnings = []
+        if wanted > header.iterations:
+            warnings.append(f"file holds {header.iterations} iterations; decoding those")
+            wanted = header.iterations
+        coder = CodeCoder(*header.code_shape)
+        alpha_size = header.width * header.height
+        limits = {CHUNK_ITERATION: coder.raw_size, CHUNK_ALPHA: alpha_size + alpha_size // 100 + 64}
+        alpha, codes, ends = None, [], []
+        for chunk in read_chunks(data, limits):
+            if chunk.kind == CHUNK_ALPHA:
+                if alpha is not None or codes or header.mode not in ("RGBA", "LA"):
+                    raise FormatError("unexpected alpha chunk")
+                try:
+                    raw = zlib.decompressobj().decompress(chunk.payload, alpha_size + 1)
+                except zlib.error:
+                    raise FormatError("alpha chunk does not decompress") from None
+                if len(raw) != alpha_size:
+                    raise FormatError("alpha chunk has the wrong size")
+                alpha = np.frombuffer(raw, np.uint8).reshape(header.height, header.width)
+                continue
+            if len(ends) == header.iterations:
+                raise FormatError("more iteration chunks than the header declares")
+            ends.append(chunk.end)
+            if len(codes) < wanted:
+                try:
+                    codes.append(coder.decode(chunk.mode, chunk.payload))
+                except ValueError as e:
+                    raise FormatError(f"iteration {len(codes) + 1}: {e}") from None
+        if len(ends) == header.iterations and ends[-1] != len(data):
+            raise FormatError(f"{len(data) - ends[-1]} bytes of trailing data after the last chunk")
+        if header.mode in ("RGBA", "LA") and alpha is None:
+            raise FormatError("truncated file: the alpha channel is missing")
+        if not codes:
+            raise FormatError("truncated file: no complete iteration")
+        if len(codes) < wanted:
+            warnings.append(f"truncated file: decoded {len(codes)} of {header.iterations} iterations")
+        return header, alpha, np.stack(codes), ends, warnings
+
+    def reconstruct(self, codes: np.ndarray, height: int, width: int, keep_all: bool = False, progress: Progress = None):
+        """Run the decoder over the codes tile by tile; the final (H, W, 3) uint8 image, or all of them."""
+        K = codes.shape[0]
+        H, W = codes.shape[2] * BLOCK, codes.shape[3] * BLOCK
+        outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K if keep_all else 1)]
+        gamma = self.model.cfg.gamma
+        with torch.inference_mode():
+            for rows, cols in tiles(H, W, self.tile):
+                cr, cc = code_slices(rows, cols)
+                recon, state = None, None
+                for t in range(K):
+                    bits = torch.from_numpy(codes[t, :, cr, cc]).float()[None] * 2 - 1
+                    delta, state = self.model.decode_step(bits, t + 1, state)
+                    recon = delta if recon is None else delta + gamma * recon
+                    if keep_all or t == K - 1:
+                        outs[t if keep_all else 0][rows, cols] = to_uint8(recon[0].clamp(-0.5, 0.5))
+                    progress and progress(1)
+        return [o[:height, :width] for o in outs]
+
+    def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None) -> Decoded:
+        header, alpha, codes, ends, warnings = self.read(data, iterations)
+        images = self.reconstruct(codes, header.height, header.width, keep_all, progress)
+        pictures = [Picture(im, header.mode, alpha) for im in images]
+        return Decoded(pictures[-1], header, len(codes), ends, warnings, pictures if keep_all else None)
+
+
+def network_steps(height: int, width: int, iterations: int, tile: int = DEFAULT_TILE) -> int:
+    """How many progress ticks encode or decode of an image makes (tiles × iterations)."""
+    ph, pw = height + (-height % BLOCK), width + (-width % BLOCK)
+    return sum(1 for _ in tiles(ph, pw, tile)) * iterations

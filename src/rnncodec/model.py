@@ -1,0 +1,185 @@
+"""The GDN-RNN codec network (Islam et al. 2021 on Toderici et al. 2017), one iteration at a time.
+
+Iteration t (1-based):  b_t = Bin(Enc_t(r_{t-1})),  x̂_t = Dec_t(b_t) + γ·x̂_{t-1},  r_t = x − x̂_t,
+with r_0 = x and x̂_0 = 0. Images are float tensors in [-0.5, 0.5], shape (B, 3, H, W) with H, W
+multiples of 16. Each iteration emits ``code_channels`` bits per 16×16 block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .layers import GDN, ConvLSTMCell
+
+BLOCK = 16  # the encoder downsamples by 2 four times
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    code_channels: int = 32  # bits per 16×16 block per iteration: 32 → 0.125 bpp
+    analysis_channels: int = 32  # conv (stride 2) + GDN at 1/2 resolution; thin, since it runs on many pixels
+    encoder_hidden: tuple[int, ...] = (64, 128, 256)  # ConvLSTM cells at 1/4, 1/8, 1/16 (each stride 2)
+    synthesis_channels: int = 256  # 1×1 conv, then conv + inverse GDN, at 1/16
+    decoder_hidden: tuple[int, ...] = (256, 128, 64, 32)  # ConvLSTM at 1/16, 1/8, 1/4, 1/2, each then depth-to-space ×2
+    decoder_hidden_kernels: tuple[int, ...] = (3, 1, 1, 1)  # 3×3 recurrence only at 1/16, where pixels are few
+    gamma: float = 1.0  # x̂_t = Dec_t(b_t) + γ·x̂_{t-1}: 1 additive, 0 one-shot
+    max_iterations: int = 16  # 16 × 0.125 = 2 bpp before entropy coding
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+class Binarizer(nn.Module):
+    """1×1 conv → tanh → ±1. Stochastic in training (E[b] = tanh) with a straight-through gradient."""
+
+    def __init__(self, in_channels: int, code_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, code_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.tanh(self.conv(x))
+        if self.training:
+            b = torch.where(torch.rand_like(y) < (1 + y) / 2, 1.0, -1.0)
+        else:
+            b = torch.where(y >= 0, 1.0, -1.0)
+        return y + (b - y).detach()
+
+
+class Encoder(nn.Module):
+    """Residual → features at 1/16: conv + GDN (1/2), then three strided ConvLSTM cells."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.analysis = nn.Conv2d(3, cfg.analysis_channels, 3, stride=2, padding=1)
+        self.gdn = GDN(cfg.analysis_channels)
+        widths = (cfg.analysis_channels, *cfg.encoder_hidden)
+        self.cells = nn.ModuleList(ConvLSTMCell(widths[i], widths[i + 1], 3, stride=2) for i in range(len(cfg.encoder_hidden)))
+
+    def forward(self, x, state):
+        x = self.gdn(self.analysis(x))  # (B, A, H/2, W/2)
+        state = state or [None] * len(self.cells)
+        new_state = []
+        for cell, s in zip(self.cells, state):
+            x, s = cell(x, s)  # halves the resolution each time
+            new_state.append(s)
+        return x, new_state  # (B, E3, H/16, W/16)
+
+
+class Decoder(nn.Module):
+    """Bits at 1/16 → image: 1×1 conv, conv + inverse GDN, four ConvLSTM + depth-to-space, conv to RGB."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        s = cfg.synthesis_channels
+        self.expand = nn.Conv2d(cfg.code_channels, s, 1)
+        self.synthesis = nn.Conv2d(s, s, 3, padding=1)
+        self.igdn = GDN(s, inverse=True)
+        cells, in_ch = [], s
+        for hidden, k in zip(cfg.decoder_hidden, cfg.decoder_hidden_kernels):
+            cells.append(ConvLSTMCell(in_ch, hidden, 3, stride=1, hidden_kernel=k))
+            in_ch = hidden // 4  # after depth-to-space ×2
+        self.cells = nn.ModuleList(cells)
+        self.to_rgb = nn.Conv2d(in_ch, 3, 3, padding=1)
+
+    def forward(self, bits, state):
+        x = self.igdn(self.synthesis(self.expand(bits)))  # (B, S, H/16, W/16)
+        state = state or [None] * len(self.cells)
+        new_state = []
+        for cell, s in zip(self.cells, state):
+            x, s = cell(x, s)
+            x = F.pixel_shuffle(x, 2)  # doubles the resolution, channels / 4
+            new_state.append(s)
+        return self.to_rgb(x), new_state  # (B, 3, H, W)
+
+
+class RNNCodec(nn.Module):
+    """Encoder, binarizer and decoder, with a learned gain per iteration on the residual.
+
+    The gain g_t scales the encoder's input (r·g_t) and divides the decoder's output, so
+    small late residuals reach the network at a useful magnitude (Toderici et al. 2017,
+    "residual scaling"); it is a fixed number per iteration, known to both sides.
+    """
+
+    def __init__(self, cfg: ModelConfig = ModelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.binarizer = Binarizer(cfg.encoder_hidden[-1], cfg.code_channels)
+        self.decoder = Decoder(cfg)
+        t = torch.arange(1, cfg.max_iterations + 1, dtype=torch.float32)
+        self.log_gain = nn.Parameter(0.5 * torch.log(t))  # starts at g_t = sqrt(t)
+
+    def gain(self, t: int) -> torch.Tensor:
+        return torch.exp(self.log_gain[t - 1])
+
+    # --- one iteration at a time, with explicit state -----------------------------------
+    def encode_step(self, residual: torch.Tensor, t: int, state=None):
+        """Residual r_{t-1} (B,3,H,W) and encoder state → bits b_t (B,C,H/16,W/16) in ±1, new state."""
+        features, state = self.encoder(residual * self.gain(t), state)
+        return self.binarizer(features), state
+
+    def decode_step(self, bits: torch.Tensor, t: int, state=None):
+        """Bits b_t and decoder state → Dec_t(b_t) (B,3,H,W), new state. x̂_t = Dec_t(b_t) + γ·x̂_{t-1}."""
+        out, state = self.decoder(bits, state)
+        return out / self.gain(t), state
+
+    def iterate(self, x: torch.Tensor, iterations: int):
+        """Run the encode/decode loop on x; yield (bits, reconstruction) for t = 1..iterations."""
+        check_shape(x)
+        if not 1 <= iterations <= self.cfg.max_iterations:
+            raise ValueError(f"iterations must be in 1..{self.cfg.max_iterations}")
+        recon = torch.zeros_like(x)
+        enc_state = dec_state = None
+        for t in range(1, iterations + 1):
+            bits, enc_state = self.encode_step(x - recon, t, enc_state)
+            delta, dec_state = self.decode_step(bits, t, dec_state)
+            recon = delta + self.cfg.gamma * recon
+            yield bits, recon
+
+    def forward(self, x: torch.Tensor, iterations: int) -> torch.Tensor:
+        """Training loss terms: mean |r_t| for each t, shape (iterations,)."""
+        return torch.stack([(x - recon).abs().mean() for _, recon in self.iterate(x, iterations)])
+
+
+def check_shape(x: torch.Tensor) -> None:
+    if x.dim() != 4 or x.shape[1] != 3 or x.shape[2] % BLOCK or x.shape[3] % BLOCK:
+        raise ValueError(f"expected (B, 3, H, W) with H, W multiples of {BLOCK}, got {tuple(x.shape)}")
+
+
+def macs_per_pixel(model: RNNCodec) -> int:
+    """Multiply-accumulates per input pixel for one encoder + decoder iteration (convolutions and GDN)."""
+    size = 64
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += output.numel() * k * module.in_channels // module.groups
+        elif isinstance(module, GDN):
+            total += output.numel() * output.shape[1]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, GDN))]
+    try:
+        with torch.no_grad():
+            it = model.eval().iterate(torch.zeros(1, 3, size, size), 2)
+            next(it)  # first iteration skips the hidden convs; count the second
+            total = 0
+            next(it)
+    finally:
+        for h in handles:
+            h.remove()
+    return math.ceil(total / size**2)

@@ -1,0 +1,92 @@
+"""Shipped weights: safetensors files (no pickle) that carry the model config and training facts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .model import ModelConfig, RNNCodec
+
+WEIGHTS_NAME = "rnncodec-gdn.safetensors"
+FORMAT_TAG = "rnncodec-weights-1"
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, unreadable or does not match the model."""
+
+
+def default_weights_path() -> Path:
+    """The weights installed with the package, or, in a source checkout, the repository's models/ copy."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "models" / WEIGHTS_NAME, here.parent.parent / "models" / WEIGHTS_NAME):
+        if candidate.is_file():
+            return candidate
+    raise WeightsError(f"no shipped weights found (looked for {WEIGHTS_NAME} in the package and in models/)")
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path) and move the result onto path, so readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(model: RNNCodec, path: str | Path, **facts) -> None:
+    """Write the model's parameters with its config and training facts (step, seconds, …) as metadata."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT_TAG, "config": json.dumps(model.cfg.to_dict())}
+    metadata.update({k: json.dumps(v) for k, v in facts.items()})
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def read_metadata(path: str | Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return {k: v if k == "format" else json.loads(v) for k, v in meta.items()}
+
+
+def load_model(path: str | Path | None = None, expect: ModelConfig | None = None) -> RNNCodec:
+    """Build the model described by a weights file and load it (eval mode).
+
+    ``expect``: refuse a file whose config differs from this one.
+    """
+    path = Path(path) if path is not None else default_weights_path()
+    try:
+        meta = read_metadata(path)
+        if meta.get("format") != FORMAT_TAG:
+            raise WeightsError(f"{path}: not an rnncodec weights file")
+        cfg = ModelConfig.from_dict(meta["config"])
+        state = load_file(str(path))
+    except (OSError, SafetensorError, KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+        if isinstance(e, WeightsError):
+            raise
+        raise WeightsError(f"cannot read weights {path}: {e}") from None
+    if expect is not None and cfg != expect:
+        raise WeightsError(f"{path}: weights are for config {cfg}, expected {expect}")
+    model = RNNCodec(cfg)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise WeightsError(f"{path}: weights do not match their config: {first}") from None
+    return model.eval()
+
+
+def model_id(path: str | Path) -> bytes:
+    """8-byte identifier of a weights file: the first bytes of the SHA-256 of its contents."""
+    return hashlib.sha256(Path(path).read_bytes()).digest()[:8]

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from rnncodec.model import ModelConfig
+
+# A model small enough to train a few steps in a test; same structure as the shipped one.
+TINY = ModelConfig(
+    code_channels=8,
+    analysis_channels=8,
+    encoder_hidden=(8, 8, 16),
+    synthesis_channels=16,
+    decoder_hidden=(16, 16, 8, 8),
+    decoder_hidden_kernels=(3, 1, 1, 1),
+)
+
+
+@pytest.fixture
+def tiny_config():
+    return TINY
+
+
+def smooth_image(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarray:
+    """A photo-like test image: smooth gradients plus a little noise, uint8 (h, w, channels)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    planes = []
+    for c in range(channels):
+        a, b, p = rng.uniform(0.01, 0.08, 3)
+        planes.append(128 + 80 * np.sin(a * yy + p * 10) * np.cos(b * xx) + rng.normal(0, 6, (h, w)))
+    return np.clip(np.stack(planes, -1), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(smooth_image(72, 88, seed=i)).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """Random weights of the tiny model, saved like shipped weights (the codec does not need a trained model)."""
+    import torch
+
+    from rnncodec.model import RNNCodec
+    from rnncodec.weights import save_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_weights(RNNCodec(TINY), path, step=0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_codec(tiny_weights):
+    from rnncodec.codec import Codec
+
+    return Codec.load(tiny_weights)

@@ -1,0 +1,127 @@
+"""The command line: round trips, pipes, and one-line errors for every kind of bad input."""
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import smooth_image
+from rnncodec.cli import main
+
+
+def run(argv, capsys):
+    """Run the CLI in-process; return (exit code, stderr)."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(40, 56)).save(path)
+    return path
+
+
+def test_encode_decode_round_trip(photo, tiny_weights, capsys):
+    code, err = run(["encode", str(photo), "-q", "3", "--model", str(tiny_weights)], capsys)
+    assert code == 0 and err == ""
+    rgc = photo.with_suffix(".rgc")
+    assert rgc.exists()
+    out = photo.parent / "back.png"
+    assert run(["decode", str(rgc), "-o", str(out), "--model", str(tiny_weights)], capsys)[0] == 0
+    assert Image.open(out).size == (56, 40)
+    code, _ = run(["info", str(rgc)], capsys)
+    assert code == 0
+
+
+def test_existing_output_is_kept_unless_forced(photo, tiny_weights, capsys):
+    out = photo.parent / "x.rgc"
+    out.write_bytes(b"precious")
+    code, err = run(["encode", str(photo), "-o", str(out), "--model", str(tiny_weights)], capsys)
+    assert code != 0 and "exists" in err and out.read_bytes() == b"precious"
+    assert run(["encode", str(photo), "-o", str(out), "-f", "--model", str(tiny_weights)], capsys)[0] == 0
+    assert out.read_bytes()[:4] == b"\x89RGC"
+
+
+def test_input_is_never_overwritten(photo, tiny_weights, capsys):
+    before = photo.read_bytes()
+    code, err = run(["encode", str(photo), "-o", str(photo), "-f", "--model", str(tiny_weights)], capsys)
+    assert code != 0 and "input" in err and photo.read_bytes() == before
+
+
+def one_line_error(code, err):
+    return code != 0 and err.count("\n") == 1 and err.startswith("rnncodec: error:") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", ["missing", "not_image", "not_rgc", "wrong_version", "corrupt_chunk",
+                                  "truncated_header", "unwritable", "wrong_model", "directory", "bad_extension"])
+def test_bad_input_gives_one_line_error(case, photo, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "2"] + model, capsys)[0] == 0
+    rgc = photo.with_suffix(".rgc")
+    data = rgc.read_bytes()
+    bad = tmp_path / "bad.rgc"
+    out = str(tmp_path / "out.png")
+    if case == "missing":
+        argv = ["decode", str(tmp_path / "nope.rgc"), "-o", out]
+    elif case == "not_image":
+        (tmp_path / "fake.png").write_bytes(b"this is not an image")
+        argv = ["encode", str(tmp_path / "fake.png")]
+    elif case == "not_rgc":
+        argv = ["decode", str(photo), "-o", out]
+    elif case == "wrong_version":
+        bad.write_bytes(data[:8] + b"\x07" + data[9:])
+        argv = ["decode", str(bad), "-o", out]
+    elif case == "corrupt_chunk":
+        bad.write_bytes(data[:-10] + bytes([data[-10] ^ 0x10]) + data[-9:])
+        argv = ["decode", str(bad), "-o", out]
+    elif case == "truncated_header":
+        bad.write_bytes(data[:17])
+        argv = ["decode", str(bad), "-o", out]
+    elif case == "unwritable":
+        argv = ["encode", str(photo), "-o", str(tmp_path / "no" / "such" / "dir.rgc")]
+    elif case == "wrong_model":
+        from rnncodec.model import RNNCodec
+        from rnncodec.weights import save_weights
+        from conftest import TINY
+
+        other = tmp_path / "other.safetensors"
+        save_weights(RNNCodec(TINY), other, step=1)
+        model = ["--model", str(other)]
+        argv = ["decode", str(rgc), "-o", out]
+    elif case == "directory":
+        argv = ["encode", str(tmp_path)]
+    elif case == "bad_extension":
+        argv = ["decode", str(rgc), "-o", str(tmp_path / "out.xyz")]
+    code, err = run(argv + model, capsys)
+    assert one_line_error(code, err), err
+
+
+def test_truncated_file_decodes_with_a_warning(photo, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    run(["encode", str(photo), "-q", "3"] + model, capsys)
+    data = photo.with_suffix(".rgc").read_bytes()
+    cut = tmp_path / "cut.rgc"
+    cut.write_bytes(data[:-5])
+    code, err = run(["decode", str(cut), "-o", str(tmp_path / "cut.png")] + model, capsys)
+    assert code == 0 and "warning" in err and "truncated" in err
+
+
+def test_stdin_stdout_pipe_through_real_processes(photo, tiny_weights):
+    cmd = [sys.executable, "-m", "rnncodec"]
+    model = ["--model", str(tiny_weights)]
+    encode = subprocess.Popen(cmd + ["encode", "-", "-o", "-", "-q", "2"] + model, stdin=open(photo, "rb"), stdout=subprocess.PIPE)
+    decode = subprocess.run(cmd + ["decode", "-"] + model, stdin=encode.stdout, capture_output=True, timeout=120)
+    encode.stdout.close()
+    assert encode.wait(timeout=120) == 0 and decode.returncode == 0, decode.stderr
+    image = Image.open(io.BytesIO(decode.stdout))
+    assert image.format == "PNG" and image.size == (56, 40)
+    assert decode.stderr == b""  # quiet when stderr is not a terminal

@@ -1,0 +1,103 @@
+import pytest
+import torch
+
+from rnncodec.model import ModelConfig, RNNCodec, macs_per_pixel
+
+
+@pytest.mark.parametrize("h,w", [(16, 16), (32, 48), (64, 80), (112, 16)])
+def test_shapes_for_several_sizes(tiny_config, h, w):
+    model = RNNCodec(tiny_config).eval()
+    x = torch.rand(2, 3, h, w) - 0.5
+    with torch.no_grad():
+        outs = list(model.iterate(x, 3))
+    assert len(outs) == 3
+    for bits, recon in outs:
+        assert bits.shape == (2, tiny_config.code_channels, h // 16, w // 16)
+        assert set(bits.unique().tolist()) <= {-1.0, 1.0}
+        assert recon.shape == x.shape
+
+
+def test_default_model_has_32_bits_per_16x16_block():
+    model = RNNCodec().eval()
+    with torch.no_grad():
+        bits, _ = model.encode_step(torch.zeros(1, 3, 32, 64), 1)
+    assert bits.shape == (1, 32, 2, 4)  # 32 bits / 256 pixels = 0.125 bpp
+    assert macs_per_pixel(model) > 0
+
+
+def test_rejects_sizes_not_multiple_of_16(tiny_config):
+    with pytest.raises(ValueError):
+        list(RNNCodec(tiny_config).iterate(torch.zeros(1, 3, 20, 32), 1))
+
+
+def test_step_api_reproduces_iterate(tiny_config):
+    """The decoder alone, fed the encoder's bits, rebuilds the encoder's reconstructions."""
+    torch.manual_seed(0)
+    model = RNNCodec(tiny_config).eval()
+    x = torch.rand(1, 3, 32, 32) - 0.5
+    with torch.no_grad():
+        outs = list(model.iterate(x, 4))
+        recon, state = torch.zeros_like(x), None
+        for t, (bits, expected) in enumerate(outs, start=1):
+            delta, state = model.decode_step(bits, t, state)
+            recon = delta + model.cfg.gamma * recon
+            torch.testing.assert_close(recon, expected)
+
+
+def test_one_shot_gamma_zero(tiny_config):
+    from dataclasses import replace
+
+    model = RNNCodec(replace(tiny_config, gamma=0.0)).eval()
+    x = torch.rand(1, 3, 16, 16) - 0.5
+    with torch.no_grad():
+        (b1, r1), (b2, r2) = list(model.iterate(x, 2))
+        delta, _ = model.decode_step(b1, 1)
+    torch.testing.assert_close(r1, delta)
+
+
+def test_binarizer_is_stochastic_in_training_and_sign_at_inference(tiny_config):
+    torch.manual_seed(0)
+    model = RNNCodec(tiny_config)
+    x = torch.rand(1, 3, 64, 64) - 0.5
+    model.train()
+    a, _ = model.encode_step(x, 1)
+    b, _ = model.encode_step(x, 1)
+    assert not torch.equal(a, b)
+    model.eval()
+    with torch.no_grad():
+        a, _ = model.encode_step(x, 1)
+        b, _ = model.encode_step(x, 1)
+    assert torch.equal(a, b)
+
+
+def test_straight_through_gradient_reaches_encoder(tiny_config):
+    model = RNNCodec(tiny_config).train()
+    loss = model(torch.rand(2, 3, 32, 32) - 0.5, 2).sum()
+    loss.backward()
+    assert model.encoder.analysis.weight.grad.abs().sum() > 0
+
+
+def test_training_step_lowers_loss_on_fixed_batch(tiny_config):
+    torch.manual_seed(0)
+    model = RNNCodec(tiny_config).train()
+    x = torch.rand(4, 3, 32, 32) - 0.5
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def loss_at(seed):
+        torch.manual_seed(seed)  # same binarizer noise each time
+        return model(x, 2).sum()
+
+    before = loss_at(1).item()
+    for _ in range(10):
+        loss = loss_at(1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss_at(1).item() < before
+
+
+def test_config_round_trip():
+    cfg = ModelConfig()
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError):
+        ModelConfig.from_dict({**cfg.to_dict(), "bogus": 1})

@@ -1,0 +1,52 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+from rnncodec.train import TrainConfig, learning_rate, train
+
+FAST = {"batch_size": 2, "crop": 32, "iterations": 2, "warmup_steps": 2, "schedule_steps": 20, "checkpoint_every": 1}
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=10, schedule_steps=110, min_lr_ratio=0.1)
+    assert learning_rate(cfg, 0) < learning_rate(cfg, 9) == 1e-3
+    assert abs(learning_rate(cfg, 110) - 1e-4) < 1e-12
+    assert learning_rate(cfg, 10_000) == learning_rate(cfg, 110)
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path, image_folder, tiny_config):
+    straight = train(image_folder, tmp_path / "a", FAST, tiny_config, steps=4)
+    train(image_folder, tmp_path / "b", FAST, tiny_config, steps=2)
+    resumed = train(image_folder, tmp_path / "b", {}, resume=True, steps=4)
+    assert resumed["step"] == straight["step"] == 4
+    assert resumed["loss"] == straight["loss"]
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_writes_loadable_weights(tmp_path, image_folder, tiny_config):
+    from rnncodec.weights import load_model, read_metadata
+
+    train(image_folder, tmp_path / "run", FAST, tiny_config, steps=1)
+    model = load_model(tmp_path / "run" / "weights.safetensors")
+    assert model.cfg == tiny_config
+    assert read_metadata(tmp_path / "run" / "weights.safetensors")["step"] == 1
+
+
+def test_ddp_two_processes_gloo(tmp_path, image_folder, tiny_config):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(textwrap.dedent(f"""
+        from rnncodec.model import ModelConfig
+        from rnncodec.train import train
+        cfg = ModelConfig.from_dict({tiny_config.to_dict()!r})
+        train({str(image_folder)!r}, {str(tmp_path / "ddp")!r}, {FAST!r}, cfg, steps=2, device="cpu")
+    """))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 2
