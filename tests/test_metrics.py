@@ -51,14 +51,17 @@ def test_ms_ssim_scales_follow_the_library_bound():
     assert ms_ssim_scales(10, 40) == 0
 
 
+def noisy_copy(image: np.ndarray, sigma: float) -> np.ndarray:
+    noise = np.random.default_rng(1).normal(0, sigma, image.shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+
 @pytest.mark.parametrize("shape", [(64, 64), (176, 192)])
-def test_ms_ssim_is_one_for_identical_and_lower_for_a_noisy_copy(shape):
+def test_ms_ssim_is_one_for_identical_and_falls_with_noise(shape):
     a = smooth_image(*shape)
-    noisy = np.clip(a + np.random.default_rng(1).normal(0, 12, a.shape), 0, 255).astype(np.uint8)
     assert ms_ssim(a, a.copy()) == pytest.approx(1.0, abs=1e-9)
-    score = ms_ssim(a, noisy)
-    assert 0.5 < score < 0.99
-    assert ms_ssim(a, noisy) > ms_ssim(a, np.clip(a.astype(int) + 40 * (noisy.astype(int) - a), 0, 255).astype(np.uint8))
+    slightly, badly = ms_ssim(a, noisy_copy(a, 4)), ms_ssim(a, noisy_copy(a, 30))
+    assert 0.3 < badly < slightly < 0.999
 
 
 def test_ms_ssim_accepts_grayscale_and_rejects_tiny_images():
@@ -72,8 +75,8 @@ def test_few_scale_path_matches_the_library_at_five_scales():
     a, b = smooth_image(176, 192, seed=2), smooth_image(176, 192, seed=3)
     x, y = _to_batch(a), _to_batch(b)
     expected = float(library_ms_ssim(x, y, data_range=255))
-    assert _few_scale_ms_ssim(x, y, 5) == pytest.approx(expected, abs=1e-9)
-    assert ms_ssim(a, b) == pytest.approx(expected, abs=1e-9)
+    assert _few_scale_ms_ssim(x, y, 5) == pytest.approx(expected, abs=1e-6)
+    assert ms_ssim(a, b) == expected
 
 
 def test_ms_ssim_db():
@@ -105,7 +108,7 @@ def test_deltas_on_a_curve_linear_in_log_rate():
 
 
 def test_bd_psnr_averages_over_the_overlapping_rates_only():
-    """Reference 30 + 3x on x = log2(rate) in [-3, 1], test adds x**2 on [-1, 3]: the mean of x**2 over [-1, 1] is 1/3."""
+    """Reference 30 + 3x, x = log2(rate) in [-3, 1]; test adds x**2, x in [-1, 3]: mean x**2 on [-1, 1] is 1/3."""
     x_ref, x_test = np.linspace(-3, 1, 6), np.linspace(-1, 3, 6)
     gain = bd_psnr(2**x_ref, 30 + 3 * x_ref, 2**x_test, 30 + 3 * x_test + x_test**2)
     assert gain == pytest.approx(1 / 3, abs=1e-9)

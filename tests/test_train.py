@@ -50,3 +50,22 @@ def test_ddp_two_processes_gloo(tmp_path, image_folder, tiny_config):
     assert done.returncode == 0, done.stderr[-2000:]
     ckpt = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 2
+
+
+def test_sigterm_stops_at_a_saved_checkpoint(tmp_path, image_folder):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rnncodec", "train", "--data", str(image_folder), "--out", str(out), "--minutes", "10",
+           "--batch-size", "2", "--crop", "32", "--iterations", "1", "--threads", "1"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "log.jsonl").exists() and time.time() < deadline:  # written once training has started
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] >= 1 and f"stopped at step {ckpt['step']}" in err

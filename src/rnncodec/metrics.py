@@ -56,8 +56,8 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _to_batch(image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W[, C]) → float64 (1, C, H, W)."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).double()
+    """uint8 (H, W[, C]) → float32 (1, C, H, W)."""
+    t = torch.from_numpy(np.array(image, dtype=np.float32))
     return (t[None] if t.ndim == 2 else t.movedim(-1, 0))[None]
 
 

@@ -28,6 +28,7 @@ class ModelConfig:
     decoder_hidden: tuple[int, ...] = (256, 128, 64, 32)  # ConvLSTM at 1/16, 1/8, 1/4, 1/2, each then depth-to-space ×2
     decoder_hidden_kernels: tuple[int, ...] = (3, 1, 1, 1)  # 3×3 recurrence only at 1/16, where pixels are few
     gamma: float = 1.0  # x̂_t = Dec_t(b_t) + γ·x̂_{t-1}: 1 additive, 0 one-shot
+    learned_gain: bool = True  # learn the per-iteration residual gain g_t (else g_t = 1)
     max_iterations: int = 16  # 16 × 0.125 = 2 bpp before entropy coding
 
     def to_dict(self) -> dict:
@@ -119,8 +120,11 @@ class RNNCodec(nn.Module):
         self.encoder = Encoder(cfg)
         self.binarizer = Binarizer(cfg.encoder_hidden[-1], cfg.code_channels)
         self.decoder = Decoder(cfg)
-        t = torch.arange(1, cfg.max_iterations + 1, dtype=torch.float32)
-        self.log_gain = nn.Parameter(0.5 * torch.log(t))  # starts at g_t = sqrt(t)
+        if cfg.learned_gain:
+            t = torch.arange(1, cfg.max_iterations + 1, dtype=torch.float32)
+            self.log_gain = nn.Parameter(0.5 * torch.log(t))  # starts at g_t = sqrt(t)
+        else:
+            self.register_buffer("log_gain", torch.zeros(cfg.max_iterations))
 
     def gain(self, t: int) -> torch.Tensor:
         return torch.exp(self.log_gain[t - 1])

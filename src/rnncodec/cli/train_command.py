@@ -23,9 +23,10 @@ from .main import cli
 @click.option("--val-every", type=click.IntRange(1))
 @click.option("--checkpoint-every", type=click.IntRange(1))
 @click.option("--seed", type=int)
+@click.option("--no-learned-gain", is_flag=True, help="New models only: fix the residual gain at 1.")
 @click.option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
-def train(data, out, resume, init, steps, minutes, device, threads, **options):
+def train(data, out, resume, init, steps, minutes, device, threads, no_learned_gain, **options):
     """Train the model on a folder of images (resumable; DDP under torchrun)."""
     import torch
 
@@ -38,7 +39,10 @@ def train(data, out, resume, init, steps, minutes, device, threads, **options):
         torch.set_num_threads(threads)
     overrides = {k: v for k, v in options.items() if v is not None}
     try:
-        result = run_training(data, out, overrides, resume=resume, init=init, steps=steps, minutes=minutes, device=device)
+        from ..model import ModelConfig
+
+        model_cfg = ModelConfig(learned_gain=not no_learned_gain)
+        result = run_training(data, out, overrides, model_cfg, resume=resume, init=init, steps=steps, minutes=minutes, device=device)
     except (WeightsError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"stopped at step {result['step']} after {result['train_seconds'] / 60:.1f} training minutes", err=True)

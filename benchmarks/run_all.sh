@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Regenerate docs/rd.png and docs/results.md from scratch on a folder of images (Kodak by default):
+#   benchmarks/run_all.sh [../shared/datasets/kodak]
+# rnncodec through real .rgc files (rnncodec eval), its whole-process speed and memory, Pillow's
+# JPEG / WebP / JPEG 2000 / AVIF, then the report (BD-rate, BD-PSNR, tables, plot).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-../shared/datasets/kodak}
+out=benchmarks/results
+mkdir -p "$out"
+name=$(basename "$data")
+rnncodec eval "$data" --json "$out/$name-rnncodec.json"
+python benchmarks/rnncodec_process.py "$(ls "$data"/*.png | head -n 1)" --json "$out/$name-rnncodec.json"
+python benchmarks/conventional.py "$data" --json "$out/$name-conventional.json"
+python benchmarks/report.py --json "$out/$name-rnncodec.json" "$out/$name-conventional.json" --out-dir docs
