@@ -125,3 +125,12 @@ def test_stdin_stdout_pipe_through_real_processes(photo, tiny_weights):
     image = Image.open(io.BytesIO(decode.stdout))
     assert image.format == "PNG" and image.size == (56, 40)
     assert decode.stderr == b""  # quiet when stderr is not a terminal
+
+
+def test_outputs_get_the_usual_file_permissions(photo, tiny_weights, capsys):
+    old = os.umask(0o022)
+    try:
+        assert run(["encode", str(photo), "-q", "1", "--model", str(tiny_weights)], capsys)[0] == 0
+    finally:
+        os.umask(old)
+    assert photo.with_suffix(".rgc").stat().st_mode & 0o777 == 0o644

@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from .model import ModelConfig, RNNCodec
-from .weights import WeightsError, atomic_write, default_weights_path, load_model, read_metadata, save_weights
+from .files import atomic_write
+from .weights import WeightsError, default_weights_path, load_model, read_metadata, save_weights
 
 
 @dataclass

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .files import atomic_write
 from .model import ModelConfig, RNNCodec
 
 WEIGHTS_NAME = "rnncodec-gdn.safetensors"
@@ -29,19 +28,6 @@ def default_weights_path() -> Path:
         if candidate.is_file():
             return candidate
     raise WeightsError(f"no shipped weights found (looked for {WEIGHTS_NAME} in the package and in models/)")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path) and move the result onto path, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_weights(model: RNNCodec, path: str | Path, **facts) -> None:

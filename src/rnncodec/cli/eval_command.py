@@ -40,6 +40,6 @@ def evaluate(folder, iterations, json_out, model):
     if json_out:
         from pathlib import Path
 
-        from ..weights import atomic_write
+        from ..files import atomic_write
 
         atomic_write(Path(json_out), lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1) + "\n"))

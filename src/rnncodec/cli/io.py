@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..weights import atomic_write
+from ..files import atomic_write
 
 STDIO = "-"
 
