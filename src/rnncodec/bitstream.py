@@ -49,6 +49,17 @@ class Header:
         """(channels, rows, columns) of one iteration's codes."""
         return self.code_channels, (self.height + self.pad_bottom) // 16, (self.width + self.pad_right) // 16
 
+    @property
+    def raw_code_bytes(self) -> int:
+        """Bytes of one iteration's codes stored raw: the most an iteration chunk may hold."""
+        c, h, w = self.code_shape
+        return (c * h * w + 7) // 8
+
+    def chunk_limits(self) -> dict[int, int]:
+        """Largest valid payload of each chunk type (zlib may grow incompressible alpha slightly)."""
+        alpha = self.width * self.height
+        return {CHUNK_ITERATION: self.raw_code_bytes, CHUNK_ALPHA: alpha + alpha // 100 + 64}
+
     def validate(self) -> None:
         if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE and self.width * self.height <= MAX_PIXELS):
             raise FormatError(f"image size {self.width}×{self.height} is outside the limits ({MAX_SIDE} per side, {MAX_PIXELS} pixels)")

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .bitstream import CHUNK_ALPHA, CHUNK_ITERATION, HEADER_SIZE, FormatError, Header, pack_chunk, parse_header, read_chunks
+from .bitstream import CHUNK_ALPHA, CHUNK_ITERATION, FormatError, Header, pack_chunk, parse_header, read_chunks
 from .data import to_tensor, to_uint8
 from .entropy import CODER_ID, CodeCoder
 from .images import Picture
@@ -103,9 +103,8 @@ class Codec:
             wanted = header.iterations
         coder = CodeCoder(*header.code_shape)
         alpha_size = header.width * header.height
-        limits = {CHUNK_ITERATION: coder.raw_size, CHUNK_ALPHA: alpha_size + alpha_size // 100 + 64}
         alpha, codes, ends = None, [], []
-        for chunk in read_chunks(data, limits):
+        for chunk in read_chunks(data, header.chunk_limits()):
             if chunk.kind == CHUNK_ALPHA:
                 if alpha is not None or codes or header.mode not in ("RGBA", "LA"):
                     raise FormatError("unexpected alpha chunk")

@@ -39,7 +39,7 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
         decoded = codec.decode(data, keep_all=True)
         decode_s.append(time.perf_counter() - t1)
         encode_s.append(t1 - t0)
-        raw_chunk = CHUNK_OVERHEAD + -(-np.prod(decoded.header.code_shape) // 8)
+        raw_chunk = CHUNK_OVERHEAD + decoded.header.raw_code_bytes
         for k in iteration_counts:
             out = decoded.pictures[k - 1].rgb
             rows[k]["bpp"].append(decoded.chunk_ends[k - 1] * 8 / (h * w))

@@ -99,14 +99,13 @@ def decode(input, output, iterations, force, model):
 @input_argument
 def info(input):
     """Show the header and per-iteration sizes of .rgc file IN."""
-    from ..bitstream import CHUNK_ALPHA, CHUNK_ITERATION, HEADER_SIZE, FormatError, parse_header, read_chunks
-    from ..entropy import CodeCoder
+    from ..bitstream import CHUNK_ALPHA, HEADER_SIZE, FormatError, parse_header, read_chunks
 
     data = read_input(input)
     try:
         header = parse_header(data)
-        raw = CodeCoder(*header.code_shape).raw_size
-        chunks = list(read_chunks(data, {CHUNK_ITERATION: raw, CHUNK_ALPHA: 2 * header.width * header.height + 64}))
+        raw = header.raw_code_bytes
+        chunks = list(read_chunks(data, header.chunk_limits()))
     except FormatError as e:
         raise click.ClickException(f"{input}: {e}") from None
     pixels = header.width * header.height
