@@ -102,13 +102,23 @@ def rd_point(images: list[np.ndarray], codec: Codec, setting, repeats: int, prog
     return {"setting": setting, **dict(zip(("bpp", "psnr", "ms_ssim", "encode_s", "decode_s"), map(float, means)))}
 
 
-def child_process(code: str, scratch: Path) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of a fresh Python interpreter running ``code``."""
+def timed_process(cmd: list[str], scratch: Path) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB (GNU time) of one run of the command ``cmd``."""
     report = scratch / "peak_kib.txt"
     start = time.perf_counter()
-    subprocess.run([GNU_TIME, "-f", "%M", "-o", str(report), sys.executable, "-c", code], check=True)
+    subprocess.run([GNU_TIME, "-f", "%M", "-o", str(report), *cmd], check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     return seconds, int(report.read_text().split()[-1]) / 1024
+
+
+def median_process_cost(commands: dict[str, list[str]], repeats: int, scratch: Path) -> dict:
+    """For each named command in order (e.g. "encode", then "decode"): median wall seconds and peak MiB."""
+    result = {}
+    for step, cmd in commands.items():
+        runs = [timed_process(cmd, scratch) for _ in range(repeats)]
+        result[f"{step}_wall_s"] = statistics.median(seconds for seconds, _ in runs)
+        result[f"{step}_peak_mib"] = statistics.median(mib for _, mib in runs)
+    return result
 
 
 def process_cost(png: Path, codec: Codec, setting, repeats: int, scratch: Path) -> dict:
@@ -118,12 +128,8 @@ def process_cost(png: Path, codec: Codec, setting, repeats: int, scratch: Path) 
     save_options = f"{codec.pil_format!r}, **{codec.options(setting)!r}"
     encode_code = prelude + f"Image.open({str(png)!r}).convert('RGB').save({str(compressed)!r}, {save_options})"
     decode_code = prelude + f"Image.open({str(compressed)!r}).convert('RGB').save({str(restored)!r}, 'PNG')"
-    result = {"setting": setting}
-    for step, code in (("encode", encode_code), ("decode", decode_code)):
-        runs = [child_process(code, scratch) for _ in range(repeats)]
-        result[f"{step}_wall_s"] = statistics.median(seconds for seconds, _ in runs)
-        result[f"{step}_peak_mib"] = statistics.median(mib for _, mib in runs)
-    return result
+    commands = {"encode": [sys.executable, "-c", encode_code], "decode": [sys.executable, "-c", decode_code]}
+    return {"setting": setting, **median_process_cost(commands, repeats, scratch)}
 
 
 def available_codecs() -> list[Codec]:

@@ -2,24 +2,17 @@
 
     python benchmarks/rnncodec_process.py IMAGE --json RESULTS.json [-q 8] [--repeats 3]
 Times `rnncodec encode IMAGE -q Q` and `rnncodec decode` of its output as fresh processes
-under GNU time (/usr/bin/time -f '%e %M'), keeps the medians, and adds them to the
+under GNU time, with benchmarks/conventional.py's measurement, keeps the medians, and adds them to the
 "rnncodec" entry of RESULTS.json (written by `rnncodec eval --json`) as its "process" record,
 the same record benchmarks/conventional.py writes for the other codecs.
 """
 
 import argparse
 import json
-import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
-
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak resident MiB) of one run of cmd."""
-    done = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True, text=True, check=True)
-    wall, kib = done.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(kib) / 1024
+from conventional import median_process_cost  # same measurement as the other codecs
 
 
 def main():
@@ -31,17 +24,13 @@ def main():
     args = ap.parse_args()
     results = json.loads(args.json.read_text())
     with tempfile.TemporaryDirectory() as tmp:
-        rgc, png = Path(tmp) / "x.rgc", Path(tmp) / "x.png"
-        enc = [timed(["rnncodec", "encode", str(args.image), "-o", str(rgc), "-q", str(args.iterations), "-f"]) for _ in range(args.repeats)]
-        dec = [timed(["rnncodec", "decode", str(rgc), "-o", str(png), "-f"]) for _ in range(args.repeats)]
-    record = {
-        "setting": args.iterations,
-        "image": args.image.name,
-        "encode_wall_s": statistics.median(w for w, _ in enc),
-        "decode_wall_s": statistics.median(w for w, _ in dec),
-        "encode_peak_mib": statistics.median(m for _, m in enc),
-        "decode_peak_mib": statistics.median(m for _, m in dec),
-    }
+        scratch = Path(tmp)
+        rgc, png = scratch / "x.rgc", scratch / "x.png"
+        commands = {
+            "encode": ["rnncodec", "encode", str(args.image), "-o", str(rgc), "-q", str(args.iterations), "-f"],
+            "decode": ["rnncodec", "decode", str(rgc), "-o", str(png), "-f"],
+        }
+        record = {"setting": args.iterations, "image": args.image.name, **median_process_cost(commands, args.repeats, scratch)}
     results["codecs"]["rnncodec"]["process"] = record
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(record))
