@@ -113,6 +113,26 @@ def bd_table(codecs: dict) -> list[str]:
     return lines + [""]
 
 
+STANDING_SETTINGS = ("1", "4", "8", "16")  # rnncodec iterations whose rates the standings table compares at
+
+
+def standings_table(codecs: dict) -> list[str]:
+    """Each codec's measured point nearest in bpp to SUBJECT's 1 / 4 / 8 / 16-iteration points."""
+    anchors = [p for p in codecs[SUBJECT]["points"] if str(p["setting"]) in STANDING_SETTINGS]
+    lines = ["## Standings at rnncodec's rates", "",
+             f"For each codec, its measured point nearest in bpp to {SUBJECT} at "
+             f"{' / '.join(STANDING_SETTINGS)} iterations: PSNR, MS-SSIM @ real bpp.", "",
+             "| codec | " + " | ".join(f"~{p['bpp']:.2f} bpp" for p in anchors) + " |",
+             "|---|" + "---|" * len(anchors)]
+    for name, codec in codecs.items():
+        cells = []
+        for anchor in anchors:
+            p = min(codec["points"], key=lambda q: abs(q["bpp"] - anchor["bpp"]))
+            cells.append(f"{p['psnr']:.2f} dB, {p['ms_ssim']:.3f} @{p['bpp']:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def process_table(codecs: dict) -> list[str]:
     lines = ["## Whole-process cost", "",
              "A fresh process encoding one image from PNG, and one decoding it to PNG: median wall seconds "
@@ -139,12 +159,13 @@ def main(argv: list[str] | None = None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     plot(codecs, args.out_dir / "rd.png")
     bd_lines = bd_table(codecs) if SUBJECT in codecs else []
+    standings = standings_table(codecs) if SUBJECT in codecs else []
     lines = [f"Produced by `python benchmarks/report.py {shlex.join(argv)}` from {', '.join(sources)}.", "",
              "![rate–distortion curves](rd.png)", "", "## Rate–distortion and in-process speed", "",
              "Means over the images; seconds are per image.", ""]
     for name, codec in codecs.items():
         lines += codec_table(name, codec)
-    lines += bd_lines + process_table(codecs)
+    lines += standings + bd_lines + process_table(codecs)
     (args.out_dir / "results.md").write_text("\n".join(lines))
     print("\n".join(bd_lines) if bd_lines else f"no {SUBJECT!r} codec in the inputs: no BD table")
 

@@ -70,6 +70,19 @@ def test_binarizer_is_stochastic_in_training_and_sign_at_inference(tiny_config):
     assert torch.equal(a, b)
 
 
+def test_sign_bits_in_training_match_inference(tiny_config):
+    torch.manual_seed(0)
+    model = RNNCodec(tiny_config)
+    x = torch.rand(1, 3, 64, 64) - 0.5
+    with torch.no_grad():
+        expected, _ = model.eval().encode_step(x, 1)
+    model.train().binarizer.stochastic = False
+    bits, _ = model.encode_step(x, 1)
+    assert torch.equal(bits.detach(), expected)
+    bits.sum().backward()  # the straight-through gradient still reaches the encoder
+    assert model.encoder.analysis.weight.grad.abs().sum() > 0
+
+
 def test_straight_through_gradient_reaches_encoder(tiny_config):
     model = RNNCodec(tiny_config).train()
     loss = model(torch.rand(2, 3, 32, 32) - 0.5, 2).sum()

@@ -44,3 +44,6 @@ def test_report_writes_plot_tables_and_bd_numbers(tmp_path):
     assert "| JPEG | 3 | 1.000 | 0.100 | 0.200 | 20.0 | 21.0 |" in markdown
     assert "| 0 | 0.0625 | 21.00 | 0.9109 | – | – |" in markdown
     assert "encode 1.500, decode 0.500" in markdown
+    # standings: each codec's point nearest to rnncodec's 1-iteration rate (setting 1: 0.125 bpp)
+    assert "| codec | ~0.12 bpp |" in markdown
+    assert "| JPEG | 21.00 dB, 0.911 @0.125 |" in markdown

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -69,3 +70,21 @@ def test_sigterm_stops_at_a_saved_checkpoint(tmp_path, image_folder):
     assert proc.returncode == 0, err
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] >= 1 and f"stopped at step {ckpt['step']}" in err
+
+
+def test_best_weights_follow_the_best_validation_score(tmp_path, image_folder, tiny_config):
+    from PIL import Image
+
+    from conftest import smooth_image
+    from rnncodec.data import is_validation
+    from rnncodec.train import validation_score
+    from rnncodec.weights import read_metadata
+
+    held_out = image_folder / "val173.png"
+    assert is_validation(held_out)
+    Image.fromarray(smooth_image(64, 64, seed=9)).save(held_out)
+    train(image_folder, tmp_path / "run", {**FAST, "val_every": 1, "val_crop": 64}, tiny_config, steps=4)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    best = max(records, key=lambda r: validation_score(r["val_psnr"], FAST["iterations"]))
+    assert read_metadata(tmp_path / "run" / "best.safetensors")["step"] == best["step"]

@@ -44,15 +44,20 @@ class ModelConfig:
 
 
 class Binarizer(nn.Module):
-    """1×1 conv → tanh → ±1. Stochastic in training (E[b] = tanh) with a straight-through gradient."""
+    """1×1 conv → tanh → ±1 with a straight-through gradient.
+
+    In training the bits are stochastic (E[b] = tanh) unless ``stochastic`` is False; at inference
+    they are the sign.
+    """
 
     def __init__(self, in_channels: int, code_channels: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, code_channels, 1)
+        self.stochastic = True  # a training setting, not part of the weights
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.tanh(self.conv(x))
-        if self.training:
+        if self.training and self.stochastic:
             b = torch.where(torch.rand_like(y) < (1 + y) / 2, 1.0, -1.0)
         else:
             b = torch.where(y >= 0, 1.0, -1.0)

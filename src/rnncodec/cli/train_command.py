@@ -22,6 +22,8 @@ from .main import cli
 @click.option("--loss", type=click.Choice(["l1", "mse"]))
 @click.option("--val-every", type=click.IntRange(1))
 @click.option("--checkpoint-every", type=click.IntRange(1))
+@click.option("--stochastic-bits/--sign-bits", default=None,
+              help="Binarize stochastically in training (default) or by the sign, as at inference.")
 @click.option("--seed", type=int)
 @click.option("--no-learned-gain", is_flag=True, help="New models only: fix the residual gain at 1.")
 @click.option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")
