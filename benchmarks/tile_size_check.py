@@ -13,15 +13,11 @@ import argparse
 import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
+from rnncodec.train import psnr_8bit
 from rnncodec.weights import load_model
 
 SIZE = 256
 REPORTED = (1, 4, 8)
-
-
-def psnr(recon: torch.Tensor, x: torch.Tensor) -> float:
-    err = (recon.clamp(-0.5, 0.5) * 255).round() - (x * 255).round()
-    return float((10 * torch.log10(255**2 / err.pow(2).mean(dim=(1, 2, 3)))).mean())
 
 
 def to_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
@@ -49,7 +45,7 @@ def main():
             results = []
             for t, (_, recon) in enumerate(model.iterate(to_tiles(crops, tile), max(REPORTED)), start=1):
                 if t in REPORTED:
-                    results.append(psnr(from_tiles(recon, len(crops), tile), crops))
+                    results.append(float(psnr_8bit(from_tiles(recon, len(crops), tile), crops).mean()))
             label = "whole 256² crops" if tile == SIZE else f"independent {tile}² tiles"
             print(f"| {path} | {label} | " + " | ".join(f"{p:.2f}" for p in results) + " |", flush=True)
 

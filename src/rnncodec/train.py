@@ -76,6 +76,13 @@ def validation_score(psnr: list[float], iterations: int) -> float:
     return sum(psnr[:iterations]) / iterations
 
 
+def psnr_8bit(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """PSNR of each image of a batch after rounding both to 8 bits, shape (B,)."""
+    err = (recon.clamp(-0.5, 0.5) * 255).round() - (x * 255).round()
+    mse = err.pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+    return 10 * torch.log10(255**2 / mse)
+
+
 @torch.no_grad()
 def validate(model: RNNCodec, crops: torch.Tensor, iterations: int, device) -> list[float]:
     """Mean PSNR (8-bit RGB) of the validation crops after each iteration."""
@@ -84,9 +91,7 @@ def validate(model: RNNCodec, crops: torch.Tensor, iterations: int, device) -> l
     for x in crops.split(4):
         x = x.to(device)
         for t, (_, recon) in enumerate(model.iterate(x, iterations)):
-            err = (recon.clamp(-0.5, 0.5) * 255).round() - (x * 255).round()
-            mse = err.pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-            sums[t] += float((10 * torch.log10(255**2 / mse)).sum())
+            sums[t] += float(psnr_8bit(recon, x).sum())
     model.train()
     return [s / len(crops) for s in sums]
 
@@ -182,18 +187,20 @@ def train(
             "rng": {"data": sampler.generator.get_state(), "torch": torch.get_rng_state()},
         }
         atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))
+        save_weights_with_facts(out / "weights.safetensors", record)
+
+    def save_weights_with_facts(path: Path, record: dict | None) -> None:
         facts = {"step": step, "train_seconds": round(train_seconds, 1), "train_config": asdict(cfg)}
         if record is not None:
             facts["val_psnr"] = record["val_psnr"]
-        save_weights(model, out / "weights.safetensors", **facts)
+        save_weights(model, path, **facts)
 
     def save_if_best(record: dict) -> None:
         nonlocal best_score
         score = validation_score(record["val_psnr"], cfg.iterations)
         if master and score > best_score:
             best_score = score
-            facts = {"step": step, "train_seconds": round(train_seconds, 1), "train_config": asdict(cfg), "val_psnr": record["val_psnr"]}
-            save_weights(model, out / "best.safetensors", **facts)
+            save_weights_with_facts(out / "best.safetensors", record)
 
     # --- loop ------------------------------------------------------------------------------------
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
