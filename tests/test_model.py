@@ -114,3 +114,19 @@ def test_config_round_trip():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError):
         ModelConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_detach_previous_cuts_only_the_reconstruction_path(tiny_config, detach):
+    torch.manual_seed(0)
+    model = RNNCodec(tiny_config).train()
+    model.binarizer.stochastic = False
+    x = torch.rand(2, 3, 32, 32) - 0.5
+    (_, first), (_, second) = model.iterate(x, 2, detach_previous=detach)
+    first.retain_grad()
+    (x - second).abs().mean().backward()  # the second iteration's loss term alone
+    reached_first = first.grad is not None and first.grad.abs().sum() > 0
+    assert reached_first != detach
+    assert model.decoder.to_rgb.weight.grad.abs().sum() > 0  # its own output is still trained
+    with torch.no_grad():  # the forward values do not change
+        assert torch.equal(model(x, 2, detach_previous=True), model(x, 2))

@@ -145,22 +145,27 @@ class RNNCodec(nn.Module):
         out, state = self.decoder(bits, state)
         return out / self.gain(t), state
 
-    def iterate(self, x: torch.Tensor, iterations: int):
-        """Run the encode/decode loop on x; yield (bits, reconstruction) for t = 1..iterations."""
+    def iterate(self, x: torch.Tensor, iterations: int, detach_previous: bool = False):
+        """Run the encode/decode loop on x; yield (bits, reconstruction) for t = 1..iterations.
+
+        ``detach_previous`` (training): x̂_{t-1} enters iteration t without gradient, so each
+        iteration's output is trained on its own residual only, not on every later one's.
+        """
         check_shape(x)
         if not 1 <= iterations <= self.cfg.max_iterations:
             raise ValueError(f"iterations must be in 1..{self.cfg.max_iterations}")
         recon = torch.zeros_like(x)
         enc_state = dec_state = None
         for t in range(1, iterations + 1):
-            bits, enc_state = self.encode_step(x - recon, t, enc_state)
+            previous = recon.detach() if detach_previous else recon
+            bits, enc_state = self.encode_step(x - previous, t, enc_state)
             delta, dec_state = self.decode_step(bits, t, dec_state)
-            recon = delta + self.cfg.gamma * recon
+            recon = delta + self.cfg.gamma * previous
             yield bits, recon
 
-    def forward(self, x: torch.Tensor, iterations: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, iterations: int, detach_previous: bool = False) -> torch.Tensor:
         """Training loss terms: mean |r_t| for each t, shape (iterations,)."""
-        return torch.stack([(x - recon).abs().mean() for _, recon in self.iterate(x, iterations)])
+        return torch.stack([(x - recon).abs().mean() for _, recon in self.iterate(x, iterations, detach_previous)])
 
 
 def check_shape(x: torch.Tensor) -> None:

@@ -39,6 +39,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     loss: str = "l1"  # "l1" or "mse" of the residual
     stochastic_bits: bool = True  # stochastic binarization in training (False: the sign, as at inference)
+    detach_previous: bool = False  # train each iteration on its own residual only (x̂_{t-1} without gradient)
     grad_clip: float = 1.0  # global norm; a guard against the spikes the binarizer's noise produces
     val_every: int = 200  # steps between validations
     val_crop: int = 256
@@ -61,13 +62,13 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def loss_terms(model, x: torch.Tensor, iterations: int, kind: str) -> torch.Tensor:
+def loss_terms(model, x: torch.Tensor, iterations: int, kind: str, detach_previous: bool = False) -> torch.Tensor:
     """Per-iteration mean residual error, shape (iterations,)."""
     if kind == "l1":
-        return model(x, iterations)
+        return model(x, iterations, detach_previous)
     if kind == "mse":
         base = model.module if hasattr(model, "module") else model
-        return torch.stack([(x - recon).pow(2).mean() for _, recon in base.iterate(x, iterations)])
+        return torch.stack([(x - recon).pow(2).mean() for _, recon in base.iterate(x, iterations, detach_previous)])
     raise ValueError(f"unknown loss {kind!r}")
 
 
@@ -230,7 +231,7 @@ def train(
                 group["lr"] = learning_rate(cfg, step)
             x = sampler.batch(cfg.batch_size).to(device, non_blocking=True)
             with autocast:
-                terms = loss_terms(ddp_model, x, cfg.iterations, cfg.loss)
+                terms = loss_terms(ddp_model, x, cfg.iterations, cfg.loss, cfg.detach_previous)
             loss = terms.float().sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

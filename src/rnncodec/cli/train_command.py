@@ -24,6 +24,8 @@ from .main import cli
 @click.option("--checkpoint-every", type=click.IntRange(1))
 @click.option("--stochastic-bits/--sign-bits", default=None,
               help="Binarize stochastically in training (default) or by the sign, as at inference.")
+@click.option("--detach-previous/--joint-iterations", default=None,
+              help="Train each iteration on its own residual only, or jointly through all later ones (default).")
 @click.option("--seed", type=int)
 @click.option("--no-learned-gain", is_flag=True, help="New models only: fix the residual gain at 1.")
 @click.option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")

@@ -1,0 +1,66 @@
+"""Validation PSNR by image source: why Kodak can sit below the validation mean.
+
+    python benchmarks/validation_by_source.py WEIGHTS [--data ../shared/datasets/train]
+
+Codes the validation split's central 256² crops (what training validates on; never Kodak) and
+prints the mean PSNR after 1, 4 and 8 iterations and MS-SSIM after 8 for each source (the file-name prefix before
+the first '-': bsds, deepin, …), next to Pillow JPEG at quality 30 (optimize, 4:2:0) on the
+same crops as a yardstick of how hard each group is.
+"""
+
+import argparse
+import io
+from collections import defaultdict
+
+import numpy as np
+import torch
+from PIL import Image
+
+from rnncodec.data import is_validation, list_images, load_rgb, to_uint8, validation_crops
+from rnncodec.metrics import ms_ssim, psnr
+from rnncodec.train import psnr_8bit
+from rnncodec.weights import load_model
+
+REPORTED = (1, 4, 8)
+JPEG_QUALITY = 30
+
+
+def jpeg_point(rgb: np.ndarray) -> tuple[float, float]:
+    """(bpp, PSNR) of Pillow JPEG at JPEG_QUALITY."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    return len(buffer.getvalue()) * 8 / (rgb.shape[0] * rgb.shape[1]), psnr(rgb, decoded)
+
+
+@torch.no_grad()
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("weights")
+    parser.add_argument("--data", default="../shared/datasets/train")
+    args = parser.parse_args()
+    paths = [p for p in list_images(args.data) if is_validation(p)]
+    groups = defaultdict(list)
+    for path in paths:
+        groups[path.name.split("-")[0]].append(path)
+    model = load_model(args.weights).eval()
+    print(f"{args.weights}: {len(paths)} validation images, central 256² crops")
+    print("| source | images | " + " | ".join(f"PSNR @{t}" for t in REPORTED) + f" | MS-SSIM @{max(REPORTED)} | JPEG q{JPEG_QUALITY} bpp | JPEG PSNR |")
+    print("|---|---:|" + "---:|" * (len(REPORTED) + 3))
+    for source, members in sorted(groups.items()) + [("all", paths)]:
+        crops = validation_crops([load_rgb(p) for p in members])
+        if crops is None:
+            continue
+        scores = []
+        for t, (_, recon) in enumerate(model.iterate(crops, max(REPORTED)), 1):
+            if t in REPORTED:
+                scores.append(float(psnr_8bit(recon, crops).mean()))
+        rgb, decoded = to_uint8(crops), to_uint8(recon.clamp(-0.5, 0.5))
+        structure = np.mean([ms_ssim(a, b) for a, b in zip(rgb, decoded)])
+        bpp, jpeg_psnr = np.mean([jpeg_point(im) for im in rgb], axis=0)
+        print(f"| {source} | {len(crops)} | " + " | ".join(f"{s:.2f}" for s in scores)
+              + f" | {structure:.4f} | {bpp:.3f} | {jpeg_psnr:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
