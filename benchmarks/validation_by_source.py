@@ -3,13 +3,13 @@
     python benchmarks/validation_by_source.py WEIGHTS [--data ../shared/datasets/train]
 
 Codes the validation split's central 256² crops (what training validates on; never Kodak) and
-prints the mean PSNR after 1, 4 and 8 iterations and MS-SSIM after 8 for each source (the file-name prefix before
-the first '-': bsds, deepin, …), next to Pillow JPEG at quality 30 (optimize, 4:2:0) on the
-same crops as a yardstick of how hard each group is.
+prints the mean PSNR after 1, 4 and 8 iterations and MS-SSIM after 8 for each source (the
+file-name prefix before the first '-': bsds, deepin, …), next to Pillow JPEG at quality 30
+(optimize, 4:2:0, as in benchmarks/conventional.py) on the same crops as a yardstick of how
+hard each group is.
 """
 
 import argparse
-import io
 from collections import defaultdict
 
 import numpy as np
@@ -21,16 +21,17 @@ from rnncodec.metrics import ms_ssim, psnr
 from rnncodec.train import psnr_8bit
 from rnncodec.weights import load_model
 
+from conventional import CODECS, decode, encode  # the JPEG settings of docs/results.md
+
 REPORTED = (1, 4, 8)
+JPEG = next(codec for codec in CODECS if codec.name == "JPEG")
 JPEG_QUALITY = 30
 
 
 def jpeg_point(rgb: np.ndarray) -> tuple[float, float]:
     """(bpp, PSNR) of Pillow JPEG at JPEG_QUALITY."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
-    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
-    return len(buffer.getvalue()) * 8 / (rgb.shape[0] * rgb.shape[1]), psnr(rgb, decoded)
+    data = encode(Image.fromarray(rgb), JPEG, JPEG_QUALITY)
+    return len(data) * 8 / (rgb.shape[0] * rgb.shape[1]), psnr(rgb, decode(data))
 
 
 @torch.no_grad()
