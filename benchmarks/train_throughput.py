@@ -1,6 +1,7 @@
 """Training throughput of the model on this machine: forward + backward + Adam step.
 
     python benchmarks/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2]
+        [--analysis-channels N] [--encoder-hidden A,B,C] [--synthesis-channels N] [--decoder-hidden A,B,C,D]
 Prints parameters, multiply-accumulates per pixel per iteration, seconds per step and patches/s
 (the median of --steps timed steps after two warm-up steps).
 """
@@ -11,7 +12,11 @@ import time
 
 import torch
 
-from rnncodec.model import ModelConfig, RNNCodec, macs_per_pixel
+from rnncodec.model import WIDTHS, ModelConfig, RNNCodec, macs_per_pixel
+
+
+def channel_list(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
 
 
 def main():
@@ -21,10 +26,15 @@ def main():
     ap.add_argument("--iterations", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--analysis-channels", type=int)
+    ap.add_argument("--encoder-hidden", type=channel_list)
+    ap.add_argument("--synthesis-channels", type=int)
+    ap.add_argument("--decoder-hidden", type=channel_list)
     args = ap.parse_args()
+    widths = {k: getattr(args, k) for k in WIDTHS if getattr(args, k) is not None}
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    model = RNNCodec(ModelConfig())
+    model = RNNCodec(ModelConfig(**widths))
     params = sum(p.numel() for p in model.parameters())
     macs = macs_per_pixel(model)
     model.train()

@@ -130,3 +130,46 @@ def test_detach_previous_cuts_only_the_reconstruction_path(tiny_config, detach):
     assert model.decoder.to_rgb.weight.grad.abs().sum() > 0  # its own output is still trained
     with torch.no_grad():  # the forward values do not change
         assert torch.equal(model(x, 2, detach_previous=True), model(x, 2))
+
+
+def test_config_rejects_impossible_widths():
+    with pytest.raises(ValueError):
+        ModelConfig(encoder_hidden=(64, 128))  # 16× downsampling needs three strided cells
+    with pytest.raises(ValueError):
+        ModelConfig(decoder_hidden=(256, 128, 64, 30))  # depth-to-space needs multiples of 4
+
+
+def test_widen_keeps_the_function_and_trains_the_new_channels(tiny_config):
+    from dataclasses import replace
+
+    from rnncodec.model import widen
+
+    torch.manual_seed(0)
+    model = RNNCodec(tiny_config).eval()
+    wide_cfg = replace(tiny_config, analysis_channels=12, encoder_hidden=(8, 12, 16), synthesis_channels=20,
+                       decoder_hidden=(16, 16, 12, 16))
+    wide = widen(model, wide_cfg)
+    assert wide.cfg == wide_cfg
+    assert sum(p.numel() for p in wide.parameters()) > sum(p.numel() for p in model.parameters())
+    x = torch.rand(2, 3, 32, 48) - 0.5
+    with torch.no_grad():
+        for (bits, recon), (wide_bits, wide_recon) in zip(model.iterate(x, 3), wide.iterate(x, 3)):
+            assert torch.equal(bits, wide_bits)
+            assert torch.allclose(recon, wide_recon, atol=1e-6)
+    wide.train()
+    wide.binarizer.stochastic = False
+    wide(x, 2).sum().backward()
+    new_columns = wide.decoder.to_rgb.weight.grad[:, tiny_config.decoder_hidden[-1] // 4 :]
+    assert new_columns.abs().sum() > 0  # the new channels' outgoing weights start at zero but learn
+
+
+def test_widen_refuses_to_narrow_or_change_other_settings(tiny_config):
+    from dataclasses import replace
+
+    from rnncodec.model import widen
+
+    model = RNNCodec(tiny_config)
+    with pytest.raises(ValueError):
+        widen(model, replace(tiny_config, decoder_hidden=(16, 16, 8, 4)))
+    with pytest.raises(ValueError):
+        widen(model, replace(tiny_config, code_channels=16))

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from rnncodec.train import TrainConfig, learning_rate, train
@@ -88,3 +89,32 @@ def test_best_weights_follow_the_best_validation_score(tmp_path, image_folder, t
     assert [r["step"] for r in records] == [1, 2, 3, 4]
     best = max(records, key=lambda r: validation_score(r["val_psnr"], FAST["iterations"]))
     assert read_metadata(tmp_path / "run" / "best.safetensors")["step"] == best["step"]
+
+
+def test_warm_start_can_widen_the_model(tmp_path, image_folder, tiny_config):
+    from rnncodec.weights import load_model
+
+    train(image_folder, tmp_path / "narrow", FAST, tiny_config, steps=1)
+    widths = {"decoder_hidden": (16, 16, 8, 16)}
+    done = train(image_folder, tmp_path / "wide", FAST, init=tmp_path / "narrow" / "weights.safetensors", steps=2, widths=widths)
+    assert done["step"] == 2
+    assert load_model(tmp_path / "wide" / "weights.safetensors").cfg.decoder_hidden == (16, 16, 8, 16)
+    with pytest.raises(ValueError):  # a checkpoint's widths are fixed: widen only from weights
+        train(image_folder, tmp_path / "wide", {}, resume=True, steps=3, widths={"decoder_hidden": (16, 16, 8, 24)})
+
+
+def test_psnr_loss_is_minus_the_mean_crop_psnr(tiny_config):
+    from rnncodec.model import RNNCodec
+    from rnncodec.train import loss_terms
+
+    torch.manual_seed(0)
+    model = RNNCodec(tiny_config).eval()
+    x = torch.rand(3, 3, 32, 32) - 0.5
+    with torch.no_grad():
+        terms = loss_terms(model, x, 2, "psnr")
+        for t, (_, recon) in enumerate(model.iterate(x, 2)):
+            mse = (x - recon).pow(2).mean(dim=(1, 2, 3))
+            psnr = 10 * torch.log10(1 / mse)  # peak 1: images span [-0.5, 0.5]
+            assert abs(float(terms[t]) + float(psnr.mean())) < 0.05  # the floor (1/255²) shifts it slightly
+    with pytest.raises(ValueError):
+        loss_terms(model, x, 2, "ssim")

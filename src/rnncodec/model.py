@@ -31,6 +31,14 @@ class ModelConfig:
     learned_gain: bool = True  # learn the per-iteration residual gain g_t (else g_t = 1)
     max_iterations: int = 16  # 16 × 0.125 = 2 bpp before entropy coding
 
+    def __post_init__(self):
+        if len(self.encoder_hidden) != 3 or len(self.decoder_hidden) != 4 or len(self.decoder_hidden_kernels) != 4:
+            raise ValueError("the model has 3 encoder and 4 decoder ConvLSTM cells (16× downsampling)")
+        if any(w < 1 for w in (self.code_channels, self.analysis_channels, self.synthesis_channels, *self.encoder_hidden)):
+            raise ValueError("layer widths must be positive")
+        if any(w < 4 or w % 4 for w in self.decoder_hidden):
+            raise ValueError("decoder widths must be multiples of 4 (each cell is followed by depth-to-space ×2)")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -163,9 +171,63 @@ class RNNCodec(nn.Module):
             recon = delta + self.cfg.gamma * previous
             yield bits, recon
 
-    def forward(self, x: torch.Tensor, iterations: int, detach_previous: bool = False) -> torch.Tensor:
-        """Training loss terms: mean |r_t| for each t, shape (iterations,)."""
-        return torch.stack([(x - recon).abs().mean() for _, recon in self.iterate(x, iterations, detach_previous)])
+    def forward(self, x: torch.Tensor, iterations: int, detach_previous: bool = False, error: str = "l1") -> torch.Tensor:
+        """Training loss terms, one per iteration t: the ``error`` of r_t (see RESIDUAL_ERRORS)."""
+        measure = RESIDUAL_ERRORS[error]
+        return torch.stack([measure(x - recon) for _, recon in self.iterate(x, iterations, detach_previous)])
+
+
+def _minus_psnr(residual: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of 10·log10(MSE + one 8-bit step²): minus the mean PSNR (peak 1).
+
+    The floor, one 8-bit step squared, keeps flat crops (MSE → 0) from dominating."""
+    mse = residual.pow(2).mean(dim=(1, 2, 3))
+    return 10 * torch.log10(mse + 1 / 255**2).mean()
+
+
+RESIDUAL_ERRORS = {
+    "l1": lambda r: r.abs().mean(),
+    "mse": lambda r: r.pow(2).mean(),
+    "psnr": _minus_psnr,  # weights each crop and iteration by 1/MSE: the mean-PSNR objective
+}
+
+
+WIDTHS = ("analysis_channels", "encoder_hidden", "synthesis_channels", "decoder_hidden")  # what widen may grow
+
+
+def widen(model: RNNCodec, cfg: ModelConfig) -> RNNCodec:
+    """A copy of ``model`` with the wider layers of ``cfg`` that computes exactly the same function.
+
+    Every old weight keeps its place (gate by gate in the ConvLSTM cells, whose four gates are
+    stacked along the output channels); weights from a new channel into an old one are zero, so
+    the new channels start with no effect and training grows them (Net2Net-style widening, Chen
+    et al. 2016). New channels' own weights keep their fresh initialisation.
+    """
+    old = model.cfg  # (both configs have the same depth: ModelConfig insists on it)
+    narrower = (cfg.analysis_channels < old.analysis_channels or cfg.synthesis_channels < old.synthesis_channels
+                or any(n < o for n, o in zip(cfg.encoder_hidden + cfg.decoder_hidden, old.encoder_hidden + old.decoder_hidden)))
+    others_equal = asdict(cfg) | {k: asdict(old)[k] for k in WIDTHS} == asdict(old)
+    if narrower or not others_equal:
+        raise ValueError("widen: the new config may only add channels to the existing layers")
+    wide = RNNCodec(cfg)
+    gated = {name for name, m in wide.named_modules() if isinstance(m, ConvLSTMCell)}
+    old_state = model.state_dict()
+    with torch.no_grad():
+        for name, new in wide.state_dict().items():
+            old_value = old_state[name]
+            if new.shape == old_value.shape:
+                new.copy_(old_value)
+                continue
+            owner = name.rsplit(".", 2)[0]
+            gates = 4 if owner in gated and name.endswith(("conv_in.weight", "conv_in.bias", "conv_hidden.weight")) else 1
+            old_rows, new_rows = old_value.shape[0] // gates, new.shape[0] // gates
+            for g in range(gates):  # rows that existed: old values, zero from the new inputs
+                # (a zero GDN γ_raw is clamped to its bound and reads as γ = 0: no cross-normalisation)
+                rows = slice(g * new_rows, g * new_rows + old_rows)
+                if new.dim() > 1:
+                    new[rows] = 0
+                new[rows][(slice(None), *(slice(0, n) for n in old_value.shape[1:]))] = old_value[g * old_rows : (g + 1) * old_rows]
+    return wide.train(model.training)
 
 
 def check_shape(x: torch.Tensor) -> None:

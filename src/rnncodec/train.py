@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -23,7 +23,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
-from .model import ModelConfig, RNNCodec
+from .model import RESIDUAL_ERRORS, ModelConfig, RNNCodec, widen
 from .files import atomic_write
 from .weights import WeightsError, default_weights_path, load_model, read_metadata, save_weights
 
@@ -37,7 +37,7 @@ class TrainConfig:
     warmup_steps: int = 100
     schedule_steps: int = 20000  # cosine decay horizon, from lr down to lr·min_lr_ratio
     min_lr_ratio: float = 0.1
-    loss: str = "l1"  # "l1" or "mse" of the residual
+    loss: str = "l1"  # per iteration: "l1" or "mse" of the residual, or "psnr" (model.RESIDUAL_ERRORS)
     stochastic_bits: bool = True  # stochastic binarization in training (False: the sign, as at inference)
     detach_previous: bool = False  # train each iteration on its own residual only (x̂_{t-1} without gradient)
     grad_clip: float = 1.0  # global norm; a guard against the spikes the binarizer's noise produces
@@ -63,13 +63,10 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def loss_terms(model, x: torch.Tensor, iterations: int, kind: str, detach_previous: bool = False) -> torch.Tensor:
-    """Per-iteration mean residual error, shape (iterations,)."""
-    if kind == "l1":
-        return model(x, iterations, detach_previous)
-    if kind == "mse":
-        base = model.module if hasattr(model, "module") else model
-        return torch.stack([(x - recon).pow(2).mean() for _, recon in base.iterate(x, iterations, detach_previous)])
-    raise ValueError(f"unknown loss {kind!r}")
+    """Per-iteration training error, shape (iterations,); through ``model``'s forward, so DDP sees it."""
+    if kind not in RESIDUAL_ERRORS:
+        raise ValueError(f"unknown loss {kind!r}")
+    return model(x, iterations, detach_previous, error=kind)
 
 
 def validation_score(psnr: list[float], iterations: int) -> float:
@@ -107,10 +104,13 @@ def train(
     steps: int | None = None,
     minutes: float | None = None,
     device: str | None = None,
+    widths: dict | None = None,
 ) -> dict:
     """Train until the global step reaches ``steps`` or ``minutes`` of wall time pass.
 
     ``overrides`` sets TrainConfig fields; on resume they replace the checkpoint's own values.
+    ``widths`` sets layer widths (ModelConfig fields): for a new model, or to widen warm-start
+    weights without changing what they compute (:func:`rnncodec.model.widen`).
     """
     overrides = overrides or {}
     torch.set_flush_denormal(True)  # subnormal floats in late training slow CPU kernels many times over
@@ -138,6 +138,8 @@ def train(
     if resume and ckpt_path.exists():
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model_cfg = ModelConfig.from_dict(checkpoint["model_config"])
+        if widths and replace(model_cfg, **widths) != model_cfg:
+            raise ValueError(f"{ckpt_path} has other layer widths; widen with --init from its weights into a new folder")
         model = RNNCodec(model_cfg)
         model.load_state_dict(checkpoint["model"])
         step, train_seconds, history = checkpoint["step"], checkpoint["train_seconds"], checkpoint["history"]
@@ -146,6 +148,8 @@ def train(
     elif init is not None or (resume and shipped_weights() is not None):  # warm start
         init = Path(init) if init is not None else shipped_weights()
         model = load_model(init)
+        if widths:
+            model = widen(model, replace(model.cfg, **widths))
         model_cfg = model.cfg
         meta = read_metadata(init)
         step, train_seconds = int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0))
@@ -154,6 +158,7 @@ def train(
     else:
         cfg = TrainConfig(**overrides)
         torch.manual_seed(cfg.seed)
+        model_cfg = replace(model_cfg, **(widths or {}))
         model = RNNCodec(model_cfg)
     model.binarizer.stochastic = cfg.stochastic_bits
     model.to(device).train()

@@ -19,7 +19,8 @@ from .main import cli
 @click.option("--iterations", type=click.IntRange(1, 16), help="Iterations unrolled per training step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True))
 @click.option("--schedule-steps", type=click.IntRange(1), help="Cosine learning-rate horizon (global steps).")
-@click.option("--loss", type=click.Choice(["l1", "mse"]))
+@click.option("--loss", type=click.Choice(["l1", "mse", "psnr"]),
+              help="Per iteration: L1 or MSE of the residual, or minus each crop's PSNR (mean-PSNR objective).")
 @click.option("--val-every", type=click.IntRange(1))
 @click.option("--checkpoint-every", type=click.IntRange(1))
 @click.option("--stochastic-bits/--sign-bits", default=None,
@@ -28,9 +29,14 @@ from .main import cli
               help="Train each iteration on its own residual only, or jointly through all later ones (default).")
 @click.option("--seed", type=int)
 @click.option("--no-learned-gain", is_flag=True, help="New models only: fix the residual gain at 1.")
+@click.option("--analysis-channels", type=click.IntRange(1), help="Layer width; with --init or --resume from weights, widens them.")
+@click.option("--encoder-hidden", callback=lambda c, p, v: widths_option(v), help="Encoder ConvLSTM widths, e.g. 64,128,256.")
+@click.option("--synthesis-channels", type=click.IntRange(1), help="Decoder width at 1/16.")
+@click.option("--decoder-hidden", callback=lambda c, p, v: widths_option(v), help="Decoder ConvLSTM widths, e.g. 256,128,64,32.")
 @click.option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
-def train(data, out, resume, init, steps, minutes, device, threads, no_learned_gain, **options):
+def train(data, out, resume, init, steps, minutes, device, threads, no_learned_gain,
+          analysis_channels, encoder_hidden, synthesis_channels, decoder_hidden, **options):
     """Train the model on a folder of images (resumable; DDP under torchrun)."""
     import torch
 
@@ -46,7 +52,22 @@ def train(data, out, resume, init, steps, minutes, device, threads, no_learned_g
         from ..model import ModelConfig
 
         model_cfg = ModelConfig(learned_gain=not no_learned_gain)
-        result = run_training(data, out, overrides, model_cfg, resume=resume, init=init, steps=steps, minutes=minutes, device=device)
+        widths = {"analysis_channels": analysis_channels, "encoder_hidden": encoder_hidden,
+                  "synthesis_channels": synthesis_channels, "decoder_hidden": decoder_hidden}
+        widths = {k: v for k, v in widths.items() if v is not None}
+        result = run_training(data, out, overrides, model_cfg, resume=resume, init=init, steps=steps, minutes=minutes,
+                              device=device, widths=widths)
     except (WeightsError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"stopped at step {result['step']} after {result['train_seconds'] / 60:.1f} training minutes", err=True)
+
+
+def widths_option(value: str | None) -> tuple[int, ...] | None:
+    """'64,128,256' → (64, 128, 256)."""
+    if value is None:
+        return None
+    try:
+        widths = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated channel counts, got {value!r}") from None
+    return widths
