@@ -8,7 +8,7 @@ multiples of 16. Each iteration emits ``code_channels`` bits per 16×16 block.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn as nn
@@ -206,7 +206,7 @@ def widen(model: RNNCodec, cfg: ModelConfig) -> RNNCodec:
     old = model.cfg  # (both configs have the same depth: ModelConfig insists on it)
     narrower = (cfg.analysis_channels < old.analysis_channels or cfg.synthesis_channels < old.synthesis_channels
                 or any(n < o for n, o in zip(cfg.encoder_hidden + cfg.decoder_hidden, old.encoder_hidden + old.decoder_hidden)))
-    others_equal = asdict(cfg) | {k: asdict(old)[k] for k in WIDTHS} == asdict(old)
+    others_equal = replace(cfg, **{k: getattr(old, k) for k in WIDTHS}) == old
     if narrower or not others_equal:
         raise ValueError("widen: the new config may only add channels to the existing layers")
     wide = RNNCodec(cfg)

@@ -35,11 +35,11 @@ from .main import cli
 @click.option("--decoder-hidden", callback=lambda c, p, v: widths_option(v), help="Decoder ConvLSTM widths, e.g. 256,128,64,32.")
 @click.option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
-def train(data, out, resume, init, steps, minutes, device, threads, no_learned_gain,
-          analysis_channels, encoder_hidden, synthesis_channels, decoder_hidden, **options):
+def train(data, out, resume, init, steps, minutes, device, threads, no_learned_gain, **options):
     """Train the model on a folder of images (resumable; DDP under torchrun)."""
     import torch
 
+    from ..model import WIDTHS, ModelConfig
     from ..train import train as run_training
     from ..weights import WeightsError
 
@@ -47,14 +47,10 @@ def train(data, out, resume, init, steps, minutes, device, threads, no_learned_g
         raise click.ClickException("give --steps or --minutes")
     if threads:
         torch.set_num_threads(threads)
+    widths = {k: v for k in WIDTHS if (v := options.pop(k)) is not None}  # ModelConfig fields, not TrainConfig
     overrides = {k: v for k, v in options.items() if v is not None}
     try:
-        from ..model import ModelConfig
-
         model_cfg = ModelConfig(learned_gain=not no_learned_gain)
-        widths = {"analysis_channels": analysis_channels, "encoder_hidden": encoder_hidden,
-                  "synthesis_channels": synthesis_channels, "decoder_hidden": decoder_hidden}
-        widths = {k: v for k, v in widths.items() if v is not None}
         result = run_training(data, out, overrides, model_cfg, resume=resume, init=init, steps=steps, minutes=minutes,
                               device=device, widths=widths)
     except (WeightsError, ValueError, OSError) as e:
