@@ -134,3 +134,24 @@ def test_outputs_get_the_usual_file_permissions(photo, tiny_weights, capsys):
     finally:
         os.umask(old)
     assert photo.with_suffix(".rgc").stat().st_mode & 0o777 == 0o644
+
+
+def test_fit_coder_writes_weights_that_code_smaller(image_folder, tiny_weights, tmp_path, capsys):
+    from rnncodec.weights import load_coder_tables, read_metadata
+
+    fitted = tmp_path / "fitted.safetensors"
+    code, _ = run(["fit-coder", str(tiny_weights), "--data", str(image_folder), "-o", str(fitted), "--images", "4"], capsys)
+    assert code == 0
+    assert read_metadata(fitted)["coder_fit"]["images"] == 4
+    assert load_coder_tables(fitted, 8).prior.max() > 1
+    code, err = run(["fit-coder", str(tiny_weights), "--data", str(image_folder), "-o", str(fitted)], capsys)
+    assert code == 1 and "exists" in err
+    photo = tmp_path / "other.png"
+    Image.fromarray(smooth_image(96, 128, seed=9)).save(photo)
+    sizes = {}
+    for weights in (tiny_weights, fitted):
+        out = tmp_path / f"{weights.stem}.rgc"
+        assert run(["encode", str(photo), "-q", "6", "-o", str(out), "--model", str(weights)], capsys)[0] == 0
+        assert run(["decode", str(out), "-o", str(tmp_path / f"{weights.stem}.png"), "--model", str(weights)], capsys)[0] == 0
+        sizes[weights] = out.stat().st_size
+    assert sizes[fitted] < sizes[tiny_weights]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rnncodec.entropy import CODED, RAW, CodeCoder
+from rnncodec.entropy import CODED, RAW, CodeCoder, CoderTables, fit_tables, ideal_bits
 
 
 def correlated_codes(iterations, shape, seed=0):
@@ -25,7 +25,8 @@ def test_round_trip_is_exact(shape):
 
 def test_correlated_codes_compress_and_random_codes_fall_back_to_raw():
     shape = (32, 32, 48)
-    enc = CodeCoder(*shape)
+    tables = fit_tables([np.stack(correlated_codes(6, shape, seed)) for seed in (1, 2)])
+    enc = CodeCoder(*shape, tables)
     sizes = [enc.encode(b) for b in correlated_codes(6, shape)]
     assert all(mode == CODED for mode, _ in sizes[1:])
     assert sum(len(p) for _, p in sizes) < 0.75 * 6 * enc.raw_size
@@ -52,3 +53,57 @@ def test_wrong_shape_and_bad_payloads_are_refused():
         CodeCoder(2, 2, 2).decode(CODED, b"\x00" * 3)
     with pytest.raises(ValueError):
         CodeCoder(2, 2, 2).decode(7, b"")
+
+
+def partnered_codes(iterations, shape, seed=0):
+    """Codes in which each odd channel mostly copies the channel before it: partners should find that."""
+    out = []
+    for bits in correlated_codes(iterations, shape, seed):
+        bits = bits.copy()
+        flip = np.random.default_rng(seed + 1).random(shape[1:]) < 0.05
+        bits[1::2] = np.where(flip, 1 - bits[0::2], bits[0::2])
+        out.append(bits)
+    return np.stack(out)
+
+
+def test_fitted_tables_find_partners_and_shrink_the_codes():
+    shape = (8, 12, 16)
+    training = [partnered_codes(6, shape, seed) for seed in range(3)]
+    tables = fit_tables(training)
+    assert all(tables.partners[c, 0] == c - 1 for c in range(1, 8, 2))  # the channel it copies
+    assert np.all(tables.partners < np.arange(8)[:, None])  # only channels coded earlier
+    test = [partnered_codes(6, shape, seed=10)]
+    assert ideal_bits(test, tables) < 0.8 * ideal_bits(test)
+    enc, dec = CodeCoder(*shape, tables), CodeCoder(*shape, tables)
+    fitted = uniform = 0
+    plain = CodeCoder(*shape)
+    for bits in test[0]:
+        mode, payload = enc.encode(bits)
+        assert np.array_equal(dec.decode(mode, payload), bits)
+        fitted += len(payload)
+        uniform += len(plain.encode(bits)[1])
+    assert fitted < 0.8 * uniform
+
+
+def test_decoding_with_other_tables_does_not_give_the_codes_back():
+    shape = (8, 12, 16)
+    tables = fit_tables([partnered_codes(6, shape, seed) for seed in range(2)])
+    codes = partnered_codes(4, shape, seed=5)
+    enc, wrong = CodeCoder(*shape, tables), CodeCoder(*shape)
+    decoded = [wrong.decode(*enc.encode(bits)) for bits in codes]
+    assert not np.array_equal(np.stack(decoded), codes)
+
+
+def test_malformed_tables_are_refused():
+    good = CoderTables.uniform(4)
+    good.check()
+    with pytest.raises(ValueError):
+        CoderTables(good.partners, good.prior[:-1]).check()
+    with pytest.raises(ValueError):
+        CoderTables(good.partners, np.zeros_like(good.prior)).check()
+    partners = good.partners.copy()
+    partners[1, 0] = 2  # a channel coded later cannot be a partner
+    with pytest.raises(ValueError):
+        CoderTables(partners, good.prior).check()
+    with pytest.raises(ValueError):
+        CodeCoder(8, 2, 2, good)

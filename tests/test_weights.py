@@ -48,3 +48,26 @@ def test_garbage_file_is_refused(tmp_path, content):
 def test_missing_file_is_refused(tmp_path):
     with pytest.raises(WeightsError):
         load_model(tmp_path / "nope.safetensors")
+
+
+def test_coder_tables_travel_in_the_weights_file(tmp_path, tiny_config):
+    import numpy as np
+
+    from rnncodec.entropy import CoderTables
+    from rnncodec.weights import load_coder_tables
+
+    model = RNNCodec(tiny_config)
+    channels = tiny_config.code_channels
+    plain, with_tables = tmp_path / "plain.safetensors", tmp_path / "tables.safetensors"
+    save_weights(model, plain)
+    assert np.all(load_coder_tables(plain, channels).prior == 1)
+    uniform = CoderTables.uniform(channels)
+    partners = uniform.partners.copy()
+    partners[3, 0] = 1
+    tables = CoderTables(partners, np.arange(len(uniform.prior) * 2).reshape(-1, 2) % 200 + 1)
+    save_weights(model, with_tables, tables=tables, step=3)
+    loaded = load_coder_tables(with_tables, channels)
+    assert np.array_equal(loaded.partners, partners) and np.array_equal(loaded.prior, tables.prior)
+    assert load_model(with_tables).state_dict().keys() == model.state_dict().keys()
+    with pytest.raises(WeightsError, match="tables"):
+        load_coder_tables(with_tables, channels * 2)

@@ -12,10 +12,10 @@ import torch
 
 from .bitstream import CHUNK_ALPHA, CHUNK_ITERATION, FormatError, Header, pack_chunk, parse_header, read_chunks
 from .data import to_tensor, to_uint8
-from .entropy import CODER_ID, CodeCoder
+from .entropy import CODER_ID, CodeCoder, CoderTables
 from .images import Picture
 from .model import BLOCK, RNNCodec
-from .weights import default_weights_path, load_model, model_id
+from .weights import default_weights_path, load_coder_tables, load_model, model_id
 
 DEFAULT_TILE = 1024  # the network runs on tiles this big: bounded memory, seams only on larger images
 Progress = Callable[[int], None] | None  # called with the number of network steps just done
@@ -43,15 +43,17 @@ def code_slices(rows: slice, cols: slice):
 
 
 class Codec:
-    def __init__(self, model: RNNCodec, model_id: bytes, tile: int = DEFAULT_TILE):
+    def __init__(self, model: RNNCodec, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None):
         self.model = model.eval()
         self.model_id = model_id
         self.tile = tile
+        self.tables = tables  # the entropy coder's fitted tables (None: uniform)
 
     @classmethod
     def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE) -> "Codec":
         path = Path(weights) if weights is not None else default_weights_path()
-        return cls(load_model(path), model_id(path), tile)
+        model = load_model(path)
+        return cls(model, model_id(path), tile, load_coder_tables(path, model.cfg.code_channels))
 
     @property
     def max_iterations(self) -> int:
@@ -81,7 +83,7 @@ class Codec:
         parts = [header.pack()]
         if picture.alpha is not None:
             parts.append(pack_chunk(CHUNK_ALPHA, 0, zlib.compress(picture.alpha.tobytes(), 9)))
-        coder = CodeCoder(*header.code_shape)
+        coder = CodeCoder(*header.code_shape, self.tables)
         for bits in self.codes(picture.rgb, iterations, progress):
             parts.append(pack_chunk(CHUNK_ITERATION, *coder.encode(bits)))
         return b"".join(parts)
@@ -101,7 +103,7 @@ class Codec:
         if wanted > header.iterations:
             warnings.append(f"file holds {header.iterations} iterations; decoding those")
             wanted = header.iterations
-        coder = CodeCoder(*header.code_shape)
+        coder = CodeCoder(*header.code_shape, self.tables)
         alpha_size = header.width * header.height
         alpha, codes, ends = None, [], []
         for chunk in read_chunks(data, header.chunk_limits()):

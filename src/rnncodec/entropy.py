@@ -1,29 +1,45 @@
 """Context-adaptive binary arithmetic coding of the network's codes (constriction's range coder).
 
-Each iteration's codes, a (C, h, w) array of bits, are coded in two passes over a checkerboard:
-pass 0 codes the squares with (y + x) even, pass 1 the odd ones. The context of a bit is
-  - its channel c,
+Each iteration's codes, a (C, h, w) array of bits, are coded in two passes over a checkerboard
+(pass 0: the squares with (y + x) even, pass 1: the odd ones), channel by channel within a pass.
+The context of a bit is
+  - its channel c and the iteration (1, 2, 3, 4, 5–8 or 9–16),
   - the bits at the same position in the two previous iterations (each absent / 0 / 1),
-  - in pass 1, the sum of its four same-channel neighbours from pass 0 (each ±1, absent 0).
-Each context holds integer counts (n0, n1), updated after every band of rows within a pass and
-halved when large, so the probabilities — 16-bit integers derived from the counts — are computed
-identically by the encoder and the decoder on any machine. Each band of a pass is one vectorised
-call into the coder (at most 2 × 8 calls per iteration), never a Python loop per bit.
+  - in pass 1, the sum of its four same-channel neighbours from pass 0 (each ±1, absent 0),
+  - the bits at the same position of two *partner* channels coded before c (absent / 0 / 1).
+Each context holds integer counts (n0, n1). They start from a prior, integer counts fitted on
+training images and stored with the weights (:class:`CoderTables`; uniform counts without one),
+and are updated after each channel of each pass and halved when large. The probabilities,
+16-bit integers derived from the counts, are thus computed identically by the encoder and the
+decoder on any machine. Each (pass, channel) is one vectorised call into the coder, 2·C calls
+per iteration, never a Python loop per bit.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import constriction
 
-CODER_ID = 1  # written in the file header; bump when contexts or counts change
+CODER_ID = 2  # written in the file header; bump when contexts or counts change
 PROB_BITS = 16
 COUNT_LIMIT = 1 << 13  # halve a context's counts when their sum passes this, to keep adapting
+PRIOR_STRENGTH = 128  # a fitted prior counts as at most this many observations per context
 RAW, CODED = 0, 1  # chunk modes
 
+PARTNERS = 3  # earlier channels whose bit at the same position joins the context
+_ITERATION_STATES = 6  # iteration 1, 2, 3, 4, 5–8, 9–16
 _HISTORY_STATES = 3  # absent, 0, 1
-_NEIGHBOUR_STATES = 10  # pass 0: one state; pass 1: sum of four ±1 neighbours, -4..4
-_BANDS = 8  # bands of rows per pass: the counts are updated after each
+_NEIGHBOUR_STATES = 10  # pass 0: one state; pass 1: 5 + sum of four ±1 neighbours, 1..9
+_PARTNER_STATES = 3  # absent, 0, 1
+CONTEXTS_PER_CHANNEL = _ITERATION_STATES * _HISTORY_STATES**2 * _NEIGHBOUR_STATES * _PARTNER_STATES**PARTNERS
+
+
+def _iteration_state(t: int) -> int:
+    """0-based iteration index t → its context state."""
+    return min(t, 4) + (t >= 8)
 
 
 def _checkerboard(h: int, w: int) -> np.ndarray:
@@ -31,44 +47,87 @@ def _checkerboard(h: int, w: int) -> np.ndarray:
     return (yy + xx) % 2 == 0  # True: coded in pass 0
 
 
+@dataclass(frozen=True)
+class CoderTables:
+    """What the coder learns from training images, shipped with the weights.
+
+    ``partners`` (C, PARTNERS): for each channel, earlier channels (lower index) whose bit joins
+    its context, -1 for none. ``prior`` (C · CONTEXTS_PER_CHANNEL, 2): initial counts, 1–255.
+    """
+
+    partners: np.ndarray
+    prior: np.ndarray
+
+    @classmethod
+    def uniform(cls, channels: int) -> "CoderTables":
+        return cls(np.full((channels, PARTNERS), -1, np.int64), np.ones((channels * CONTEXTS_PER_CHANNEL, 2), np.int64))
+
+    @property
+    def channels(self) -> int:
+        return len(self.partners)
+
+    def check(self) -> "CoderTables":
+        """Raise ValueError unless the tables are well formed for their channel count."""
+        partners, prior = np.asarray(self.partners), np.asarray(self.prior)
+        c = len(partners)
+        if partners.shape != (c, PARTNERS) or prior.shape != (c * CONTEXTS_PER_CHANNEL, 2):
+            raise ValueError("entropy coder tables have the wrong shape")
+        if np.any(prior < 1) or np.any(prior > 255) or np.any(partners < -1) or np.any(partners >= np.arange(c)[:, None]):
+            raise ValueError("entropy coder tables are out of range")
+        return self
+
+
 class CodeCoder:
     """Codes the iterations of one image in order; encoder and decoder each keep one instance."""
 
-    def __init__(self, channels: int, height: int, width: int):
+    def __init__(self, channels: int, height: int, width: int, tables: CoderTables | None = None):
         self.shape = (channels, height, width)
-        n_contexts = channels * _HISTORY_STATES**2 * _NEIGHBOUR_STATES
-        self.counts = np.ones((n_contexts, 2), dtype=np.int64)
+        self.tables = tables if tables is not None else CoderTables.uniform(channels)
+        if self.tables.channels != channels:
+            raise ValueError(f"entropy coder tables are for {self.tables.channels} channels, not {channels}")
+        self.counts = np.asarray(self.tables.prior, np.int64).copy()
+        self.iteration = 0
         self.history = [np.zeros(self.shape, np.int64), np.zeros(self.shape, np.int64)]  # 0 absent, 1 → bit 0, 2 → bit 1
-        even = np.broadcast_to(_checkerboard(height, width), self.shape)
+        even = _checkerboard(height, width)
         self.pass_masks = [even, ~even]
-        rows = -(-height // _BANDS)
-        row = np.broadcast_to(np.arange(height).reshape(1, -1, 1), self.shape)
-        self.band_masks = [[m & (row // rows == b) for b in range(-(-height // rows))] for m in self.pass_masks]
-        channel = np.broadcast_to(np.arange(channels).reshape(-1, 1, 1), self.shape)
-        self.channel_part = channel * _HISTORY_STATES**2 * _NEIGHBOUR_STATES
+        self.channel_offset = np.arange(channels) * CONTEXTS_PER_CHANNEL
 
     @property
     def raw_size(self) -> int:
         return (int(np.prod(self.shape)) + 7) // 8
 
     # --- contexts and probabilities -----------------------------------------------------------
-    def _context_map(self, pass_index: int, partial: np.ndarray) -> np.ndarray:
-        """Context index of every position for pass pass_index, given the bits of earlier passes."""
-        history = self.history[0] * _HISTORY_STATES + self.history[1]
+    def _pass_contexts(self, pass_index: int, bits: np.ndarray) -> np.ndarray:
+        """(C, n) contexts of a pass's positions without the partner part; bits must hold pass 0."""
+        mask = self.pass_masks[pass_index]
+        state = _iteration_state(self.iteration)
+        history = (state * _HISTORY_STATES + self.history[0][:, mask]) * _HISTORY_STATES + self.history[1][:, mask]
         if pass_index == 0:
-            neighbours = np.zeros(self.shape, np.int64)
+            neighbours = np.zeros_like(history)
         else:
-            signed = np.where(self.pass_masks[0], 2 * partial.astype(np.int64) - 1, 0)
+            signed = np.where(self.pass_masks[0], 2 * bits.astype(np.int64) - 1, 0)
             padded = np.pad(signed, ((0, 0), (1, 1), (1, 1)))
-            neighbours = 5 + padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
-        return self.channel_part + history * _NEIGHBOUR_STATES + neighbours
+            around = padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
+            neighbours = 5 + around[:, mask]
+        return (history * _NEIGHBOUR_STATES + neighbours) * _PARTNER_STATES**PARTNERS
 
-    def _contexts(self, bits: np.ndarray):
-        """Yield (mask, contexts) for each band of each pass; bits must be filled in up to that band."""
+    def _coding_order(self, bits: np.ndarray):
+        """Yield (pass mask, channel, contexts) in coding order.
+
+        The consumer must have filled in bits[c][mask] (coded or decoded) before asking for the next.
+        """
+        channels = self.shape[0]
+        partners = np.where(self.tables.partners < 0, channels, self.tables.partners)  # row `channels`: absent
         for p in (0, 1):
-            context_map = self._context_map(p, bits)  # pass 1 needs all of pass 0, not just earlier bands
-            for mask in self.band_masks[p]:
-                yield mask, context_map[mask]
+            mask = self.pass_masks[p]
+            base = self._pass_contexts(p, bits) + self.channel_offset[:, None]  # pass 1 needs all of pass 0
+            states = np.zeros((channels + 1, base.shape[1]), np.int64)  # 1 + the bit of each channel coded so far
+            for c in range(channels):
+                partner_part = np.zeros(base.shape[1], np.int64)
+                for row in partners[c]:
+                    partner_part = partner_part * _PARTNER_STATES + states[row]
+                yield mask, c, base[c] + partner_part
+                states[c] = 1 + bits[c][mask]
 
     def _probabilities(self, contexts: np.ndarray) -> np.ndarray:
         """P(bit = 1) per symbol as k / 2^16, k an integer in [1, 2^16 - 1] rounded from the counts."""
@@ -79,11 +138,14 @@ class CodeCoder:
 
     def _update(self, contexts: np.ndarray, symbols: np.ndarray) -> None:
         np.add.at(self.counts, (contexts, symbols.astype(np.int64)), 1)
-        big = self.counts.sum(axis=1) > COUNT_LIMIT
-        self.counts[big] = (self.counts[big] + 1) // 2
+        big = contexts[self.counts[contexts].sum(axis=1) > COUNT_LIMIT]
+        if big.size:
+            big = np.unique(big)
+            self.counts[big] = (self.counts[big] + 1) // 2
 
     def _finish_iteration(self, bits: np.ndarray) -> None:
         self.history = [1 + bits.astype(np.int64), self.history[0]]
+        self.iteration += 1
 
     # --- public ---------------------------------------------------------------------------------
     def encode(self, bits: np.ndarray) -> tuple[int, bytes]:
@@ -93,8 +155,8 @@ class CodeCoder:
             raise ValueError(f"expected codes of shape {self.shape}, got {bits.shape}")
         encoder = constriction.stream.queue.RangeEncoder()
         family = constriction.stream.model.Bernoulli(perfect=False)
-        for mask, contexts in self._contexts(bits):
-            symbols = bits[mask].astype(np.int32)
+        for mask, c, contexts in self._coding_order(bits):
+            symbols = bits[c][mask].astype(np.int32)
             encoder.encode(symbols, family, self._probabilities(contexts))
             self._update(contexts, symbols)
         self._finish_iteration(bits)
@@ -117,9 +179,79 @@ class CodeCoder:
             family = constriction.stream.model.Bernoulli(perfect=False)
         else:
             raise ValueError(f"unknown chunk mode {mode}")
-        for mask, contexts in self._contexts(bits):
+        for mask, c, contexts in self._coding_order(bits):
             if mode == CODED:
-                bits[mask] = decoder.decode(family, self._probabilities(contexts))
-            self._update(contexts, bits[mask])
+                channel = bits[c]
+                channel[mask] = decoder.decode(family, self._probabilities(contexts))
+            self._update(contexts, bits[c][mask])
         self._finish_iteration(bits)
         return bits
+
+
+# --- fitting the tables on training codes ------------------------------------------------------
+def _entropy(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+def choose_partners(code_arrays: list[np.ndarray]) -> np.ndarray:
+    """For each channel, the PARTNERS earlier channels whose same-position bit tells most about it.
+
+    code_arrays: (T, C, h, w) 0/1 arrays. Mutual information from pooled counts, ties to the lower index.
+    """
+    channels = code_arrays[0].shape[1]
+    pooled = np.concatenate([a.transpose(1, 0, 2, 3).reshape(channels, -1) for a in code_arrays], axis=1).astype(np.float64)
+    n = pooled.shape[1]
+    ones = pooled.sum(axis=1)
+    both = pooled @ pooled.T  # both[a, b]: positions where a and b are 1
+    information = np.full((channels, channels), -1.0)
+    for a in range(channels):
+        for b in range(a):
+            n_b1 = ones[b]
+            p_a_given_b1 = both[a, b] / max(n_b1, 1)
+            p_a_given_b0 = (ones[a] - both[a, b]) / max(n - n_b1, 1)
+            conditional = (n_b1 * _entropy(p_a_given_b1) + (n - n_b1) * _entropy(p_a_given_b0)) / n
+            information[a, b] = _entropy(ones[a] / n) - conditional
+    order = np.argsort(-information, axis=1, kind="stable")[:, :PARTNERS]
+    partners = np.where(np.take_along_axis(information, order, axis=1) > 0, order, -1)
+    return partners.astype(np.int64)
+
+
+def fit_tables(code_arrays: list[np.ndarray], strength: int = PRIOR_STRENGTH) -> CoderTables:
+    """Partners and prior counts from the codes of training images, each (T, C, h, w) of 0/1.
+
+    A context seen n times starts from its observed frequency counted as min(n + 2, strength)
+    observations (rounded, each count ≥ 1); unseen contexts start from (1, 1).
+    """
+    channels = code_arrays[0].shape[1]
+    partners = choose_partners(code_arrays)
+    observed = np.zeros((channels * CONTEXTS_PER_CHANNEL, 2), np.int64)
+    for codes in code_arrays:
+        coder = CodeCoder(*codes.shape[1:], CoderTables(partners, np.ones_like(observed)))
+        for bits in codes:
+            bits = bits.astype(np.uint8)
+            for mask, c, contexts in coder._coding_order(bits):
+                np.add.at(observed, (contexts, bits[c][mask].astype(np.int64)), 1)
+            coder._finish_iteration(bits)
+    total = observed.sum(axis=1, keepdims=True)
+    p1 = (observed[:, 1:] + 0.5) / (total + 1)
+    weight = np.minimum(total + 2, strength)
+    prior = np.maximum(1, np.rint(np.concatenate([1 - p1, p1], axis=1) * weight)).astype(np.int64)
+    return CoderTables(partners, prior).check()
+
+
+def ideal_bits(code_arrays: list[np.ndarray], tables: CoderTables | None = None) -> float:
+    """Bits per code bit the coder spends on these codes (the sum of −log2 of its probabilities)."""
+    spent = total = 0.0
+    for codes in code_arrays:
+        coder = CodeCoder(*codes.shape[1:], tables)
+        for bits in codes:
+            bits = bits.astype(np.uint8)
+            for mask, c, contexts in coder._coding_order(bits):
+                symbols = bits[c][mask]
+                p1 = coder._probabilities(contexts)
+                spent -= np.log2(np.where(symbols == 1, p1, 1 - p1)).sum()
+                total += symbols.size
+                coder._update(contexts, symbols)
+            coder._finish_iteration(bits)
+    return spent / total if total else math.nan

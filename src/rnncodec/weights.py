@@ -6,15 +6,18 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .entropy import CoderTables
 from .files import atomic_write
 from .model import ModelConfig, RNNCodec
 
 WEIGHTS_NAME = "rnncodec-gdn.safetensors"
 FORMAT_TAG = "rnncodec-weights-1"
+TABLES = ("coder.partners", "coder.prior")  # the entropy coder's fitted tables, when the file has them
 
 
 class WeightsError(ValueError):
@@ -30,9 +33,16 @@ def default_weights_path() -> Path:
     raise WeightsError(f"no shipped weights found (looked for {WEIGHTS_NAME} in the package and in models/)")
 
 
-def save_weights(model: RNNCodec, path: str | Path, **facts) -> None:
-    """Write the model's parameters with its config and training facts (step, seconds, …) as metadata."""
+def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None = None, **facts) -> None:
+    """Write the model's parameters with its config and training facts (step, seconds, …) as metadata.
+
+    ``tables``: the entropy coder's tables fitted for these weights (see ``rnncodec fit-coder``).
+    """
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if tables is not None:
+        tables.check()
+        tensors[TABLES[0]] = torch.from_numpy(np.asarray(tables.partners, np.int16))
+        tensors[TABLES[1]] = torch.from_numpy(np.asarray(tables.prior, np.uint8))
     metadata = {"format": FORMAT_TAG, "config": json.dumps(model.cfg.to_dict())}
     metadata.update({k: json.dumps(v) for k, v in facts.items()})
     atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
@@ -58,6 +68,8 @@ def load_model(path: str | Path | None = None, expect: ModelConfig | None = None
             raise WeightsError(f"{path}: not an rnncodec weights file")
         cfg = ModelConfig.from_dict(meta["config"])
         state = load_file(str(path))
+        for name in TABLES:
+            state.pop(name, None)
     except (OSError, SafetensorError, KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         if isinstance(e, WeightsError):
             raise
@@ -71,6 +83,24 @@ def load_model(path: str | Path | None = None, expect: ModelConfig | None = None
         first = str(e).strip().splitlines()[0]
         raise WeightsError(f"{path}: weights do not match their config: {first}") from None
     return model.eval()
+
+
+def load_coder_tables(path: str | Path, channels: int) -> CoderTables:
+    """The entropy coder's tables stored in a weights file, or uniform ones if it has none."""
+    try:
+        state = load_file(str(path))
+    except (OSError, SafetensorError) as e:
+        raise WeightsError(f"cannot read weights {path}: {e}") from None
+    if not any(name in state for name in TABLES):
+        return CoderTables.uniform(channels)
+    try:
+        partners, prior = (state[name].numpy().astype(np.int64) for name in TABLES)
+        tables = CoderTables(partners, prior).check()
+    except (KeyError, ValueError) as e:
+        raise WeightsError(f"{path}: bad entropy coder tables: {e}") from None
+    if tables.channels != channels:
+        raise WeightsError(f"{path}: entropy coder tables are for {tables.channels} code channels, the model has {channels}")
+    return tables
 
 
 def model_id(path: str | Path) -> bytes:

@@ -22,7 +22,7 @@ def cli():
 
 
 def _register():
-    from . import codec_commands, eval_command, train_command  # noqa: F401  (commands attach to cli)
+    from . import codec_commands, coder_command, eval_command, train_command  # noqa: F401  (commands attach to cli)
 
 
 def main(argv=None):
