@@ -71,3 +71,17 @@ def test_coder_tables_travel_in_the_weights_file(tmp_path, tiny_config):
     assert load_model(with_tables).state_dict().keys() == model.state_dict().keys()
     with pytest.raises(WeightsError, match="tables"):
         load_coder_tables(with_tables, channels * 2)
+
+
+def test_weights_with_half_the_coder_tables_are_refused(tmp_path, tiny_config):
+    import json
+
+    from rnncodec.weights import load_coder_tables
+
+    state = {k: v.contiguous() for k, v in RNNCodec(tiny_config).state_dict().items()}
+    state["coder.prior"] = torch.ones(10, 2, dtype=torch.uint8)
+    path = tmp_path / "w.safetensors"
+    save_file(state, path, metadata={"format": "rnncodec-weights-1", "config": json.dumps(tiny_config.to_dict())})
+    load_model(path)  # the network itself loads
+    with pytest.raises(WeightsError, match="tables"):
+        load_coder_tables(path, tiny_config.code_channels)

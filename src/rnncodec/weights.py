@@ -87,14 +87,17 @@ def load_model(path: str | Path | None = None, expect: ModelConfig | None = None
 
 def load_coder_tables(path: str | Path, channels: int) -> CoderTables:
     """The entropy coder's tables stored in a weights file, or uniform ones if it has none."""
+    from safetensors import safe_open
+
     try:
-        state = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            stored = {name: f.get_tensor(name) for name in TABLES if name in f.keys()}
     except (OSError, SafetensorError) as e:
         raise WeightsError(f"cannot read weights {path}: {e}") from None
-    if not any(name in state for name in TABLES):
+    if not stored:
         return CoderTables.uniform(channels)
     try:
-        partners, prior = (state[name].numpy().astype(np.int64) for name in TABLES)
+        partners, prior = (stored[name].numpy().astype(np.int64) for name in TABLES)
         tables = CoderTables(partners, prior).check()
     except (KeyError, ValueError) as e:
         raise WeightsError(f"{path}: bad entropy coder tables: {e}") from None
