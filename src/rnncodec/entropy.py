@@ -217,6 +217,19 @@ def choose_partners(code_arrays: list[np.ndarray]) -> np.ndarray:
     return partners.astype(np.int64)
 
 
+def _walk(code_arrays: list[np.ndarray], tables: CoderTables | None):
+    """Visit codes in the coder's order: yield (coder, contexts, symbols) for each coder call.
+
+    One coder per image; the consumer may update its counts before asking for the next call."""
+    for codes in code_arrays:
+        coder = CodeCoder(*codes.shape[1:], tables)
+        for bits in codes:
+            bits = bits.astype(np.uint8)
+            for mask, c, contexts in coder._coding_order(bits):
+                yield coder, contexts, bits[c][mask]
+            coder._finish_iteration(bits)
+
+
 def fit_tables(code_arrays: list[np.ndarray], strength: int = PRIOR_STRENGTH) -> CoderTables:
     """Partners and prior counts from the codes of training images, each (T, C, h, w) of 0/1.
 
@@ -226,13 +239,8 @@ def fit_tables(code_arrays: list[np.ndarray], strength: int = PRIOR_STRENGTH) ->
     channels = code_arrays[0].shape[1]
     partners = choose_partners(code_arrays)
     observed = np.zeros((channels * CONTEXTS_PER_CHANNEL, 2), np.int64)
-    for codes in code_arrays:
-        coder = CodeCoder(*codes.shape[1:], CoderTables(partners, np.ones_like(observed)))
-        for bits in codes:
-            bits = bits.astype(np.uint8)
-            for mask, c, contexts in coder._coding_order(bits):
-                np.add.at(observed, (contexts, bits[c][mask].astype(np.int64)), 1)
-            coder._finish_iteration(bits)
+    for _, contexts, symbols in _walk(code_arrays, CoderTables(partners, np.ones_like(observed))):
+        np.add.at(observed, (contexts, symbols.astype(np.int64)), 1)
     total = observed.sum(axis=1, keepdims=True)
     p1 = (observed[:, 1:] + 0.5) / (total + 1)
     weight = np.minimum(total + 2, strength)
@@ -243,15 +251,9 @@ def fit_tables(code_arrays: list[np.ndarray], strength: int = PRIOR_STRENGTH) ->
 def ideal_bits(code_arrays: list[np.ndarray], tables: CoderTables | None = None) -> float:
     """Bits per code bit the coder spends on these codes (the sum of −log2 of its probabilities)."""
     spent = total = 0.0
-    for codes in code_arrays:
-        coder = CodeCoder(*codes.shape[1:], tables)
-        for bits in codes:
-            bits = bits.astype(np.uint8)
-            for mask, c, contexts in coder._coding_order(bits):
-                symbols = bits[c][mask]
-                p1 = coder._probabilities(contexts)
-                spent -= np.log2(np.where(symbols == 1, p1, 1 - p1)).sum()
-                total += symbols.size
-                coder._update(contexts, symbols)
-            coder._finish_iteration(bits)
+    for coder, contexts, symbols in _walk(code_arrays, tables):
+        p1 = coder._probabilities(contexts)
+        spent -= np.log2(np.where(symbols == 1, p1, 1 - p1)).sum()
+        total += symbols.size
+        coder._update(contexts, symbols)
     return spent / total if total else math.nan
