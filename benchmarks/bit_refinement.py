@@ -44,7 +44,7 @@ def refine(model, x, recon, t, dec_state, activations, steps: int, lr: float) ->
         bits = soft + (sign(pre) - soft).detach()
         error = errors(bits)
         better = error.detach() < best_error
-        best = torch.where(better[:, None, None, None], bits.detach(), best)
+        best = torch.where(better[:, None, None, None], sign(pre.detach()), best)  # exact ±1
         best_error = torch.minimum(best_error, error.detach())
         optimizer.zero_grad()
         error.sum().backward()
