@@ -1,9 +1,13 @@
+import json
+
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from rnncodec.entropy import CoderTables
 from rnncodec.model import ModelConfig, RNNCodec
-from rnncodec.weights import WeightsError, load_model, read_metadata, save_weights
+from rnncodec.weights import WeightsError, load_coder_tables, load_model, read_metadata, save_weights
 
 
 def test_save_and_load_round_trip_without_pickle(tmp_path, tiny_config, monkeypatch):
@@ -28,8 +32,6 @@ def test_config_mismatch_is_a_clear_error(tmp_path, tiny_config):
 
 
 def test_tensors_not_matching_config_are_refused(tmp_path, tiny_config):
-    import json
-
     state = {k: v.contiguous() for k, v in RNNCodec(tiny_config).state_dict().items()}
     path = tmp_path / "w.safetensors"
     save_file(state, path, metadata={"format": "rnncodec-weights-1", "config": json.dumps(ModelConfig().to_dict())})
@@ -51,11 +53,6 @@ def test_missing_file_is_refused(tmp_path):
 
 
 def test_coder_tables_travel_in_the_weights_file(tmp_path, tiny_config):
-    import numpy as np
-
-    from rnncodec.entropy import CoderTables
-    from rnncodec.weights import load_coder_tables
-
     model = RNNCodec(tiny_config)
     channels = tiny_config.code_channels
     plain, with_tables = tmp_path / "plain.safetensors", tmp_path / "tables.safetensors"
@@ -74,10 +71,6 @@ def test_coder_tables_travel_in_the_weights_file(tmp_path, tiny_config):
 
 
 def test_weights_with_half_the_coder_tables_are_refused(tmp_path, tiny_config):
-    import json
-
-    from rnncodec.weights import load_coder_tables
-
     state = {k: v.contiguous() for k, v in RNNCodec(tiny_config).state_dict().items()}
     state["coder.prior"] = torch.ones(10, 2, dtype=torch.uint8)
     path = tmp_path / "w.safetensors"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .entropy import CoderTables
@@ -49,8 +49,6 @@ def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None =
 
 
 def read_metadata(path: str | Path) -> dict:
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     return {k: v if k == "format" else json.loads(v) for k, v in meta.items()}
@@ -87,8 +85,6 @@ def load_model(path: str | Path | None = None, expect: ModelConfig | None = None
 
 def load_coder_tables(path: str | Path, channels: int) -> CoderTables:
     """The entropy coder's tables stored in a weights file, or uniform ones if it has none."""
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as f:
             stored = {name: f.get_tensor(name) for name in TABLES if name in f.keys()}
