@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -133,6 +134,43 @@ def standings_table(codecs: dict) -> list[str]:
     return lines + [""]
 
 
+TARGET_REFERENCE = "JPEG"  # issue 5 measures rnncodec against Pillow JPEG at equal real bpp
+TARGET_RATES = (0.25, 0.5, 1.0)  # where its PSNR target is checked
+
+
+def along(codec: dict, key: str, bpp: float) -> float | None:
+    """``key`` interpolated linearly in bpp between the codec's measured points; None outside them."""
+    rates, values = zip(*sorted((p["bpp"], p[key]) for p in codec["points"]))
+    return float(np.interp(bpp, rates, values)) if rates[0] <= bpp <= rates[-1] else None
+
+
+def shown(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def reference_table(codecs: dict) -> list[str]:
+    """SUBJECT against TARGET_REFERENCE at equal bpp: PSNR at TARGET_RATES, MS-SSIM at SUBJECT's points."""
+    if TARGET_REFERENCE not in codecs:
+        return []
+    subject, reference = codecs[SUBJECT], codecs[TARGET_REFERENCE]
+    name = TARGET_REFERENCE
+    lines = [f"## {SUBJECT} against {name} at equal bpp", "",
+             "Each curve interpolated linearly in bpp between its measured points (– : outside them).", "",
+             f"| bpp | {SUBJECT} PSNR (dB) | {name} PSNR (dB) | difference (dB) |", "|---:|---:|---:|---:|"]
+    for bpp in TARGET_RATES:
+        ours, theirs = along(subject, "psnr", bpp), along(reference, "psnr", bpp)
+        gap = None if ours is None or theirs is None else ours - theirs
+        lines.append(f"| {bpp:g} | {shown(ours, '.2f')} | {shown(theirs, '.2f')} | {shown(gap, '+.2f')} |")
+    lines += ["", f"| {SUBJECT} setting | bpp | {SUBJECT} MS-SSIM | {name} MS-SSIM | higher |", "|---:|---:|---:|---:|---|"]
+    for p in sorted(subject["points"], key=lambda p: p["bpp"]):
+        if p["bpp"] > max(TARGET_RATES):
+            break
+        theirs = along(reference, "ms_ssim", p["bpp"])
+        higher = "–" if theirs is None else SUBJECT if p["ms_ssim"] > theirs else name
+        lines.append(f"| {p['setting']} | {p['bpp']:.4f} | {p['ms_ssim']:.4f} | {shown(theirs, '.4f')} | {higher} |")
+    return lines + [""]
+
+
 def process_table(codecs: dict) -> list[str]:
     lines = ["## Whole-process cost", "",
              "A fresh process encoding one image from PNG, and one decoding it to PNG: median wall seconds "
@@ -159,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     plot(codecs, args.out_dir / "rd.png")
     bd_lines = bd_table(codecs) if SUBJECT in codecs else []
-    standings = standings_table(codecs) if SUBJECT in codecs else []
+    standings = standings_table(codecs) + reference_table(codecs) if SUBJECT in codecs else []
     lines = [f"Produced by `python benchmarks/report.py {shlex.join(argv)}` from {', '.join(sources)}.", "",
              "![rate–distortion curves](rd.png)", "", "## Rate–distortion and in-process speed", "",
              "Means over the images; seconds are per image.", ""]

@@ -47,3 +47,10 @@ def test_report_writes_plot_tables_and_bd_numbers(tmp_path):
     # standings: each codec's point nearest to rnncodec's 1-iteration rate (setting 1: 0.125 bpp)
     assert "| codec | ~0.12 bpp |" in markdown
     assert "| JPEG | 21.00 dB, 0.911 @0.125 |" in markdown
+    # against JPEG at equal bpp: rnncodec's curve is JPEG's at half the rate, so 3 dB above it
+    assert "| 0.25 | 27.00 | 24.00 | +3.00 |" in markdown
+    assert "| 1 | 33.00 | 30.00 | +3.00 |" in markdown
+    assert "| 0 | 0.0625 | 0.9109 | – | – |" in markdown  # below JPEG's lowest rate
+    assert "| 1 | 0.1250 | 0.9369 | 0.9109 | rnncodec |" in markdown
+    assert "| 4 | 1.0000 | 0.9776 | 0.9684 | rnncodec |" in markdown
+    assert "| 5 | 1.5000 | 0.9" not in markdown  # the MS-SSIM comparison stops at 1 bpp
