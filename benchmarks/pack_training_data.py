@@ -2,7 +2,7 @@
 
 Each image is downscaled (Lanczos) so its longer side is at most --max-side and re-saved as
 JPEG at --quality; the validation split keeps its names, so the split is the same.
-    python benchmarks/pack_training_data.py ../shared/datasets/train runs/gpu-data --max-side 640
+    python benchmarks/pack_training_data.py ../shared/datasets/train runs/gpu-data --max-side 512 --quality 85
 """
 
 import argparse
@@ -17,8 +17,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source")
     ap.add_argument("dest")
-    ap.add_argument("--max-side", type=int, default=640)
-    ap.add_argument("--quality", type=int, default=92)
+    ap.add_argument("--max-side", type=int, default=512)
+    ap.add_argument("--quality", type=int, default=85)
     args = ap.parse_args()
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
