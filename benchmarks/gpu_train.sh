@@ -13,8 +13,9 @@
 # train.out and best.safetensors in parts under 15 MiB (larger files do not come back). Here:
 #   cat FILES_AT/best.safetensors.part-* > runs/gpu-best.safetensors
 # then `rnncodec fit-coder` and `rnncodec eval` as for any new weights (README, "Training").
-# MINUTES (default 6, leaving the 600 s limit room for start-up and validation), BATCH (default 128) and WHEELS (default runs/gpu-wheels) override the
-# run's length, batch size and the wheels' folder (a CPU dry run here: WHEELS=none MINUTES=0.2 BATCH=2).
+# MINUTES (default 6, leaving the 600 s limit room for start-up and validation), BATCH
+# (default 128) and WHEELS (default runs/gpu-wheels) override the run's length, batch size and
+# the wheels' folder (a CPU dry run here: WHEELS=none MINUTES=0.2 BATCH=2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu-out}

@@ -69,8 +69,9 @@ def plot(codecs: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def seconds(value) -> str:
-    return "–" if value is None else f"{value:.3f}"
+def shown(value: float | None, spec: str) -> str:
+    """A table cell: the value formatted, or a dash where there is none."""
+    return "–" if value is None else format(value, spec)
 
 
 def codec_table(name: str, codec: dict) -> list[str]:
@@ -78,10 +79,10 @@ def codec_table(name: str, codec: dict) -> list[str]:
              "| setting | bpp | PSNR (dB) | MS-SSIM | encode s | decode s |", "|---:|---:|---:|---:|---:|---:|"]
     for p in codec["points"]:
         lines.append(f"| {p['setting']} | {p['bpp']:.4f} | {p['psnr']:.2f} | {p['ms_ssim']:.4f} | "
-                     f"{seconds(p.get('encode_s'))} | {seconds(p.get('decode_s'))} |")
+                     f"{shown(p.get('encode_s'), '.3f')} | {shown(p.get('decode_s'), '.3f')} |")
     if "encode_s" in codec or "decode_s" in codec:
-        lines += ["", f"Seconds per image for the codec as a whole: encode {seconds(codec.get('encode_s'))}, "
-                      f"decode {seconds(codec.get('decode_s'))}."]
+        lines += ["", f"Seconds per image for the codec as a whole: encode {shown(codec.get('encode_s'), '.3f')}, "
+                      f"decode {shown(codec.get('decode_s'), '.3f')}."]
     return lines + [""]
 
 
@@ -144,10 +145,6 @@ def along(codec: dict, key: str, bpp: float) -> float | None:
     return float(np.interp(bpp, rates, values)) if rates[0] <= bpp <= rates[-1] else None
 
 
-def shown(value: float | None, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
-
-
 def reference_table(codecs: dict) -> list[str]:
     """SUBJECT against TARGET_REFERENCE at equal bpp: PSNR at TARGET_RATES, MS-SSIM at SUBJECT's points."""
     if TARGET_REFERENCE not in codecs:
@@ -197,13 +194,13 @@ def main(argv: list[str] | None = None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     plot(codecs, args.out_dir / "rd.png")
     bd_lines = bd_table(codecs) if SUBJECT in codecs else []
-    standings = standings_table(codecs) + reference_table(codecs) if SUBJECT in codecs else []
+    comparisons = standings_table(codecs) + reference_table(codecs) if SUBJECT in codecs else []
     lines = [f"Produced by `python benchmarks/report.py {shlex.join(argv)}` from {', '.join(sources)}.", "",
              "![rate–distortion curves](rd.png)", "", "## Rate–distortion and in-process speed", "",
              "Means over the images; seconds are per image.", ""]
     for name, codec in codecs.items():
         lines += codec_table(name, codec)
-    lines += standings + bd_lines + process_table(codecs)
+    lines += comparisons + bd_lines + process_table(codecs)
     (args.out_dir / "results.md").write_text("\n".join(lines))
     print("\n".join(bd_lines) if bd_lines else f"no {SUBJECT!r} codec in the inputs: no BD table")
 
