@@ -27,6 +27,9 @@ class ModelConfig:
     synthesis_channels: int = 256  # 1×1 conv, then conv + inverse GDN, at 1/16
     decoder_hidden: tuple[int, ...] = (256, 128, 64, 32)  # ConvLSTM at 1/16, 1/8, 1/4, 1/2, each then depth-to-space ×2
     decoder_hidden_kernels: tuple[int, ...] = (3, 1, 1, 1)  # 3×3 recurrence only at 1/16, where pixels are few
+    tail_branches: tuple[int, int] = (0, 0)  # hidden width of a feed-forward conv branch beside the 1/4 and 1/2 cells (0: none)
+    full_resolution_channels: int = 0  # channels reaching full resolution: the 1/2 branch adds them beyond the cell's (0: the cell's only)
+    iteration_conditioning: bool = False  # a per-iteration output bias and scale/shift of the tail cells' inputs
     gamma: float = 1.0  # x̂_t = Dec_t(b_t) + γ·x̂_{t-1}: 1 additive, 0 one-shot
     learned_gain: bool = True  # learn the per-iteration residual gain g_t (else g_t = 1)
     max_iterations: int = 16  # 16 × 0.125 = 2 bpp before entropy coding
@@ -38,6 +41,10 @@ class ModelConfig:
             raise ValueError("layer widths must be positive")
         if any(w < 4 or w % 4 for w in self.decoder_hidden):
             raise ValueError("decoder widths must be multiples of 4 (each cell is followed by depth-to-space ×2)")
+        if len(self.tail_branches) != 2 or any(w < 0 for w in self.tail_branches):
+            raise ValueError("tail_branches: two widths ≥ 0, for the 1/4 and 1/2 cells")
+        if self.full_resolution_channels and (self.full_resolution_channels < self.decoder_hidden[-1] // 4 or not self.tail_branches[1]):
+            raise ValueError("full_resolution_channels needs a 1/2 branch and at least the last cell's channels / 4")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,8 +99,35 @@ class Encoder(nn.Module):
         return x, new_state  # (B, E3, H/16, W/16)
 
 
+NEW_WEIGHT_SCALE = 0.01  # outgoing weights of added capacity: small, so the function barely moves, but not zero
+
+
+class ConvBranch(nn.Module):
+    """Feed-forward 3×3 conv → ReLU → 3×3 conv beside a ConvLSTM cell; its output is added to the cell's.
+
+    The last conv starts at NEW_WEIGHT_SCALE of its usual initialisation: the branch begins almost
+    silent yet its first conv gets gradient from the first step (a zero start would give none).
+    """
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, hidden, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, out_channels, 3, padding=1)
+        with torch.no_grad():
+            self.conv2.weight.mul_(NEW_WEIGHT_SCALE)
+            self.conv2.bias.zero_()
+
+    def forward(self, x):
+        return self.conv2(F.relu(self.conv1(x)))
+
+
 class Decoder(nn.Module):
-    """Bits at 1/16 → image: 1×1 conv, conv + inverse GDN, four ConvLSTM + depth-to-space, conv to RGB."""
+    """Bits at 1/16 → image: 1×1 conv, conv + inverse GDN, four ConvLSTM + depth-to-space, conv to RGB.
+
+    Optional tail capacity (ModelConfig): feed-forward branches beside the 1/4 and 1/2 cells, extra
+    channels to full resolution, and per-iteration conditioning of the tail (FiLM-style scale and
+    shift of the 1/4 and 1/2 cells' inputs, and an output bias per iteration), all starting at zero.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -101,22 +135,42 @@ class Decoder(nn.Module):
         self.expand = nn.Conv2d(cfg.code_channels, s, 1)
         self.synthesis = nn.Conv2d(s, s, 3, padding=1)
         self.igdn = GDN(s, inverse=True)
-        cells, in_ch = [], s
+        cells, inputs, in_ch = [], [], s
         for hidden, k in zip(cfg.decoder_hidden, cfg.decoder_hidden_kernels):
             cells.append(ConvLSTMCell(in_ch, hidden, 3, stride=1, hidden_kernel=k))
+            inputs.append(in_ch)
             in_ch = hidden // 4  # after depth-to-space ×2
         self.cells = nn.ModuleList(cells)
-        self.to_rgb = nn.Conv2d(in_ch, 3, 3, padding=1)
+        tail_in, tail_out = inputs[2:], cfg.decoder_hidden[2:]  # the 1/4 and 1/2 cells
+        self.extra_channels = 4 * (cfg.full_resolution_channels - in_ch) if cfg.full_resolution_channels else 0
+        outs = (tail_out[0], tail_out[1] + self.extra_channels)
+        self.branches = nn.ModuleList(ConvBranch(i, w, o) if w else nn.Identity() for i, w, o in zip(tail_in, cfg.tail_branches, outs))
+        self.to_rgb = nn.Conv2d(in_ch + self.extra_channels // 4, 3, 3, padding=1)
+        if cfg.iteration_conditioning:
+            T = cfg.max_iterations
+            self.tail_scale = nn.ParameterList(nn.Parameter(torch.zeros(T, c)) for c in tail_in)  # input × (1 + scale_t)
+            self.tail_shift = nn.ParameterList(nn.Parameter(torch.zeros(T, c)) for c in tail_in)  # … + shift_t
+            self.output_bias = nn.Parameter(torch.zeros(T, 3))  # added to to_rgb's shared bias
+        self.conditioning = cfg.iteration_conditioning
 
-    def forward(self, bits, state):
+    def forward(self, bits, state, t: int = 1):
         x = self.igdn(self.synthesis(self.expand(bits)))  # (B, S, H/16, W/16)
         state = state or [None] * len(self.cells)
         new_state = []
-        for cell, s in zip(self.cells, state):
-            x, s = cell(x, s)
-            x = F.pixel_shuffle(x, 2)  # doubles the resolution, channels / 4
+        for level, (cell, s) in enumerate(zip(self.cells, state)):
+            tail = level - 2  # 0 for the 1/4 cell, 1 for the 1/2 cell, negative before
+            if tail >= 0 and self.conditioning:
+                x = x * (1 + self.tail_scale[tail][t - 1].view(1, -1, 1, 1)) + self.tail_shift[tail][t - 1].view(1, -1, 1, 1)
+            h, s = cell(x, s)
+            if tail >= 0 and not isinstance(self.branches[tail], nn.Identity):
+                branch = self.branches[tail](x)
+                h = torch.cat([h + branch[:, : h.shape[1]], branch[:, h.shape[1] :]], 1)  # extra channels beyond the cell's
+            x = F.pixel_shuffle(h, 2)  # doubles the resolution, channels / 4
             new_state.append(s)
-        return self.to_rgb(x), new_state  # (B, 3, H, W)
+        out = self.to_rgb(x)  # (B, 3, H, W)
+        if self.conditioning:
+            out = out + self.output_bias[t - 1].view(1, 3, 1, 1)
+        return out, new_state
 
 
 class RNNCodec(nn.Module):
@@ -150,7 +204,7 @@ class RNNCodec(nn.Module):
 
     def decode_step(self, bits: torch.Tensor, t: int, state=None):
         """Bits b_t and decoder state → Dec_t(b_t) (B,3,H,W), new state. x̂_t = Dec_t(b_t) + γ·x̂_{t-1}."""
-        out, state = self.decoder(bits, state)
+        out, state = self.decoder(bits, state, t)
         return out / self.gain(t), state
 
     def iterate(self, x: torch.Tensor, iterations: int, detach_previous: bool = False):
@@ -193,27 +247,32 @@ RESIDUAL_ERRORS = {
 
 
 WIDTHS = ("analysis_channels", "encoder_hidden", "synthesis_channels", "decoder_hidden")  # what widen may grow
+TAIL = ("tail_branches", "full_resolution_channels", "iteration_conditioning")  # capacity widen may add
 
 
 def widen(model: RNNCodec, cfg: ModelConfig) -> RNNCodec:
-    """A copy of ``model`` with the wider layers of ``cfg`` that computes exactly the same function.
+    """A copy of ``model`` with the wider layers and added tail capacity of ``cfg``, computing nearly the same function.
 
     Every old weight keeps its place (gate by gate in the ConvLSTM cells, whose four gates are
-    stacked along the output channels); weights from a new channel into an old one are zero, so
-    the new channels start with no effect and training grows them (Net2Net-style widening, Chen
-    et al. 2016). New channels' own weights keep their fresh initialisation.
+    stacked along the output channels). Weights from a new channel into an old one start at
+    NEW_WEIGHT_SCALE of their fresh initialisation: small enough that the output barely moves,
+    but not zero, so the new channels' own weights get gradient from the first step (with zeros
+    they would get none until Adam had grown the outgoing ones). New modules keep their own
+    initialisation, which starts them (almost) silent (:class:`ConvBranch`, the zero conditioning).
     """
     old = model.cfg  # (both configs have the same depth: ModelConfig insists on it)
     narrower = (cfg.analysis_channels < old.analysis_channels or cfg.synthesis_channels < old.synthesis_channels
                 or any(n < o for n, o in zip(cfg.encoder_hidden + cfg.decoder_hidden, old.encoder_hidden + old.decoder_hidden)))
-    others_equal = replace(cfg, **{k: getattr(old, k) for k in WIDTHS}) == old
+    others_equal = replace(cfg, **{k: getattr(old, k) for k in WIDTHS + TAIL}) == old
     if narrower or not others_equal:
-        raise ValueError("widen: the new config may only add channels to the existing layers")
+        raise ValueError("widen: the new config may only add channels and tail capacity to the existing layers")
     wide = RNNCodec(cfg)
     gated = {name for name, m in wide.named_modules() if isinstance(m, ConvLSTMCell)}
     old_state = model.state_dict()
     with torch.no_grad():
         for name, new in wide.state_dict().items():
+            if name not in old_state:  # a new module: its own initialisation
+                continue
             old_value = old_state[name]
             if new.shape == old_value.shape:
                 new.copy_(old_value)
@@ -221,13 +280,18 @@ def widen(model: RNNCodec, cfg: ModelConfig) -> RNNCodec:
             owner = name.rsplit(".", 2)[0]
             gates = 4 if owner in gated and name.endswith(("conv_in.weight", "conv_in.bias", "conv_hidden.weight")) else 1
             old_rows, new_rows = old_value.shape[0] // gates, new.shape[0] // gates
-            for g in range(gates):  # rows that existed: old values, zero from the new inputs
-                # (a zero GDN γ_raw is clamped to its bound and reads as γ = 0: no cross-normalisation)
+            for g in range(gates):  # rows that existed: old values, small weights from the new inputs
+                # (a small GDN γ_raw is clamped to its bound and reads as γ ≈ 0: almost no cross-normalisation)
                 rows = slice(g * new_rows, g * new_rows + old_rows)
                 if new.dim() > 1:
-                    new[rows] = 0
+                    new[rows] *= NEW_WEIGHT_SCALE
                 new[rows][(slice(None), *(slice(0, n) for n in old_value.shape[1:]))] = old_value[g * old_rows : (g + 1) * old_rows]
     return wide.train(model.training)
+
+
+def new_parameters(model: RNNCodec, old_state: dict) -> set[str]:
+    """Names of ``model``'s parameters that ``old_state`` (the weights it grew from) does not have."""
+    return {name for name, _ in model.named_parameters() if name not in old_state}
 
 
 def check_shape(x: torch.Tensor) -> None:

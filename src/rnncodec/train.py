@@ -23,7 +23,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
-from .model import RESIDUAL_ERRORS, ModelConfig, RNNCodec, widen
+from .model import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
 from .files import atomic_write
 from .weights import WeightsError, default_weights_path, load_model, read_metadata, save_weights
 
@@ -37,6 +37,7 @@ class TrainConfig:
     warmup_steps: int = 100
     schedule_steps: int = 20000  # cosine decay horizon, from lr down to lr·min_lr_ratio
     min_lr_ratio: float = 0.1
+    new_lr_scale: float = 5.0  # capacity added to warm-start weights learns at this multiple of the schedule's lr
     loss: str = "l1"  # per iteration: "l1" or "mse" of the residual, or "psnr" (model.RESIDUAL_ERRORS)
     stochastic_bits: bool = True  # stochastic binarization in training (False: the sign, as at inference)
     detach_previous: bool = False  # train each iteration on its own residual only (x̂_{t-1} without gradient)
@@ -60,6 +61,25 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.schedule_steps - cfg.warmup_steps))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def new_capacity_lr(cfg: TrainConfig, step: int, grown_at: int) -> float:
+    """Learning rate of parameters added at step ``grown_at``: new_lr_scale × the schedule, after its own warm-up."""
+    ramp = min(1.0, (step - grown_at + 1) / cfg.warmup_steps)
+    return learning_rate(cfg, step) * cfg.new_lr_scale * ramp
+
+
+def make_optimizer(model: RNNCodec, cfg: TrainConfig, new_names: set[str]) -> torch.optim.Adam:
+    """Adam with two parameter groups: the weights training started from, and capacity added to them."""
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if n not in new_names], "name": "old"},
+              {"params": [p for n, p in named if n in new_names], "name": "new"}]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr)
+
+
+def set_learning_rates(optimizer, cfg: TrainConfig, step: int, grown_at: int) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = new_capacity_lr(cfg, step, grown_at) if group["name"] == "new" else learning_rate(cfg, step)
 
 
 def loss_terms(model, x: torch.Tensor, iterations: int, kind: str, detach_previous: bool = False) -> torch.Tensor:
@@ -135,6 +155,7 @@ def train(
     step, train_seconds, history = 0, 0.0, []
     best_score = -math.inf
     checkpoint = None
+    new_names, grown_at = set(), 0  # parameters added to warm-start weights, and the step they were added at
     if resume and ckpt_path.exists():
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model_cfg = ModelConfig.from_dict(checkpoint["model_config"])
@@ -144,15 +165,19 @@ def train(
         model.load_state_dict(checkpoint["model"])
         step, train_seconds, history = checkpoint["step"], checkpoint["train_seconds"], checkpoint["history"]
         best_score = checkpoint.get("best_score", -math.inf)
+        new_names, grown_at = set(checkpoint.get("new_parameters", [])), checkpoint.get("grown_at", 0)
         cfg = TrainConfig(**{**checkpoint["train_config"], **overrides})
     elif init is not None or (resume and shipped_weights() is not None):  # warm start
         init = Path(init) if init is not None else shipped_weights()
         model = load_model(init)
-        if widths:
-            model = widen(model, replace(model.cfg, **widths))
-        model_cfg = model.cfg
         meta = read_metadata(init)
         step, train_seconds = int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0))
+        if widths:
+            old_state = model.state_dict()
+            torch.manual_seed(meta.get("train_config", {}).get("seed", 0) + step)  # the new weights' initialisation
+            model = widen(model, replace(model.cfg, **widths))
+            new_names, grown_at = new_parameters(model, old_state), step
+        model_cfg = model.cfg
         history = []
         cfg = TrainConfig(**{**meta.get("train_config", {}), **overrides})
     else:
@@ -162,7 +187,7 @@ def train(
         model = RNNCodec(model_cfg)
     model.binarizer.stochastic = cfg.stochastic_bits
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate(cfg, step))
+    optimizer = make_optimizer(model, cfg, new_names)
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
@@ -190,6 +215,8 @@ def train(
             "train_seconds": train_seconds,
             "history": history,
             "best_score": best_score,
+            "new_parameters": sorted(new_names),
+            "grown_at": grown_at,
             "rng": {"data": sampler.generator.get_state(), "torch": torch.get_rng_state()},
         }
         atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))
@@ -232,8 +259,7 @@ def train(
             if stop:
                 break
             t0 = time.time()
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, step)
+            set_learning_rates(optimizer, cfg, step, grown_at)
             x = sampler.batch(cfg.batch_size).to(device, non_blocking=True)
             with autocast:
                 terms = loss_terms(ddp_model, x, cfg.iterations, cfg.loss, cfg.detach_previous)

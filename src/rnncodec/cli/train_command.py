@@ -33,13 +33,17 @@ from .main import cli
 @click.option("--encoder-hidden", callback=lambda c, p, v: widths_option(v), help="Encoder ConvLSTM widths, e.g. 64,128,256.")
 @click.option("--synthesis-channels", type=click.IntRange(1), help="Decoder width at 1/16.")
 @click.option("--decoder-hidden", callback=lambda c, p, v: widths_option(v), help="Decoder ConvLSTM widths, e.g. 256,128,64,32.")
+@click.option("--tail-branches", callback=lambda c, p, v: widths_option(v),
+              help="Hidden widths of feed-forward conv branches beside the 1/4 and 1/2 decoder cells, e.g. 128,64.")
+@click.option("--full-resolution-channels", type=click.IntRange(1), help="Channels reaching full resolution (needs a 1/2 branch).")
+@click.option("--iteration-conditioning", is_flag=True, default=None, help="Per-iteration output bias and scale/shift of the decoder's tail.")
 @click.option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
 def train(data, out, resume, init, steps, minutes, device, threads, no_learned_gain, **options):
     """Train the model on a folder of images (resumable; DDP under torchrun)."""
     import torch
 
-    from ..model import WIDTHS, ModelConfig
+    from ..model import TAIL, WIDTHS, ModelConfig
     from ..train import train as run_training
     from ..weights import WeightsError
 
@@ -47,7 +51,7 @@ def train(data, out, resume, init, steps, minutes, device, threads, no_learned_g
         raise click.ClickException("give --steps or --minutes")
     if threads:
         torch.set_num_threads(threads)
-    widths = {k: v for k in WIDTHS if (v := options.pop(k)) is not None}  # ModelConfig fields, not TrainConfig
+    widths = {k: v for k in WIDTHS + TAIL if (v := options.pop(k)) is not None}  # ModelConfig fields, not TrainConfig
     overrides = {k: v for k, v in options.items() if v is not None}
     try:
         model_cfg = ModelConfig(learned_gain=not no_learned_gain)
