@@ -70,7 +70,7 @@ class Codec:
             for rows, cols in tiles(H, W, self.tile):
                 x = to_tensor(padded[rows, cols])[None]
                 cr, cc = code_slices(rows, cols)
-                for t, (bits, _) in enumerate(self.model.iterate(x, iterations)):
+                for t, bits in enumerate(self.model.encode(x, iterations)):
                     out[t, :, cr, cc] = (bits[0] > 0).numpy()
                     progress and progress(1)
         return out

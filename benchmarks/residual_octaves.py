@@ -1,0 +1,82 @@
+"""Which scales do the iterations code? PSNR and residual energy per Haar octave, per iteration.
+
+    python benchmarks/residual_octaves.py WEIGHTS [WEIGHTS ...] --data TRAIN_FOLDER [--iterations 16]
+        [--json OUT.json]
+
+On the validation split's central 256² crops of TRAIN_FOLDER (never Kodak), runs the codec for
+each weights file and prints, after each iteration t, the mean PSNR (8-bit RGB) and the share of
+the image's energy in each Haar octave that the reconstruction has removed from the residual:
+1 − E_band(x − x̂_t) / E_band(x). "finest" is the first octave (detail at full resolution),
+"approx" what is left at 1/16. An orthonormal Haar transform splits the energy exactly, so the
+bands add up to the whole residual.
+"""
+
+import argparse
+import json
+import os
+
+import torch
+import torch.nn.functional as F
+
+from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
+from rnncodec.train import psnr_8bit
+from rnncodec.weights import load_model
+
+OCTAVES = 4  # 16× downsampling: the code's resolution
+BANDS = ("finest", "2nd", "3rd", "4th", "approx")
+
+
+def band_energies(x: torch.Tensor) -> torch.Tensor:
+    """Energy of each Haar octave's detail bands and of the final approximation, summed over the batch: (5,)."""
+    energies = []
+    for _ in range(OCTAVES):
+        approx = F.avg_pool2d(x, 2) * 2  # orthonormal Haar low-pass
+        energies.append(x.pow(2).sum() - approx.pow(2).sum())  # what the three detail bands hold
+        x = approx
+    energies.append(x.pow(2).sum())
+    return torch.stack(energies)
+
+
+@torch.no_grad()
+def measure(weights: str, crops: torch.Tensor, iterations: int) -> list[dict]:
+    model = load_model(weights)
+    iterations = min(iterations, model.cfg.max_iterations)
+    psnr = torch.zeros(iterations)
+    residual = torch.zeros(iterations, len(BANDS))
+    image = torch.zeros(len(BANDS))
+    for x in crops.split(4):
+        image += band_energies(x)
+        for t, (_, recon) in enumerate(model.iterate(x, iterations)):
+            psnr[t] += psnr_8bit(recon, x).sum()
+            residual[t] += band_energies(x - recon)
+    removed = 1 - residual / image
+    return [{"iteration": t + 1, "psnr": round(float(psnr[t]) / len(crops), 3),
+             "removed": {b: round(float(removed[t, i]), 4) for i, b in enumerate(BANDS)}} for t in range(iterations)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("weights", nargs="+")
+    ap.add_argument("--data", default=os.environ.get("RNNCODEC_DATA"), help="training image folder (or RNNCODEC_DATA)")
+    ap.add_argument("--iterations", type=int, default=16)
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args()
+    if not args.data:
+        ap.error("give --data or set RNNCODEC_DATA")
+    torch.set_flush_denormal(True)
+    crops = validation_crops([load_rgb(p) for p in list_images(args.data) if is_validation(p)])
+    results = {}
+    for weights in args.weights:
+        rows = results[weights] = measure(weights, crops, args.iterations)
+        print(f"\n{weights}: {len(crops)} validation crops, share of each octave's energy removed")
+        print("| iteration | PSNR dB | " + " | ".join(BANDS) + " |")
+        print("|---:|---:|" + "---:|" * len(BANDS))
+        for r in rows:
+            print(f"| {r['iteration']} | {r['psnr']:.2f} | " + " | ".join(f"{100 * r['removed'][b]:.1f} %" for b in BANDS) + " |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
