@@ -263,7 +263,7 @@ FIELD_CASES = {
     "alpha mode": (_chunk(0, 1, 1, 1), "alpha chunk: .*mode 1 and index 0"),
     "alpha index": (_chunk(0, 2, 1, 1), "alpha chunk: .*mode 0 and index 1"),
     "alpha payload": (_chunk(0, 7, 1, 0), "alpha chunk: .*does not decompress"),
-    "chunk type": (_chunk(1, 0, 1, ord("X")), "iteration 1: .*unknown chunk type 88"),
+    "chunk type": (_chunk(1, 0, 1, ord("X")), "iteration 1: .*has unknown type 88"),
     "chunk mode": (_chunk(1, 1, 1, 2), "iteration 1: .*unknown mode 2"),
     "chunk index 0": (_chunk(1, 2, 1, 0), "iteration 1: .*claims iteration 0"),
     "chunk index too big": (_chunk(2, 2, 1, 9), "iteration 2: .*claims iteration 9"),

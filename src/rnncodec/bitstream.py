@@ -206,7 +206,7 @@ def _frames(data: bytes, header: Header):
         fields = head.unpack_from(data, offset)
         kind, mode, length = fields[0], fields[1], fields[-1]
         if kind not in limits:
-            yield BrokenChunk(offset, f"unknown chunk type {kind}")
+            yield BrokenChunk(offset, f"has unknown type {kind}")
             return
         if length > limits[kind]:
             yield BrokenChunk(offset, f"claims {length} bytes, more than its limit {limits[kind]}")
