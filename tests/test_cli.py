@@ -155,3 +155,42 @@ def test_fit_coder_writes_weights_that_code_smaller(image_folder, tiny_weights, 
         assert run(["decode", str(out), "-o", str(tmp_path / f"{weights.stem}.png"), "--model", str(weights)], capsys)[0] == 0
         sizes[weights] = out.stat().st_size
     assert sizes[fitted] < sizes[tiny_weights]
+
+
+def test_decode_uses_the_tile_the_file_was_encoded_with(tiny_weights, tmp_path, capsys):
+    from rnncodec.codec import Codec
+    from rnncodec.images import Picture
+
+    small = Codec.load(tiny_weights, tile=16)
+    data = small.encode(Picture(smooth_image(40, 40), "RGB"), 3)
+    rgc, out = tmp_path / "tile16.rgc", tmp_path / "tile16.png"
+    rgc.write_bytes(data)
+    assert run(["decode", str(rgc), "-o", str(out), "--model", str(tiny_weights)], capsys) == (0, "")
+    codes = small.read(data)[2]
+    got = np.asarray(Image.open(out))
+    assert np.array_equal(got, small.reconstruct(codes, 40, 40)[0])
+    assert not np.array_equal(got, small.reconstruct(codes, 40, 40, tile=1024)[0])  # the tile matters here
+
+
+def test_a_damaged_file_is_refused_unless_salvaged_and_its_intact_prefix_decodes(photo, tiny_weights, tmp_path, capsys):
+    from rnncodec.bitstream import parse
+
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "4"] + model, capsys)[0] == 0
+    data = photo.with_suffix(".rgc").read_bytes()
+    third = parse(data).iterations[2]
+    bad = tmp_path / "bad.rgc"
+    bad.write_bytes(data[: third.end - 5] + bytes([data[third.end - 5] ^ 1]) + data[third.end - 4 :])
+    out = tmp_path / "out.png"
+    code, err = run(["decode", str(bad), "-o", str(out)] + model, capsys)
+    assert one_line_error(code, err) and "iteration 3:" in err and "-n 2 or --salvage" in err and not out.exists()
+    code, err = run(["decode", str(bad), "-o", str(out), "-n", "2"] + model, capsys)
+    assert code == 0 and "iteration 3:" in err and out.exists()
+    reference = tmp_path / "reference.png"
+    run(["decode", str(photo.with_suffix(".rgc")), "-o", str(reference), "-n", "2"] + model, capsys)
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(reference)))
+    code, err = run(["decode", str(bad), "-o", str(out), "-f", "--salvage"] + model, capsys)
+    assert code == 0 and err.count("\n") == 1 and "warning" in err and "iteration 3:" in err
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(reference)))
+    code, err = run(["info", str(bad)], capsys)
+    assert one_line_error(code, err) and "iteration 3:" in err

@@ -1,14 +1,16 @@
-"""Codec and .rgc container: exactness, progressive prefixes, truncation and corruption."""
+"""Codec and .rgc container: exactness, progressive prefixes, truncation, corruption and damage."""
 
 import io
 import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import smooth_image
-from rnncodec.bitstream import HEADER_SIZE, MAGIC, FormatError, parse_header
+from rgc_fuzz import V1_GOLDEN, Parts, golden_source, tiny_codec_for_golden
+from rnncodec.bitstream import CHUNK_OVERHEAD, HEADER_SIZE, MAGIC, VERSION, DamageError, FormatError, parse, parse_header
 from rnncodec.codec import Codec
 from rnncodec.images import Picture, read_picture
 
@@ -135,3 +137,170 @@ def test_sixteen_bit_input_is_converted_with_a_warning():
         picture = read_picture(buf.getvalue())
     assert picture.mode == "L" and picture.rgb.dtype == np.uint8
     assert picture.rgb[..., 0].max() == round(int(a.max()) * 255 / 65535)
+
+
+# --- format version 2: chunks bound to their place, damage named, intact iterations kept ----------
+def test_encoder_writes_version_2_with_the_documented_sizes(tiny_codec):
+    data = tiny_codec.encode(rgb_picture(32, 32), 3)
+    contents = parse(data)
+    assert contents.header.version == VERSION == 2
+    assert [chunk.index for chunk in contents.iterations] == [1, 2, 3]
+    assert (HEADER_SIZE, CHUNK_OVERHEAD) == (37, 11)  # docs/format.md
+    assert len(data) == HEADER_SIZE + sum(CHUNK_OVERHEAD + len(c.payload) for c in contents.iterations)
+
+
+def test_version_1_files_decode_as_the_release_that_wrote_them_did():
+    """tests/data/v1-tiny-rgba-8it.* were written by release 0.1.0 (format version 1):
+    `rnncodec encode -q 8` of golden_source() with the tiny weights, then `rnncodec decode`
+    without and with `-n 6`."""
+    codec = tiny_codec_for_golden()
+    data = V1_GOLDEN.read_bytes()
+    assert parse_header(data).version == 1
+    for iterations, png in ((None, "v1-tiny-rgba-8it.png"), (6, "v1-tiny-rgba-8it-n6.png")):
+        decoded = codec.decode(data, iterations=iterations)
+        assert not decoded.warnings
+        expected = np.asarray(Image.open(V1_GOLDEN.parent / png))
+        assert np.array_equal(np.asarray(decoded.picture.to_pil()), expected)
+    assert np.array_equal(codec.read(data)[2], codec.read(codec.encode(golden_source(), 8))[2])
+
+
+def rearranged(data: bytes, order: list[int]) -> bytes:
+    parts = Parts.of(data)
+    parts.chunks = [parts.chunks[i] for i in order]
+    return parts.join()
+
+
+@pytest.mark.parametrize("order, intact, message", [
+    ([0, 2, 1, 3], 1, "out of order.*reordered"),
+    ([1, 0, 2, 3], 0, "out of order.*reordered"),
+    ([0, 1, 1, 2, 3], 2, "repeats iteration 2 .duplicated"),
+    ([0, 1, 2, 3, 3], 4, "trailing data"),
+    ([0, 2, 3], 1, "missing.*dropped"),
+])
+def test_reordered_duplicated_and_dropped_chunks_are_named(tiny_codec, order, intact, message):
+    data = tiny_codec.encode(rgb_picture(32, 48), 4)
+    bad = rearranged(data, order)
+    with pytest.raises(DamageError, match=message) as caught:
+        tiny_codec.decode(bad)
+    assert caught.value.intact == intact
+    if intact:
+        decoded = tiny_codec.decode(bad, iterations=intact)
+        assert np.array_equal(decoded.picture.rgb, tiny_codec.decode(data, iterations=intact).picture.rgb)
+        assert any("damaged" in w for w in decoded.warnings)
+
+
+def test_a_damaged_iteration_leaves_the_earlier_ones_decodable(tiny_codec):
+    data = tiny_codec.encode(rgb_picture(32, 48), 4)
+    clean = [tiny_codec.decode(data, iterations=n).picture.rgb for n in range(1, 5)]
+    for k, chunk in enumerate(parse(data).iterations, start=1):
+        bad = bytearray(data)
+        bad[chunk.end - 5] ^= 0x04  # the chunk's last payload byte
+        bad = bytes(bad)
+        with pytest.raises(DamageError, match=f"^iteration {k}: .*CRC mismatch") as caught:
+            tiny_codec.decode(bad)
+        assert caught.value.intact == k - 1
+        for n in range(1, k):
+            assert np.array_equal(tiny_codec.decode(bad, iterations=n).picture.rgb, clean[n - 1])
+        if k == 1:
+            with pytest.raises(DamageError):
+                tiny_codec.decode(bad, salvage=True)
+            continue
+        salvaged = tiny_codec.decode(bad, salvage=True)
+        assert salvaged.iterations == k - 1 and np.array_equal(salvaged.picture.rgb, clean[k - 2])
+        assert any(f"iteration {k}:" in w for w in salvaged.warnings)
+
+
+def test_codes_the_range_decoder_rejects_are_a_format_error_naming_the_iteration(tiny_codec):
+    data = tiny_codec.encode(golden_source(), 8)
+    parts = Parts.of(data)
+    coded = [c.index for c in parse(data).iterations if c.mode == 1]
+    assert coded, "the flat picture's later iterations are range-coded"
+    k = coded[0]
+    chunk = parts.chunks[k]  # chunks[0] is the alpha chunk
+    chunk[7:-4] = b"\xff" * (len(chunk) - 11)
+    parts.fix_crcs()
+    with pytest.raises(DamageError, match=f"^iteration {k}: its codes do not decode") as caught:
+        tiny_codec.decode(parts.join())
+    assert caught.value.intact == k - 1
+    assert tiny_codec.decode(parts.join(), iterations=k - 1).iterations == k - 1
+
+
+def _field(offset: int, size: int, value: int):
+    def edit(buf: bytearray):
+        buf[offset : offset + size] = value.to_bytes(size, "little")
+    return edit
+
+
+def _header(offset, size, value):
+    return lambda parts: _field(offset, size, value)(parts.header)
+
+
+def _chunk(i, offset, size, value):
+    return lambda parts: _field(offset, size, value)(parts.chunks[i])
+
+
+def _shorter_raw_chunk(parts):
+    chunk = parts.chunks[1]
+    del chunk[-5]
+    chunk[3:7] = (len(chunk) - 11).to_bytes(4, "little")
+
+
+# Every header and chunk field the spec defines, set to an invalid value (CRCs recomputed unless
+# noted): the error each one gets (docs/format.md, "What a decoder refuses").
+FIELD_CASES = {
+    "version": (_header(8, 1, 3), "unsupported .rgc version 3"),
+    "colour mode": (_header(9, 1, 7), "unknown colour mode 7"),
+    "coder id": (_header(10, 1, 9), "entropy coder 9"),
+    "iterations 0": (_header(11, 1, 0), "iteration count 0"),
+    "iterations 17": (_header(11, 1, 17), "iteration count 17"),
+    "width": (_header(12, 4, 0), "outside the limits"),
+    "height": (_header(16, 4, 1 << 16), "outside the limits"),
+    "padding": (_header(20, 1, 3), "padding does not match"),
+    "tile": (_header(22, 2, 24), "tile size 24"),
+    "code channels": (_header(24, 1, 0), "code channel count 0"),
+    "code channels of another model": (_header(24, 1, 9), "does not match the model"),
+    "model id": (_header(25, 8, 7), "other weights"),
+    "alpha mode": (_chunk(0, 1, 1, 1), "alpha chunk: .*mode 1 and index 0"),
+    "alpha index": (_chunk(0, 2, 1, 1), "alpha chunk: .*mode 0 and index 1"),
+    "alpha payload": (_chunk(0, 7, 1, 0), "alpha chunk: .*does not decompress"),
+    "chunk type": (_chunk(1, 0, 1, ord("X")), "iteration 1: .*has unknown type 88"),
+    "chunk mode": (_chunk(1, 1, 1, 2), "iteration 1: .*unknown mode 2"),
+    "chunk index 0": (_chunk(1, 2, 1, 0), "iteration 1: .*claims iteration 0"),
+    "chunk index too big": (_chunk(2, 2, 1, 9), "iteration 2: .*claims iteration 9"),
+    "chunk length": (_chunk(1, 3, 4, 1 << 20), "iteration 1: .*more than its limit"),
+    "raw chunk length": (_shorter_raw_chunk, "iteration 1: .*raw chunk at byte .* holds 1 bytes, not 2"),
+}
+
+
+@pytest.mark.parametrize("case", FIELD_CASES)
+def test_every_field_is_checked(tiny_codec, case):
+    rgba = Picture(smooth_image(16, 32), "RGBA", np.full((16, 32), 7, np.uint8))
+    parts = Parts.of(tiny_codec.encode(rgba, 2))
+    edit, message = FIELD_CASES[case]
+    edit(parts)
+    parts.fix_crcs()
+    with pytest.raises(FormatError, match=message):
+        tiny_codec.decode(parts.join())
+
+
+@pytest.mark.parametrize("case, message", [
+    ("header edited, its CRC recomputed", "alpha chunk: .*CRC mismatch"),
+    ("alpha chunk in an RGB file", "iteration 1: alpha chunk at byte 37 in a file without alpha"),
+    ("alpha chunk dropped", "alpha chunk: missing"),
+    ("second alpha chunk", "iteration 2: second or misplaced alpha chunk"),
+])
+def test_chunks_belong_to_their_file_and_the_alpha_chunk_to_its_place(tiny_codec, case, message):
+    rgba = Picture(smooth_image(16, 32), "RGBA", np.full((16, 32), 7, np.uint8))
+    parts = Parts.of(tiny_codec.encode(rgba if "RGB file" not in case else rgb_picture(16, 32), 2))
+    if case.startswith("header"):
+        parts.header[22:24] = (32).to_bytes(2, "little")  # another valid tile
+        parts.header[-4:] = struct.pack("<I", zlib.crc32(parts.header[:-4]))
+    elif case == "alpha chunk in an RGB file":
+        parts.chunks.insert(0, Parts.of(tiny_codec.encode(rgba, 1)).chunks[0])
+        parts.fix_crcs()
+    elif case == "alpha chunk dropped":
+        del parts.chunks[0]
+    else:
+        parts.chunks.insert(2, parts.chunks[0])
+    with pytest.raises(DamageError, match=message):
+        tiny_codec.decode(parts.join())

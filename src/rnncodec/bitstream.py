@@ -1,28 +1,43 @@
-"""The .rgc container: a checked header, then one checked chunk per iteration (see docs/format.md)."""
+"""The .rgc container: a checked header, then one checked chunk per iteration (see docs/format.md).
+
+:func:`pack_file` writes a file; :func:`parse` checks one and returns its :class:`Contents`: the
+header, the alpha plane, the intact iteration chunks in order and, if any, the first damage.
+"""
 
 from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAGIC = b"\x89RGC\r\n\x1a\n"
-VERSION = 1
+VERSION = 2  # what the encoder writes; version 2 adds each chunk's index and ties its CRC to the header
+READABLE_VERSIONS = (1, 2)
 MAX_SIDE = 1 << 15  # 32768 pixels per side
 MAX_PIXELS = 1 << 26  # 67 megapixels (below Pillow's decompression-bomb warning)
 MAX_ITERATIONS = 16
 MODES = {0: "RGB", 1: "L", 2: "RGBA", 3: "LA"}  # colour mode byte → Pillow mode
 CHUNK_ITERATION = ord("I")
 CHUNK_ALPHA = ord("A")
+ITERATION_RAW, ITERATION_CODED = 0, 1  # an iteration chunk's modes (rnncodec.entropy.RAW, CODED)
+ALPHA_ZLIB = 0  # the alpha chunk's only mode
 
 _HEADER = struct.Struct("<8sBBBBIIBBHB8s")  # magic … model id; a CRC32 of these bytes follows
-_CHUNK = struct.Struct("<BBI")  # type, mode, payload length; payload and CRC32 follow
-HEADER_SIZE = _HEADER.size + 4
-CHUNK_OVERHEAD = _CHUNK.size + 4
+_CHUNK_HEADS = {1: struct.Struct("<BBI"), 2: struct.Struct("<BBBI")}  # type, mode, [index,] payload length
+HEADER_SIZE = _HEADER.size + 4  # 37 bytes in both versions
+CHUNK_OVERHEAD = _CHUNK_HEADS[VERSION].size + 4  # 11 bytes (10 in version 1): head and CRC
 
 
 class FormatError(ValueError):
     """The data is not a valid .rgc file (or not one this version can read)."""
+
+
+class DamageError(FormatError):
+    """A file whose chunks are damaged from some iteration on; ``intact`` iterations before it are fine."""
+
+    def __init__(self, message: str, intact: int):
+        super().__init__(message)
+        self.intact = intact
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,7 @@ class Header:
     tile: int  # side of the square tiles the network runs on, a multiple of 16
     model_id: bytes  # 8 bytes identifying the weights
     coder_id: int  # entropy coder (rnncodec.entropy.CODER_ID)
+    version: int = VERSION
 
     @property
     def pad_right(self) -> int:
@@ -43,6 +59,10 @@ class Header:
     @property
     def pad_bottom(self) -> int:
         return -self.height % 16
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.mode in ("RGBA", "LA")
 
     @property
     def code_shape(self) -> tuple[int, int, int]:
@@ -61,6 +81,8 @@ class Header:
         return {CHUNK_ITERATION: self.raw_code_bytes, CHUNK_ALPHA: alpha + alpha // 100 + 64}
 
     def validate(self) -> None:
+        if self.version not in READABLE_VERSIONS:
+            raise FormatError(f"unsupported .rgc version {self.version} (this build reads versions 1–{VERSION})")
         if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE and self.width * self.height <= MAX_PIXELS):
             raise FormatError(f"image size {self.width}×{self.height} is outside the limits ({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
         if not 1 <= self.iterations <= MAX_ITERATIONS:
@@ -74,11 +96,15 @@ class Header:
         if len(self.model_id) != 8:
             raise FormatError("model id must be 8 bytes")
 
-    def pack(self) -> bytes:
+    def body(self) -> bytes:
+        """The header's bytes before its CRC."""
         self.validate()
         mode = {v: k for k, v in MODES.items()}[self.mode]
-        body = _HEADER.pack(MAGIC, VERSION, mode, self.coder_id, self.iterations, self.width, self.height,
+        return _HEADER.pack(MAGIC, self.version, mode, self.coder_id, self.iterations, self.width, self.height,
                             self.pad_right, self.pad_bottom, self.tile, self.code_channels, self.model_id)
+
+    def pack(self) -> bytes:
+        body = self.body()
         return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -89,50 +115,199 @@ def parse_header(data: bytes) -> Header:
         raise FormatError("truncated header")
     body = data[: _HEADER.size]
     (magic, version, mode, coder_id, iterations, width, height, pad_r, pad_b, tile, channels, model_id) = _HEADER.unpack(body)
-    if version != VERSION:
-        raise FormatError(f"unsupported .rgc version {version} (this build reads version {VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise FormatError(f"unsupported .rgc version {version} (this build reads versions 1–{VERSION})")
     (crc,) = struct.unpack_from("<I", data, _HEADER.size)
     if crc != zlib.crc32(body):
         raise FormatError("header is corrupt (CRC mismatch)")
     if mode not in MODES:
         raise FormatError(f"unknown colour mode {mode}")
-    header = Header(width, height, MODES[mode], iterations, channels, tile, model_id, coder_id)
+    header = Header(width, height, MODES[mode], iterations, channels, tile, model_id, coder_id, version)
     header.validate()
     if (pad_r, pad_b) != (header.pad_right, header.pad_bottom):
         raise FormatError("padding does not match the image size")
     return header
 
 
-def pack_chunk(kind: int, mode: int, payload: bytes) -> bytes:
-    head = _CHUNK.pack(kind, mode, len(payload))
-    return head + payload + struct.pack("<I", zlib.crc32(head + payload))
+# --- chunks ----------------------------------------------------------------------------------------
+def _crc_start(header: Header) -> int:
+    """Where a chunk's CRC starts: version 2 continues the header's CRC, tying each chunk to its file."""
+    return zlib.crc32(header.body()) if header.version >= 2 else 0
+
+
+def pack_chunk(header: Header, kind: int, mode: int, index: int, payload: bytes) -> bytes:
+    """One chunk of a version-2 file; index: the iteration it carries, 0 for the alpha chunk."""
+    head = _CHUNK_HEADS[VERSION].pack(kind, mode, index, len(payload))
+    return head + payload + struct.pack("<I", zlib.crc32(head + payload, _crc_start(header)))
+
+
+def pack_alpha(alpha: bytes) -> bytes:
+    return zlib.compress(alpha, 9)
+
+
+def pack_file(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes]]) -> bytes:
+    """A complete file: header, the alpha chunk (plane bytes, row-major) if any, one chunk per (mode, payload)."""
+    parts = [header.pack()]
+    if alpha is not None:
+        parts.append(pack_chunk(header, CHUNK_ALPHA, ALPHA_ZLIB, 0, pack_alpha(alpha)))
+    for index, (mode, payload) in enumerate(iterations, start=1):
+        parts.append(pack_chunk(header, CHUNK_ITERATION, mode, index, payload))
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
 class Chunk:
     kind: int
     mode: int
+    index: int  # the iteration it carries (version 1: its place among the iteration chunks), 0 for alpha
     payload: bytes
-    end: int  # offset just past this chunk in the file
+    start: int  # offset of this chunk in the file
+    end: int  # offset just past it
 
 
-def read_chunks(data: bytes, max_payload: dict[int, int]):
-    """Yield the chunks after the header in order. A chunk cut short ends the iteration (a truncated
-    file); a bad CRC, an unknown type or a length above ``max_payload[kind]`` raises FormatError."""
-    offset = HEADER_SIZE
-    while offset < len(data):
-        if len(data) - offset < _CHUNK.size:
+@dataclass(frozen=True)
+class BrokenChunk:
+    start: int  # where the walk over the chunks stopped: nothing after it can be trusted
+    problem: str
+
+
+@dataclass(frozen=True)
+class Damage:
+    intact: int  # iterations before the damage, all decodable
+    message: str  # names the damaged iteration (or the alpha chunk, or trailing data) and the problem
+
+
+@dataclass
+class Contents:
+    """What :func:`parse` found: everything before the first damage, and that damage."""
+
+    header: Header
+    alpha: bytes | None = None  # the alpha plane, row-major, when the mode has one and it is intact
+    alpha_chunk: Chunk | None = None
+    iterations: list[Chunk] = field(default_factory=list)  # the intact iteration chunks, in order
+    damage: Damage | None = None
+
+    @property
+    def chunk_ends(self) -> list[int]:
+        return [chunk.end for chunk in self.iterations]
+
+    @property
+    def truncated(self) -> bool:
+        return self.damage is None and len(self.iterations) < self.header.iterations
+
+
+def _frames(data: bytes, header: Header):
+    """Yield the chunks after the header whose framing and CRC hold, then a BrokenChunk if the walk
+    stopped at one. A chunk cut short ends the walk quietly (a truncated file)."""
+    head = _CHUNK_HEADS[header.version]
+    limits, crc_start = header.chunk_limits(), _crc_start(header)
+    offset, place = HEADER_SIZE, 0
+    while len(data) - offset >= head.size:
+        fields = head.unpack_from(data, offset)
+        kind, mode, length = fields[0], fields[1], fields[-1]
+        if kind not in limits:
+            yield BrokenChunk(offset, f"has unknown type {kind}")
             return
-        kind, mode, length = _CHUNK.unpack_from(data, offset)
-        if kind not in max_payload:
-            raise FormatError(f"unknown chunk type {kind} at byte {offset}")
-        if length > max_payload[kind]:
-            raise FormatError(f"chunk at byte {offset} claims {length} bytes, more than its limit {max_payload[kind]}")
-        end = offset + _CHUNK.size + length + 4
+        if length > limits[kind]:
+            yield BrokenChunk(offset, f"claims {length} bytes, more than its limit {limits[kind]}")
+            return
+        end = offset + head.size + length + 4
         if end > len(data):
             return
         (crc,) = struct.unpack_from("<I", data, end - 4)
-        if crc != zlib.crc32(data[offset : end - 4]):
-            raise FormatError(f"chunk at byte {offset} is corrupt (CRC mismatch)")
-        yield Chunk(kind, mode, data[offset + _CHUNK.size : end - 4], end)
+        if crc != zlib.crc32(data[offset : end - 4], crc_start):
+            yield BrokenChunk(offset, "is corrupt (CRC mismatch)")
+            return
+        place += kind == CHUNK_ITERATION
+        index = fields[2] if header.version >= 2 else (place if kind == CHUNK_ITERATION else 0)
+        yield Chunk(kind, mode, index, data[offset + head.size : end - 4], offset, end)
         offset = end
+
+
+def unpack_alpha(header: Header, payload: bytes) -> bytes:
+    """The alpha plane from an alpha chunk's zlib stream, which must hold exactly width × height bytes."""
+    size = header.width * header.height
+    inflate = zlib.decompressobj()
+    try:
+        plane = inflate.decompress(payload, size + 1)
+    except zlib.error:
+        raise FormatError("alpha chunk does not decompress") from None
+    if len(plane) != size or not inflate.eof or inflate.unused_data:
+        raise FormatError(f"alpha chunk does not hold exactly {header.width}×{header.height} bytes")
+    return plane
+
+
+def _take_alpha(chunk: Chunk, contents: Contents) -> str | None:
+    """Store the alpha plane of a well-placed, well-formed alpha chunk; otherwise say what is wrong."""
+    if not contents.header.has_alpha:
+        return f"alpha chunk at byte {chunk.start} in a file without alpha (mode {contents.header.mode})"
+    if contents.alpha is not None or contents.iterations:
+        return f"second or misplaced alpha chunk at byte {chunk.start}"
+    if chunk.mode != ALPHA_ZLIB or chunk.index != 0:
+        return f"alpha chunk at byte {chunk.start} has mode {chunk.mode} and index {chunk.index} (both must be 0)"
+    try:
+        contents.alpha = unpack_alpha(contents.header, chunk.payload)
+    except FormatError as e:
+        return str(e)
+    contents.alpha_chunk = chunk
+    return None
+
+
+def _misplaced(chunk: Chunk, expected: int, later: list[Chunk], header: Header) -> str:
+    """Why the iteration chunk found where iteration ``expected`` belongs carries another index."""
+    where = f"the chunk at byte {chunk.start}"
+    if not 1 <= chunk.index <= header.iterations:
+        return f"{where} claims iteration {chunk.index}, outside 1..{header.iterations}"
+    if chunk.index < expected:
+        return f"{where} repeats iteration {chunk.index} (duplicated chunk)"
+    if any(isinstance(c, Chunk) and c.kind == CHUNK_ITERATION and c.index == expected for c in later):
+        return f"out of order: {where} is iteration {chunk.index}, iteration {expected} comes later (reordered chunks)"
+    return f"missing: {where} is iteration {chunk.index} (dropped chunk)"
+
+
+def _iteration_problem(chunk: Chunk, expected: int, later: list, header: Header) -> str | None:
+    if chunk.index != expected:
+        return _misplaced(chunk, expected, later, header)
+    if chunk.mode not in (ITERATION_RAW, ITERATION_CODED):
+        return f"the chunk at byte {chunk.start} has unknown mode {chunk.mode}"
+    if chunk.mode == ITERATION_RAW and len(chunk.payload) != header.raw_code_bytes:
+        return f"the raw chunk at byte {chunk.start} holds {len(chunk.payload)} bytes, not {header.raw_code_bytes}"
+    if chunk.mode == ITERATION_CODED and len(chunk.payload) % 4:
+        return f"the coded chunk at byte {chunk.start} has a length that is not a multiple of 4"
+    return None
+
+
+def parse(data: bytes) -> Contents:
+    """Check a whole file; header problems raise FormatError, chunk problems become ``damage``.
+
+    Chunks are taken in order while they are intact and in their place; the first one that is not
+    (or trailing data after the last declared chunk) is the damage, named with its iteration.
+    """
+    header = parse_header(data)
+    contents = Contents(header)
+    frames = list(_frames(data, header))
+    for i, frame in enumerate(frames):
+        expected = len(contents.iterations) + 1
+        if expected > header.iterations:
+            break
+        awaiting_alpha = header.has_alpha and contents.alpha is None
+        stage = "alpha chunk" if awaiting_alpha else f"iteration {expected}"
+        if isinstance(frame, BrokenChunk):
+            problem = f"the chunk at byte {frame.start} {frame.problem}"
+        elif frame.kind == CHUNK_ALPHA:
+            problem = _take_alpha(frame, contents)
+        elif awaiting_alpha:
+            problem = f"missing: an iteration chunk comes first, at byte {frame.start}"
+        else:
+            problem = _iteration_problem(frame, expected, frames[i + 1 :], header)
+        if problem:
+            contents.damage = Damage(len(contents.iterations), f"{stage}: {problem}")
+            return contents
+        if frame.kind == CHUNK_ITERATION:
+            contents.iterations.append(frame)
+    ends = contents.chunk_ends
+    if len(ends) == header.iterations and ends[-1] != len(data):
+        contents.damage = Damage(len(ends), f"{len(data) - ends[-1]} bytes of trailing data after the last chunk")
+    elif header.has_alpha and contents.alpha is None:
+        raise FormatError("truncated file: the alpha channel is missing")
+    return contents

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -10,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .bitstream import CHUNK_ALPHA, CHUNK_ITERATION, FormatError, Header, pack_chunk, parse_header, read_chunks
+from .bitstream import Contents, Damage, DamageError, FormatError, Header, pack_file, parse
 from .data import to_tensor, to_uint8
 from .entropy import CODER_ID, CodeCoder, CoderTables
 from .images import Picture
@@ -80,70 +79,74 @@ class Codec:
             raise ValueError(f"iterations must be in 1..{self.max_iterations}")
         h, w = picture.rgb.shape[:2]
         header = Header(w, h, picture.mode, iterations, self.model.cfg.code_channels, self.tile, self.model_id, CODER_ID)
-        parts = [header.pack()]
-        if picture.alpha is not None:
-            parts.append(pack_chunk(CHUNK_ALPHA, 0, zlib.compress(picture.alpha.tobytes(), 9)))
         coder = CodeCoder(*header.code_shape, self.tables)
-        for bits in self.codes(picture.rgb, iterations, progress):
-            parts.append(pack_chunk(CHUNK_ITERATION, *coder.encode(bits)))
-        return b"".join(parts)
+        chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
+        return pack_file(header, None if picture.alpha is None else picture.alpha.tobytes(), chunks)
 
     # --- decoding ------------------------------------------------------------------------------
-    def read(self, data: bytes, iterations: int | None = None):
-        """Parse and entropy-decode a file: (header, alpha, codes (K, C, h, w), chunk_ends, warnings)."""
-        header = parse_header(data)
+    def check_compatible(self, header: Header) -> None:
+        """Refuse a file these weights cannot decode."""
         if header.model_id != self.model_id:
             raise FormatError(f"file was made with other weights (model id {header.model_id.hex()}, these are {self.model_id.hex()})")
         if header.coder_id != CODER_ID:
             raise FormatError(f"file uses entropy coder {header.coder_id}; this build has coder {CODER_ID}")
         if header.code_channels != self.model.cfg.code_channels:
             raise FormatError("file's code channel count does not match the model")
-        wanted = header.iterations if iterations is None else iterations
-        warnings = []
-        if wanted > header.iterations:
+        if header.iterations > self.max_iterations:
+            raise FormatError(f"file declares {header.iterations} iterations; the model runs at most {self.max_iterations}")
+
+    def read(self, data: bytes, iterations: int | None = None, salvage: bool = False):
+        """Parse and entropy-decode a file: (header, alpha, codes (K, C, h, w), chunk_ends, warnings).
+
+        ``iterations``: decode only the first ones; damage after them is a warning. Damage within the
+        iterations asked for (all of them by default) raises DamageError, or with ``salvage`` decodes
+        the intact iterations before it with a warning. Every failure is a FormatError.
+        """
+        contents = parse(data)
+        header = contents.header
+        self.check_compatible(header)
+        wanted, warnings = header.iterations, []
+        if iterations is not None and iterations > header.iterations:
             warnings.append(f"file holds {header.iterations} iterations; decoding those")
-            wanted = header.iterations
-        coder = CodeCoder(*header.code_shape, self.tables)
-        alpha_size = header.width * header.height
-        alpha, codes, ends = None, [], []
-        for chunk in read_chunks(data, header.chunk_limits()):
-            if chunk.kind == CHUNK_ALPHA:
-                if alpha is not None or codes or header.mode not in ("RGBA", "LA"):
-                    raise FormatError("unexpected alpha chunk")
-                try:
-                    raw = zlib.decompressobj().decompress(chunk.payload, alpha_size + 1)
-                except zlib.error:
-                    raise FormatError("alpha chunk does not decompress") from None
-                if len(raw) != alpha_size:
-                    raise FormatError("alpha chunk has the wrong size")
-                alpha = np.frombuffer(raw, np.uint8).reshape(header.height, header.width)
-                continue
-            if len(ends) == header.iterations:
-                raise FormatError("more iteration chunks than the header declares")
-            ends.append(chunk.end)
-            if len(codes) < wanted:
-                try:
-                    codes.append(coder.decode(chunk.mode, chunk.payload))
-                except ValueError as e:
-                    raise FormatError(f"iteration {len(codes) + 1}: {e}") from None
-        if len(ends) == header.iterations and ends[-1] != len(data):
-            raise FormatError(f"{len(data) - ends[-1]} bytes of trailing data after the last chunk")
-        if header.mode in ("RGBA", "LA") and alpha is None:
-            raise FormatError("truncated file: the alpha channel is missing")
+        elif iterations is not None:
+            wanted = iterations
+        count, note = wanted, None
+        if contents.damage is not None:
+            count, note = _decodable(contents.damage, wanted, iterations is None, salvage)
+        codes, damage = self._entropy_decode(contents, count)
+        if damage is not None:  # always within the iterations asked for, before any damage parse found
+            count, note = _decodable(damage, wanted, iterations is None, salvage)
+        if note is None and len(codes) < wanted:
+            note = f"truncated file: decoded {len(codes)} of {header.iterations} iterations"
         if not codes:
             raise FormatError("truncated file: no complete iteration")
-        if len(codes) < wanted:
-            warnings.append(f"truncated file: decoded {len(codes)} of {header.iterations} iterations")
-        return header, alpha, np.stack(codes), ends, warnings
+        alpha = None if contents.alpha is None else np.frombuffer(contents.alpha, np.uint8).reshape(header.height, header.width)
+        ends = contents.chunk_ends[: damage.intact] if damage else contents.chunk_ends
+        return header, alpha, np.stack(codes[:count]), ends, warnings + ([note] if note else [])
 
-    def reconstruct(self, codes: np.ndarray, height: int, width: int, keep_all: bool = False, progress: Progress = None):
-        """Run the decoder over the codes tile by tile; the final (H, W, 3) uint8 image, or all of them."""
+    def _entropy_decode(self, contents: Contents, wanted: int) -> tuple[list[np.ndarray], Damage | None]:
+        """The codes of the first ``wanted`` intact iterations, and the damage if one does not decode."""
+        coder = CodeCoder(*contents.header.code_shape, self.tables)
+        codes = []
+        for chunk in contents.iterations[:wanted]:
+            try:
+                codes.append(coder.decode(chunk.mode, chunk.payload))
+            except MemoryError:
+                raise
+            except Exception as e:  # the range decoder asserts on invalid data: any failure is the file's
+                return codes, Damage(len(codes), f"iteration {chunk.index}: its codes do not decode ({type(e).__name__}: {e})")
+        return codes, None
+
+    def reconstruct(self, codes: np.ndarray, height: int, width: int, keep_all: bool = False, progress: Progress = None,
+                    tile: int | None = None):
+        """Run the decoder over the codes tile by tile (the codec's tile unless given: a file's decode
+        must use the tile it was encoded with); the final (H, W, 3) uint8 image, or all of them."""
         K = codes.shape[0]
         H, W = codes.shape[2] * BLOCK, codes.shape[3] * BLOCK
         outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K if keep_all else 1)]
         gamma = self.model.cfg.gamma
         with torch.inference_mode():
-            for rows, cols in tiles(H, W, self.tile):
+            for rows, cols in tiles(H, W, tile or self.tile):
                 cr, cc = code_slices(rows, cols)
                 recon, state = None, None
                 for t in range(K):
@@ -155,11 +158,23 @@ class Codec:
                     progress and progress(1)
         return [o[:height, :width] for o in outs]
 
-    def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None) -> Decoded:
-        header, alpha, codes, ends, warnings = self.read(data, iterations)
-        images = self.reconstruct(codes, header.height, header.width, keep_all, progress)
+    def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None,
+               salvage: bool = False) -> Decoded:
+        """Decode a file (see :meth:`read`); raises FormatError, and nothing else, on any invalid data."""
+        header, alpha, codes, ends, warnings = self.read(data, iterations, salvage)
+        images = self.reconstruct(codes, header.height, header.width, keep_all, progress, header.tile)
         pictures = [Picture(im, header.mode, alpha) for im in images]
         return Decoded(pictures[-1], header, len(codes), ends, warnings, pictures if keep_all else None)
+
+
+def _decodable(damage: Damage, wanted: int, whole_file: bool, salvage: bool) -> tuple[int, str]:
+    """How many iterations of a damaged file to decode, and the warning: those asked for if the
+    damage comes after them, the intact ones when salvaging; otherwise raise DamageError."""
+    if not whole_file and wanted <= damage.intact:
+        return wanted, f"damaged file, after the {wanted} iterations decoded: {damage.message}"
+    if salvage and damage.intact:
+        return damage.intact, f"damaged file: {damage.message}; decoded the {damage.intact} intact iterations"
+    raise DamageError(damage.message, damage.intact)
 
 
 def network_steps(height: int, width: int, iterations: int, tile: int = DEFAULT_TILE) -> int:

@@ -166,7 +166,9 @@ class CodeCoder:
         return RAW, np.packbits(bits.ravel()).tobytes()
 
     def decode(self, mode: int, payload: bytes) -> np.ndarray:
-        """Inverse of :meth:`encode`: the iteration's bits (C, h, w) as uint8 0/1."""
+        """Inverse of :meth:`encode`: the iteration's bits (C, h, w) as uint8 0/1.
+
+        Invalid data raises ValueError here, or whatever the range decoder raises (AssertionError)."""
         bits = np.zeros(self.shape, np.uint8)
         if mode == RAW:
             if len(payload) != self.raw_size:
@@ -184,6 +186,8 @@ class CodeCoder:
                 channel = bits[c]
                 channel[mask] = decoder.decode(family, self._probabilities(contexts))
             self._update(contexts, bits[c][mask])
+        if mode == CODED and not decoder.maybe_exhausted():
+            raise ValueError("coded chunk holds more data than its codes")
         self._finish_iteration(bits)
         return bits
 

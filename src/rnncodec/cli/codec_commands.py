@@ -66,11 +66,12 @@ def encode(input, output, iterations, force, model):
 @input_argument
 @output_option
 @click.option("-n", "--iterations", type=click.IntRange(1, 16), help="Decode only the first N iterations.")
+@click.option("--salvage", is_flag=True, help="Decode the intact iterations of a damaged file (with a warning) instead of refusing it.")
 @force_option
 @model_option
-def decode(input, output, iterations, force, model):
+def decode(input, output, iterations, salvage, force, model):
     """Decompress .rgc file IN (or - for stdin) into an image (PNG unless OUT says otherwise)."""
-    from ..bitstream import FormatError, parse_header
+    from ..bitstream import DamageError, FormatError, parse_header
     from ..codec import network_steps
     from ..images import ImageError, encode_output
 
@@ -81,9 +82,11 @@ def decode(input, output, iterations, force, model):
     codec = load_codec(model)
     try:
         header = parse_header(data)
-        steps = network_steps(header.height, header.width, min(iterations or header.iterations, header.iterations), codec.tile)
+        steps = network_steps(header.height, header.width, min(iterations or header.iterations, header.iterations), header.tile)
         with progress_bar(steps, "decoding") as bar:
-            decoded = codec.decode(data, iterations, progress=bar.update)
+            decoded = codec.decode(data, iterations, progress=bar.update, salvage=salvage)
+    except DamageError as e:
+        raise click.ClickException(f"{input}: {e}{intact_hint(e.intact)}") from None
     except FormatError as e:
         raise click.ClickException(f"{input}: {e}") from None
     for message in decoded.warnings:
@@ -95,39 +98,42 @@ def decode(input, output, iterations, force, model):
     write_output(output, image_bytes)
 
 
+def intact_hint(intact: int) -> str:
+    if not intact:
+        return ""
+    first = "iteration 1 is" if intact == 1 else f"iterations 1–{intact} are"
+    return f"; {first} intact: decode with -n {intact} or --salvage"
+
+
 @cli.command()
 @input_argument
 def info(input):
-    """Show the header and per-iteration sizes of .rgc file IN."""
-    from ..bitstream import CHUNK_ALPHA, HEADER_SIZE, FormatError, parse_header, read_chunks
+    """Show the header and per-iteration sizes of .rgc file IN (and its damage, if any)."""
+    from ..bitstream import HEADER_SIZE, FormatError, parse
 
     data = read_input(input)
     try:
-        header = parse_header(data)
-        raw = header.raw_code_bytes
-        chunks = list(read_chunks(data, header.chunk_limits()))
+        contents = parse(data)
     except FormatError as e:
         raise click.ClickException(f"{input}: {e}") from None
+    header = contents.header
     pixels = header.width * header.height
     lines = [
-        f"file:        {input} ({len(data)} bytes, {len(data) * 8 / pixels:.4f} bpp)",
+        f"file:        {input} ({len(data)} bytes, {len(data) * 8 / pixels:.4f} bpp, format version {header.version})",
         f"image:       {header.width}×{header.height} {header.mode}",
         f"iterations:  {header.iterations} (nominal {header.iterations * header.code_channels / 256:.3f} bpp)",
-        f"codes:       {header.code_channels} channels × {header.code_shape[1]}×{header.code_shape[2]} blocks, {raw} raw bytes per iteration",
+        f"codes:       {header.code_channels} channels × {header.code_shape[1]}×{header.code_shape[2]} blocks, {header.raw_code_bytes} raw bytes per iteration",
         f"padding:     {header.pad_right} right, {header.pad_bottom} bottom; tile {header.tile}",
         f"model id:    {header.model_id.hex()}",
         f"coder id:    {header.coder_id}",
         "iteration   bytes   mode   cumulative bpp",
     ]
-    start, t = HEADER_SIZE, 0
-    for chunk in chunks:
-        size = chunk.end - start
-        if chunk.kind == CHUNK_ALPHA:
-            lines.append(f"alpha     {size:7d}   zlib")
-        else:
-            t += 1
-            lines.append(f"{t:9d} {size:7d}   {'coded' if chunk.mode else 'raw  '}  {chunk.end * 8 / pixels:.4f}")
-        start = chunk.end
-    if t < header.iterations:
-        lines.append(f"(truncated: {t} of {header.iterations} iterations present)")
+    if contents.alpha_chunk is not None:
+        lines.append(f"alpha     {contents.alpha_chunk.end - HEADER_SIZE:7d}   zlib")
+    for chunk in contents.iterations:
+        lines.append(f"{chunk.index:9d} {chunk.end - chunk.start:7d}   {'coded' if chunk.mode else 'raw  '}  {chunk.end * 8 / pixels:.4f}")
+    if contents.truncated:
+        lines.append(f"(truncated: {len(contents.iterations)} of {header.iterations} iterations present)")
     click.echo("\n".join(lines))
+    if contents.damage is not None:
+        raise click.ClickException(f"{input}: {contents.damage.message}{intact_hint(contents.damage.intact)}")

@@ -1,0 +1,270 @@
+"""Damaged and crafted .rgc files for fuzzing the decoder (tests/test_fuzz.py, benchmarks/fuzz_decode.py).
+
+Mutations start from small valid files. *Chance* damage (bit flips, byte edits, truncation, appended
+bytes, chunks swapped, duplicated, dropped or taken from another file) keeps the CRCs as they were:
+the decoder must report it. *Crafted* damage (payloads filled, bytes edited, header or chunk fields
+set to odd values) recomputes every CRC, as someone building a file by hand would: the decoder may
+then decode an image, but must fail only with its own error.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+from conftest import TINY, smooth_image
+from rnncodec.bitstream import HEADER_SIZE, MAGIC, FormatError, parse, parse_header
+from rnncodec.codec import Codec
+from rnncodec.images import Picture
+from rnncodec.model import RNNCodec
+
+V1_GOLDEN = Path(__file__).parent / "data" / "v1-tiny-rgba-8it.rgc"
+_BODY = HEADER_SIZE - 4
+# header fields (offset, size) after the magic: version, mode, coder, iterations, width, height,
+# padding right and bottom, tile, code channels, model id
+HEADER_FIELDS = [(8, 1), (9, 1), (10, 1), (11, 1), (12, 4), (16, 4), (20, 1), (21, 1), (22, 2), (24, 1), (25, 8)]
+CHUNK_FIELDS = {1: [(0, 1), (1, 1), (2, 4)], 2: [(0, 1), (1, 1), (2, 1), (3, 4)]}  # type, mode, [index,] length
+
+
+def tiny_codec_for_golden() -> Codec:
+    """The tiny test model (seed 0, as in conftest) under the model id of the version-1 golden file.
+
+    The tiny weights are the same every run, their file's hash is not (safetensors writes its
+    metadata in no fixed order), so the id is taken from the golden file."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = RNNCodec(TINY)
+    return Codec(model, parse_header(V1_GOLDEN.read_bytes()).model_id)
+
+
+def golden_source() -> Picture:
+    """The picture the version-1 golden file was encoded from."""
+    rgb = smooth_image(40, 88, seed=5)
+    rgb[:, :40] = 90  # a flat part: repeated codes, so the later iterations are range-coded
+    alpha = (np.arange(40 * 88) % 251).astype(np.uint8).reshape(40, 88)
+    return Picture(rgb, "RGBA", alpha)
+
+
+def sample_files(codec: Codec) -> list[bytes]:
+    """Small valid files of every colour mode, tile and chunk mode, plus the version-1 golden file."""
+    gray = smooth_image(20, 24, seed=2)[..., :1].repeat(3, axis=2)
+    pictures = [
+        (Picture(smooth_image(40, 56, seed=1), "RGB"), 3, codec.tile),
+        (Picture(gray, "L"), 2, codec.tile),
+        (Picture(smooth_image(24, 40, seed=3), "LA", np.full((24, 40), 200, np.uint8)), 2, 16),
+        (Picture(smooth_image(17, 33, seed=4), "RGB"), 4, 16),
+        (golden_source(), 8, codec.tile),
+    ]
+    files = []
+    for picture, iterations, tile in pictures:
+        files.append(Codec(codec.model, codec.model_id, tile, codec.tables).encode(picture, iterations))
+    return files + [V1_GOLDEN.read_bytes()]
+
+
+# --- the file as parts: header (with CRC), chunks (each with its CRC) ---------------------------
+@dataclass
+class Parts:
+    version: int
+    header: bytearray
+    chunks: list[bytearray]
+
+    @classmethod
+    def of(cls, data: bytes) -> "Parts":
+        contents = parse(data)
+        chunks = ([contents.alpha_chunk] if contents.alpha_chunk else []) + contents.iterations
+        return cls(contents.header.version, bytearray(data[:HEADER_SIZE]), [bytearray(data[c.start : c.end]) for c in chunks])
+
+    def join(self) -> bytes:
+        return bytes(self.header) + b"".join(bytes(c) for c in self.chunks)
+
+    def fix_crcs(self) -> None:
+        """Recompute every CRC, as the format defines them, over the bytes as they now are."""
+        self.header[_BODY:] = struct.pack("<I", zlib.crc32(self.header[:_BODY]))
+        start = zlib.crc32(self.header[:_BODY]) if self.version >= 2 else 0
+        for chunk in self.chunks:
+            chunk[-4:] = struct.pack("<I", zlib.crc32(chunk[:-4], start))
+
+    def head_size(self) -> int:
+        return 7 if self.version >= 2 else 6
+
+
+def _odd_value(rng: random.Random, original: int, size: int) -> int:
+    top = (1 << (8 * size)) - 1
+    choices = [0, 1, original - 1, original + 1, original * 2, original // 2, top, rng.randrange(top + 1), rng.randrange(min(top, 4096) + 1)]
+    return min(max(rng.choice(choices), 0), top)
+
+
+def _set_field(buf: bytearray, offset: int, size: int, rng: random.Random) -> None:
+    original = int.from_bytes(buf[offset : offset + size], "little")
+    buf[offset : offset + size] = _odd_value(rng, original, size).to_bytes(size, "little")
+
+
+# --- chance damage: CRCs as they were -----------------------------------------------------------
+def flip_bits(data: bytes, rng: random.Random, pool) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.choice([1, 1, 1, 2, 3, 8])):
+        i = rng.randrange(len(out) * 8)
+        out[i // 8] ^= 1 << (i % 8)
+    return bytes(out)
+
+
+def edit_bytes(data: bytes, rng: random.Random, pool) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.choice([1, 1, 2, 4])):
+        out[rng.randrange(len(out))] = rng.randrange(256)
+    return bytes(out)
+
+
+def truncate(data: bytes, rng: random.Random, pool) -> bytes:
+    return data[: rng.randrange(len(data))]
+
+
+def append(data: bytes, rng: random.Random, pool) -> bytes:
+    return data + rng.randbytes(rng.randrange(1, 24))
+
+
+def swap_chunks(data: bytes, rng: random.Random, pool) -> bytes:
+    parts = Parts.of(data)
+    if len(parts.chunks) >= 2:
+        i, j = rng.sample(range(len(parts.chunks)), 2)
+        parts.chunks[i], parts.chunks[j] = parts.chunks[j], parts.chunks[i]
+    return parts.join()
+
+
+def duplicate_chunk(data: bytes, rng: random.Random, pool) -> bytes:
+    parts = Parts.of(data)
+    parts.chunks.insert(rng.randrange(len(parts.chunks) + 1), rng.choice(parts.chunks))
+    return parts.join()
+
+
+def drop_chunk(data: bytes, rng: random.Random, pool) -> bytes:
+    parts = Parts.of(data)
+    del parts.chunks[rng.randrange(len(parts.chunks))]
+    return parts.join()
+
+
+def transplant_chunk(data: bytes, rng: random.Random, pool) -> bytes:
+    """A chunk from another valid file put in place of one of this file's."""
+    parts, donor = Parts.of(data), Parts.of(rng.choice(pool))
+    parts.chunks[rng.randrange(len(parts.chunks))] = rng.choice(donor.chunks)
+    return parts.join()
+
+
+# --- crafted damage: every CRC recomputed -------------------------------------------------------
+def fill_payload(data: bytes, rng: random.Random, pool) -> bytes:
+    parts = Parts.of(data)
+    chunk = rng.choice(parts.chunks)
+    n = len(chunk) - parts.head_size() - 4
+    fill = rng.choice([b"\xff" * n, b"\x00" * n, rng.randbytes(n)])
+    chunk[parts.head_size() : -4] = fill
+    parts.fix_crcs()
+    return parts.join()
+
+
+def garble_codes(data: bytes, rng: random.Random, pool) -> bytes:
+    """A range-coded iteration's payload (any iteration's if none is coded) replaced by other words."""
+    parts, contents = Parts.of(data), parse(data)
+    first = 1 if contents.alpha_chunk else 0
+    coded = [first + i for i, c in enumerate(contents.iterations) if c.mode == 1]
+    chunk = parts.chunks[rng.choice(coded or range(first, len(parts.chunks)))]
+    n = 4 * rng.randrange(0, 8)
+    head = parts.head_size()
+    chunk[head:-4] = rng.choice([b"\xff" * n, b"\x00" * n, rng.randbytes(n)])
+    chunk[head - 4 : head] = n.to_bytes(4, "little")
+    parts.fix_crcs()
+    return parts.join()
+
+
+def edit_bytes_fixed(data: bytes, rng: random.Random, pool) -> bytes:
+    parts = Parts.of(data)
+    for _ in range(rng.choice([1, 1, 2, 4])):
+        target = rng.choice([parts.header] + parts.chunks)
+        first = len(MAGIC) if target is parts.header else 0
+        target[rng.randrange(first, len(target) - 4)] = rng.randrange(256)
+    parts.fix_crcs()
+    return parts.join()
+
+
+def set_header_field(data: bytes, rng: random.Random, pool) -> bytes:
+    parts = Parts.of(data)
+    offset, size = rng.choice(HEADER_FIELDS)
+    _set_field(parts.header, offset, size, rng)
+    parts.fix_crcs()
+    return parts.join()
+
+
+def set_chunk_field(data: bytes, rng: random.Random, pool) -> bytes:
+    parts = Parts.of(data)
+    chunk = rng.choice(parts.chunks)
+    offset, size = rng.choice(CHUNK_FIELDS[min(parts.version, 2)])
+    _set_field(chunk, offset, size, rng)
+    parts.fix_crcs()
+    return parts.join()
+
+
+MUTATIONS = {f.__name__: f for f in (flip_bits, edit_bytes, truncate, append, swap_chunks, duplicate_chunk, drop_chunk,
+                                      transplant_chunk, fill_payload, garble_codes, edit_bytes_fixed, set_header_field, set_chunk_field)}
+CHANCE = ("flip_bits", "edit_bytes", "truncate", "append", "swap_chunks", "duplicate_chunk", "drop_chunk", "transplant_chunk")
+
+
+def mutations(pool: list[bytes]):
+    """Hypothesis strategy: (mutation name, mutated bytes, index of the file it came from)."""
+
+    @st.composite
+    def mutated(draw):
+        index = draw(st.integers(0, len(pool) - 1))
+        name = draw(st.sampled_from(sorted(MUTATIONS)))
+        rng = draw(st.randoms(use_true_random=False))
+        return name, MUTATIONS[name](pool[index], rng, pool), index
+
+    return mutated()
+
+
+# --- running one case ---------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    kind: str  # "decoded" or "FormatError"; anything else is the exception's type name
+    seconds: float
+    message: str = ""
+    silent_change: bool = False  # chance damage decoded with no warning to an image the valid file does not give
+
+
+class Fuzzer:
+    """Decodes mutated files the way ``rnncodec decode`` does and classifies what happened."""
+
+    def __init__(self, codec: Codec, pool: list[bytes]):
+        self.codec, self.pool = codec, pool
+        self._clean = {}  # (file index, iterations) → the valid file's picture
+
+    def run(self, name: str, data: bytes, index: int) -> Outcome:
+        start = time.perf_counter()
+        try:
+            decoded = self.codec.decode(data)
+        except FormatError as e:
+            return Outcome("FormatError", time.perf_counter() - start, str(e))
+        except Exception as e:  # what the fuzzing looks for: any of these is a bug
+            return Outcome(type(e).__name__, time.perf_counter() - start, f"{type(e).__name__}: {e}")
+        seconds = time.perf_counter() - start
+        silent = name in CHANCE and not decoded.warnings and not self._matches(index, decoded)
+        return Outcome("decoded", seconds, silent_change=silent)
+
+    def _matches(self, index: int, decoded) -> bool:
+        key = (index, decoded.iterations)
+        if key not in self._clean:
+            self._clean[key] = self.codec.decode(self.pool[index], iterations=decoded.iterations).picture
+        clean, got = self._clean[key], decoded.picture
+        alpha_same = (clean.alpha is None) == (got.alpha is None) and (clean.alpha is None or np.array_equal(clean.alpha, got.alpha))
+        return got.mode == clean.mode and np.array_equal(clean.rgb, got.rgb) and alpha_same
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
