@@ -155,3 +155,20 @@ def test_fit_coder_writes_weights_that_code_smaller(image_folder, tiny_weights, 
         assert run(["decode", str(out), "-o", str(tmp_path / f"{weights.stem}.png"), "--model", str(weights)], capsys)[0] == 0
         sizes[weights] = out.stat().st_size
     assert sizes[fitted] < sizes[tiny_weights]
+
+
+def test_fit_coder_can_store_float16(image_folder, tiny_weights, tmp_path, capsys):
+    import torch
+    from safetensors import safe_open
+
+    paths = {storage: tmp_path / f"{storage}.safetensors" for storage in ("float32", "float16")}
+    for storage, path in paths.items():
+        args = ["fit-coder", str(tiny_weights), "--data", str(image_folder), "-o", str(path), "--images", "2"]
+        assert run(args + ["--storage", storage], capsys)[0] == 0
+    with safe_open(str(paths["float16"]), framework="pt") as f:
+        assert f.get_tensor("decoder.to_rgb.weight").dtype == torch.float16
+    assert paths["float16"].stat().st_size < paths["float32"].stat().st_size
+    photo, out = tmp_path / "photo.png", tmp_path / "photo.rgc"
+    Image.fromarray(smooth_image(48, 64, seed=4)).save(photo)
+    assert run(["encode", str(photo), "-q", "2", "-o", str(out), "--model", str(paths["float16"])], capsys)[0] == 0
+    assert run(["decode", str(out), "-o", str(tmp_path / "back.png"), "--model", str(paths["float16"])], capsys)[0] == 0
