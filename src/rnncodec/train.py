@@ -211,9 +211,9 @@ def random_states(sampler: CropSampler, procs: Processes) -> list[dict]:
     return states
 
 
-def seed_random_state(cfg: TrainConfig, procs: Processes, run: Run, sampler: CropSampler, checkpoint: dict | None):
+def seed_random_state(run: Run, procs: Processes, sampler: CropSampler, checkpoint: dict | None) -> None:
     """Seed the binarizer's noise; on resume, restore this process's state as the checkpoint saved it."""
-    torch.manual_seed(process_seed(cfg, procs, run.step))
+    torch.manual_seed(process_seed(run.cfg, procs, run.step))
     if checkpoint is None:
         return
     states = checkpoint["rng"]
@@ -256,7 +256,7 @@ def train(
     try:
         run, checkpoint = set_up_run(out, overrides or {}, model_cfg, resume, init, widths, procs.device)
         sampler, val = load_data(data, run.cfg, procs, run.step)
-        seed_random_state(run.cfg, procs, run, sampler, checkpoint)
+        seed_random_state(run, procs, sampler, checkpoint)
         with StopSignals() as signals, Progress(out, procs.master, steps, run.step) as progress:
             until = Until(steps, minutes, time.time(), signals)
             train_loop(run, sampler, val, procs, out, until, progress)
