@@ -1,6 +1,6 @@
 """Could the encoder pick better bits for the same decoder? (Encoder-side search, measured.)
 
-    python benchmarks/bit_refinement.py WEIGHTS [--data ../shared/datasets/train] [--images 3]
+    python benchmarks/bit_refinement.py WEIGHTS [--data TRAIN_DIR] [--images 3]
         [--iterations 8] [--steps 10] [--lr 0.05]
 
 On the validation split's central 256² crops (never Kodak), each iteration's bits are first the
@@ -13,12 +13,15 @@ mean the encoder, not the decoder, limits quality.
 """
 
 import argparse
+from statistics import mean
 
 import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
-from rnncodec.train import psnr_8bit
+from rnncodec.metrics import batch_psnr
 from rnncodec.weights import load_model
+
+from folders import add_image_folder
 
 SIZE = 256
 
@@ -55,7 +58,7 @@ def refine(model, x, recon, t, dec_state, activations, steps: int, lr: float) ->
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights")
-    parser.add_argument("--data", default="../shared/datasets/train")
+    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
     parser.add_argument("--images", type=int, default=3, help="validation crops to use (the first N)")
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10, help="Adam steps per iteration")
@@ -66,7 +69,7 @@ def main():
     model = load_model(args.weights).eval().requires_grad_(False)
 
     with torch.no_grad():
-        plain = [psnr_8bit(recon, x).mean().item() for _, recon in model.iterate(x, args.iterations)]
+        plain = [mean(batch_psnr(x, recon)) for _, recon in model.iterate(x, args.iterations)]
     refined, flipped = [], []
     recon, enc_state, dec_state = torch.zeros_like(x), None, None
     for t in range(1, args.iterations + 1):
@@ -77,7 +80,7 @@ def main():
         with torch.no_grad():
             delta, dec_state = model.decode_step(bits, t, dec_state)
             recon = delta + model.cfg.gamma * recon
-        refined.append(psnr_8bit(recon, x).mean().item())
+        refined.append(mean(batch_psnr(x, recon)))
         flipped.append((bits != sign(activations)).float().mean().item())
 
     print(f"{len(x)} validation crops, {args.steps} Adam steps per iteration, lr {args.lr}")

@@ -1,6 +1,6 @@
 """Per-iteration statistics of a model's binarizer and decoder on the validation split (never Kodak).
 
-    python benchmarks/code_statistics.py WEIGHTS [--data ../shared/datasets/train]
+    python benchmarks/code_statistics.py WEIGHTS [--data TRAIN_DIR]
 
 For each iteration t: the residual's mean |r| entering the encoder, the binarizer's mean |tanh|,
 the share of bits that stochastic binarization would flip against the sign ((1 − |tanh|)/2 on
@@ -14,6 +14,8 @@ import torch
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.weights import load_model
 
+from folders import add_image_folder
+
 ITERATIONS = 8
 CROP = 128
 
@@ -22,7 +24,7 @@ CROP = 128
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights")
-    parser.add_argument("--data", default="../shared/datasets/train")
+    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
     args = parser.parse_args()
     x = validation_crops([load_rgb(p) for p in list_images(args.data) if is_validation(p)], CROP)
     model = load_model(args.weights)

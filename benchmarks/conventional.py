@@ -1,6 +1,6 @@
 """Rate–distortion and speed of Pillow's JPEG, WebP, JPEG 2000 and AVIF on a folder of PNG images.
 
-    python benchmarks/conventional.py DIR --json OUT [--repeats N] [--resume]
+    python benchmarks/conventional.py [DIR] --json OUT [--repeats N] [--resume]
 
 For each codec and quality setting: mean real bpp (file bytes * 8 / pixels), mean
 PSNR and MS-SSIM, and per-image encode and decode seconds in this process (the
@@ -37,6 +37,8 @@ from PIL import AvifImagePlugin, Image, features
 from tqdm import tqdm
 
 from rnncodec.metrics import ms_ssim, psnr
+
+from folders import add_image_folder
 
 PROCESS_BPP = 1.0  # whole-process timing uses the setting whose mean bpp is nearest this
 GNU_TIME = "/usr/bin/time"
@@ -157,7 +159,7 @@ def measure(paths: list[Path], codecs: list[Codec], repeats: int, scratch: Path)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folder", type=Path, metavar="DIR", help="folder of PNG images")
+    add_image_folder(parser, "folder", "kodak", "folder of PNG images")
     parser.add_argument("--json", type=Path, required=True, metavar="OUT", help="where to write the results")
     parser.add_argument("--repeats", type=int, default=3, help="timing runs per measurement; the median is kept")
     parser.add_argument("--resume", action="store_true", help="keep the codecs OUT already has; measure the rest")

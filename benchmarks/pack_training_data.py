@@ -1,8 +1,8 @@
-"""Pack the training folder into a compact copy (≤ a size budget) for a remote GPU run.
+"""A smaller copy of a training folder, e.g. to carry it to another machine.
 
 Each image is downscaled (Lanczos) so its longer side is at most --max-side and re-saved as
 JPEG at --quality; the validation split keeps its names, so the split is the same.
-    python benchmarks/pack_training_data.py ../shared/datasets/train runs/gpu-data --max-side 512 --quality 85
+    python benchmarks/pack_training_data.py DEST [--source TRAIN_DIR] [--max-side 512] [--quality 85]
 """
 
 import argparse
@@ -12,11 +12,13 @@ from PIL import Image
 
 from rnncodec.data import list_images
 
+from folders import add_image_folder
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("source")
     ap.add_argument("dest")
+    add_image_folder(ap, "--source", "train", "training images")
     ap.add_argument("--max-side", type=int, default=512)
     ap.add_argument("--quality", type=int, default=85)
     args = ap.parse_args()

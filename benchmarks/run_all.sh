@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Regenerate docs/rd.png and docs/results.md from scratch on a folder of images (Kodak by default):
-#   benchmarks/run_all.sh [../shared/datasets/kodak]
+# Regenerate docs/rd.png and docs/results.md from scratch on a folder of images:
+#   benchmarks/run_all.sh [KODAK_DIR]      (default: $RNNCODEC_DATA/kodak)
 # rnncodec through real .rgc files (rnncodec eval), its whole-process speed and memory, Pillow's
 # JPEG / WebP / JPEG 2000 / AVIF, then the report (BD-rate, BD-PSNR, tables, plot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${1:-../shared/datasets/kodak}
+data=${1:-${RNNCODEC_DATA:?give KODAK_DIR or set RNNCODEC_DATA}/kodak}
 out=benchmarks/results
 mkdir -p "$out"
 name=$(basename "$data")

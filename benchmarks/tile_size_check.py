@@ -1,6 +1,6 @@
 """Does a model code small independent tiles better than whole images? (A sign it learned its crop size.)
 
-    python benchmarks/tile_size_check.py WEIGHTS [WEIGHTS ...] [--data ../shared/datasets/train]
+    python benchmarks/tile_size_check.py WEIGHTS [WEIGHTS ...] [--data TRAIN_DIR]
 
 Codes the validation split's central 256² crops (never Kodak) whole and cut into independent
 64² and 32² tiles, and prints the PSNR after 1, 4 and 8 iterations. A model trained on 32² crops
@@ -9,12 +9,15 @@ around a 2×2 grid at 1/16) rather than images.
 """
 
 import argparse
+from statistics import mean
 
 import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
-from rnncodec.train import psnr_8bit
+from rnncodec.metrics import batch_psnr
 from rnncodec.weights import load_model
+
+from folders import add_image_folder
 
 SIZE = 256
 REPORTED = (1, 4, 8)
@@ -34,7 +37,7 @@ def from_tiles(t: torch.Tensor, batch: int, tile: int) -> torch.Tensor:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", nargs="+")
-    parser.add_argument("--data", default="../shared/datasets/train")
+    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
     args = parser.parse_args()
     crops = validation_crops([load_rgb(p) for p in list_images(args.data) if is_validation(p)], SIZE)
     print("| weights | coded as | " + " | ".join(f"PSNR @{t}" for t in REPORTED) + " |")
@@ -45,7 +48,7 @@ def main():
             results = []
             for t, (_, recon) in enumerate(model.iterate(to_tiles(crops, tile), max(REPORTED)), start=1):
                 if t in REPORTED:
-                    results.append(float(psnr_8bit(from_tiles(recon, len(crops), tile), crops).mean()))
+                    results.append(mean(batch_psnr(crops, from_tiles(recon, len(crops), tile))))
             label = "whole 256² crops" if tile == SIZE else f"independent {tile}² tiles"
             print(f"| {path} | {label} | " + " | ".join(f"{p:.2f}" for p in results) + " |", flush=True)
 

@@ -1,6 +1,6 @@
 """Validation PSNR by image source: why Kodak can sit below the validation mean.
 
-    python benchmarks/validation_by_source.py WEIGHTS [--data ../shared/datasets/train]
+    python benchmarks/validation_by_source.py WEIGHTS [--data TRAIN_DIR]
 
 Codes the validation split's central 256² crops (what training validates on; never Kodak) and
 prints the mean PSNR after 1, 4 and 8 iterations and MS-SSIM after 8 for each source (the
@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from rnncodec.data import is_validation, list_images, load_rgb, to_uint8, validation_crops
-from rnncodec.metrics import ms_ssim, psnr
-from rnncodec.train import psnr_8bit
+from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
+from rnncodec.metrics import batch_psnr, ms_ssim, psnr
+from rnncodec.tensors import to_uint8
 from rnncodec.weights import load_model
 
 from conventional import CODECS, decode, encode  # the JPEG settings of docs/results.md
+from folders import add_image_folder
 
 REPORTED = (1, 4, 8)
 JPEG = next(codec for codec in CODECS if codec.name == "JPEG")
@@ -38,7 +39,7 @@ def jpeg_point(rgb: np.ndarray) -> tuple[float, float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights")
-    parser.add_argument("--data", default="../shared/datasets/train")
+    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
     args = parser.parse_args()
     paths = [p for p in list_images(args.data) if is_validation(p)]
     groups = defaultdict(list)
@@ -55,8 +56,8 @@ def main():
         scores = []
         for t, (_, recon) in enumerate(model.iterate(crops, max(REPORTED)), 1):
             if t in REPORTED:
-                scores.append(float(psnr_8bit(recon, crops).mean()))
-        rgb, decoded = to_uint8(crops), to_uint8(recon.clamp(-0.5, 0.5))
+                scores.append(np.mean(batch_psnr(crops, recon)))
+        rgb, decoded = to_uint8(crops), to_uint8(recon)
         structure = np.mean([ms_ssim(a, b) for a, b in zip(rgb, decoded)])
         bpp, jpeg_psnr = np.mean([jpeg_point(im) for im in rgb], axis=0)
         print(f"| {source} | {len(crops)} | " + " | ".join(f"{s:.2f}" for s in scores)

@@ -194,3 +194,20 @@ def test_a_damaged_file_is_refused_unless_salvaged_and_its_intact_prefix_decodes
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(reference)))
     code, err = run(["info", str(bad)], capsys)
     assert one_line_error(code, err) and "iteration 3:" in err
+
+
+def test_fit_coder_can_store_float16(image_folder, tiny_weights, tmp_path, capsys):
+    import torch
+    from safetensors import safe_open
+
+    paths = {storage: tmp_path / f"{storage}.safetensors" for storage in ("float32", "float16")}
+    for storage, path in paths.items():
+        args = ["fit-coder", str(tiny_weights), "--data", str(image_folder), "-o", str(path), "--images", "2"]
+        assert run(args + ["--storage", storage], capsys)[0] == 0
+    with safe_open(str(paths["float16"]), framework="pt") as f:
+        assert f.get_tensor("decoder.to_rgb.weight").dtype == torch.float16
+    assert paths["float16"].stat().st_size < paths["float32"].stat().st_size
+    photo, out = tmp_path / "photo.png", tmp_path / "photo.rgc"
+    Image.fromarray(smooth_image(48, 64, seed=4)).save(photo)
+    assert run(["encode", str(photo), "-q", "2", "-o", str(out), "--model", str(paths["float16"])], capsys)[0] == 0
+    assert run(["decode", str(out), "-o", str(tmp_path / "back.png"), "--model", str(paths["float16"])], capsys)[0] == 0

@@ -9,7 +9,9 @@ import torch
 
 from rnncodec.train import TrainConfig, learning_rate, train
 
-FAST = {"batch_size": 2, "crop": 32, "iterations": 2, "warmup_steps": 2, "schedule_steps": 20, "checkpoint_every": 1}
+# stochastic bits, so that resuming must restore the binarizer's noise as well as the crops
+FAST = {"batch_size": 2, "crop": 32, "iterations": 2, "warmup_steps": 2, "schedule_steps": 20, "checkpoint_every": 1,
+        "stochastic_bits": True}
 
 
 def test_learning_rate_schedule():
@@ -52,6 +54,31 @@ def test_ddp_two_processes_gloo(tmp_path, image_folder, tiny_config):
     assert done.returncode == 0, done.stderr[-2000:]
     ckpt = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 2
+
+
+def test_ddp_resume_reproduces_uninterrupted_run(tmp_path, image_folder, tiny_config):
+    """Two gloo processes: 4 steps straight, and 2 steps then a resume to 4, end with the same weights.
+
+    The script joins the process group itself, so that one launch holds all three runs."""
+    script = tmp_path / "ddp_resume.py"
+    script.write_text(textwrap.dedent(f"""
+        import torch.distributed as dist
+        from rnncodec.model import ModelConfig
+        from rnncodec.train import train
+        dist.init_process_group("gloo")
+        cfg = ModelConfig.from_dict({tiny_config.to_dict()!r})
+        train({str(image_folder)!r}, {str(tmp_path / "a")!r}, {FAST!r}, cfg, steps=4, device="cpu")
+        train({str(image_folder)!r}, {str(tmp_path / "b")!r}, {FAST!r}, cfg, steps=2, device="cpu")
+        train({str(image_folder)!r}, {str(tmp_path / "b")!r}, {{}}, resume=True, steps=4, device="cpu")
+        dist.destroy_process_group()
+    """))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    a, b = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in "ab")
+    assert a["step"] == b["step"] == 4 and len(b["rng"]) == 2  # both processes' random states
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(x["data"], y["data"]) for x, y in zip(a["rng"], b["rng"]))
 
 
 def test_sigterm_stops_at_a_saved_checkpoint(tmp_path, image_folder):

@@ -78,3 +78,28 @@ def test_weights_with_half_the_coder_tables_are_refused(tmp_path, tiny_config):
     load_model(path)  # the network itself loads
     with pytest.raises(WeightsError, match="tables"):
         load_coder_tables(path, tiny_config.code_channels)
+
+
+def test_float16_storage_loads_as_float32_with_tables_and_facts(tmp_path, tiny_config):
+    from safetensors import safe_open
+
+    from rnncodec.weights import convert_weights
+
+    model = RNNCodec(tiny_config)
+    tables = CoderTables.uniform(tiny_config.code_channels)
+    full, half, copy = tmp_path / "full.safetensors", tmp_path / "half.safetensors", tmp_path / "copy.safetensors"
+    save_weights(model, full, tables=tables, step=5)
+    convert_weights(full, half, "float16")
+    assert half.stat().st_size < full.stat().st_size
+    with safe_open(str(half), framework="pt") as f:
+        assert f.get_tensor("decoder.to_rgb.weight").dtype == torch.float16
+        assert f.get_tensor("coder.prior").dtype == torch.uint8  # the coder's integer tables stay as they are
+    loaded = load_model(half)
+    for name, value in model.state_dict().items():
+        assert loaded.state_dict()[name].dtype == torch.float32
+        assert torch.allclose(loaded.state_dict()[name], value, rtol=1e-3, atol=1e-4)
+    assert read_metadata(half)["step"] == 5
+    assert np.array_equal(load_coder_tables(half, tiny_config.code_channels).prior, tables.prior)
+    convert_weights(half, copy, "float16")  # float16 → float32 → float16 is exact
+    again = load_model(copy).state_dict()
+    assert all(torch.equal(again[name], value) for name, value in loaded.state_dict().items())

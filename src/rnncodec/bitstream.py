@@ -15,7 +15,9 @@ VERSION = 2  # what the encoder writes; version 2 adds each chunk's index and ti
 READABLE_VERSIONS = (1, 2)
 MAX_SIDE = 1 << 15  # 32768 pixels per side
 MAX_PIXELS = 1 << 26  # 67 megapixels (below Pillow's decompression-bomb warning)
-MAX_ITERATIONS = 16
+MAX_TILE = 4096
+MAX_ITERATIONS = 16  # iteration chunks a file may hold: 16 × 0.125 = 2 bpp before entropy coding
+BLOCK = 16  # one code position covers a BLOCK×BLOCK block of pixels (the network downsamples by 2 four times)
 MODES = {0: "RGB", 1: "L", 2: "RGBA", 3: "LA"}  # colour mode byte → Pillow mode
 CHUNK_ITERATION = ord("I")
 CHUNK_ALPHA = ord("A")
@@ -47,18 +49,18 @@ class Header:
     mode: str  # "RGB", "L", "RGBA" or "LA"
     iterations: int  # iteration chunks written by the encoder
     code_channels: int
-    tile: int  # side of the square tiles the network runs on, a multiple of 16
+    tile: int  # side of the square tiles the network runs on, a multiple of BLOCK
     model_id: bytes  # 8 bytes identifying the weights
     coder_id: int  # entropy coder (rnncodec.entropy.CODER_ID)
     version: int = VERSION
 
     @property
     def pad_right(self) -> int:
-        return -self.width % 16
+        return -self.width % BLOCK
 
     @property
     def pad_bottom(self) -> int:
-        return -self.height % 16
+        return -self.height % BLOCK
 
     @property
     def has_alpha(self) -> bool:
@@ -67,7 +69,7 @@ class Header:
     @property
     def code_shape(self) -> tuple[int, int, int]:
         """(channels, rows, columns) of one iteration's codes."""
-        return self.code_channels, (self.height + self.pad_bottom) // 16, (self.width + self.pad_right) // 16
+        return self.code_channels, (self.height + self.pad_bottom) // BLOCK, (self.width + self.pad_right) // BLOCK
 
     @property
     def raw_code_bytes(self) -> int:
@@ -91,8 +93,8 @@ class Header:
             raise FormatError(f"unknown colour mode {self.mode!r}")
         if not (1 <= self.code_channels <= 64):
             raise FormatError(f"code channel count {self.code_channels} is outside 1..64")
-        if self.tile % 16 or not 16 <= self.tile <= 4096:
-            raise FormatError(f"tile size {self.tile} is not a multiple of 16 in 16..4096")
+        if self.tile % BLOCK or not BLOCK <= self.tile <= MAX_TILE:
+            raise FormatError(f"tile size {self.tile} is not a multiple of {BLOCK} in {BLOCK}..{MAX_TILE}")
         if len(self.model_id) != 8:
             raise FormatError("model id must be 8 bytes")
 

@@ -9,11 +9,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .bitstream import Contents, Damage, DamageError, FormatError, Header, pack_file, parse
-from .data import to_tensor, to_uint8
+from .bitstream import BLOCK, Contents, Damage, DamageError, FormatError, Header, pack_file, parse
 from .entropy import CODER_ID, CodeCoder, CoderTables
 from .images import Picture
-from .model import BLOCK, RNNCodec
+from .model import RNNCodec
+from .tensors import to_tensor, to_uint8
 from .weights import default_weights_path, load_coder_tables, load_model, model_id
 
 DEFAULT_TILE = 1024  # the network runs on tiles this big: bounded memory, seams only on larger images
@@ -60,7 +60,7 @@ class Codec:
 
     # --- encoding ------------------------------------------------------------------------------
     def codes(self, rgb: np.ndarray, iterations: int, progress: Progress = None) -> np.ndarray:
-        """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/16⌉, ⌈W/16⌉) uint8 0/1."""
+        """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/BLOCK⌉, ⌈W/BLOCK⌉) uint8 0/1."""
         h, w = rgb.shape[:2]
         padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
         H, W = padded.shape[:2]

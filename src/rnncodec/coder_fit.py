@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .codec import Codec
 from .data import is_validation, list_images, load_rgb
 from .entropy import fit_tables, ideal_bits
-from .weights import load_model, read_metadata, save_weights
+from .weights import load_model, read_facts, save_weights, stored
 
 FIT_CROP = (512, 768)  # the central crop of each image that is coded: Kodak-sized, bounded time
 
@@ -38,15 +38,18 @@ def image_codes(codec: Codec, paths: list[Path], label: str) -> list[np.ndarray]
     return [codec.codes(central_crop(load_rgb(p)), codec.max_iterations) for p in tqdm(paths, desc=label, unit="image")]
 
 
-def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: int) -> dict:
+def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: int, storage: str = "float32") -> dict:
     """Fit the tables on ``images`` training images, measure them on the validation split, and
-    write the weights with the tables to ``out``. Returns the facts stored with them."""
+    write the weights with the tables to ``out``, parameters stored as ``storage`` (the tables are
+    fitted to the codes of the parameters as stored). Returns the facts stored with them."""
     paths = list_images(data)
     train_paths = spread([p for p in paths if not is_validation(p)], images)
     val_paths = [p for p in paths if is_validation(p)]
     if not train_paths:
         raise ValueError(f"{data}: no training images outside the validation split")
-    codec = Codec(load_model(weights), b"\0" * 8)  # tables of the file, if any, play no part
+    model = load_model(weights)
+    model.load_state_dict(stored(model.state_dict(), storage))  # the values the written file holds
+    codec = Codec(model, b"\0" * 8)  # tables of the file, if any, play no part
     tables = fit_tables(image_codes(codec, train_paths, "fit"))
     facts = {"images": len(train_paths), "crop": list(FIT_CROP)}
     if val_paths:
@@ -54,7 +57,6 @@ def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: in
         facts["validation_images"] = len(val_paths)
         facts["validation_bits_per_code_bit"] = round(ideal_bits(val_codes, tables), 4)
         facts["validation_bits_per_code_bit_without_tables"] = round(ideal_bits(val_codes), 4)
-    meta = {k: v for k, v in read_metadata(weights).items() if k not in ("format", "config")}
-    meta["coder_fit"] = facts
-    save_weights(codec.model, out, tables=tables, **meta)
+    meta = {**read_facts(weights), "coder_fit": facts}
+    save_weights(codec.model, out, tables, storage, **meta)
     return facts

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .tensors import to_tensor
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 VALIDATION_EVERY = 40  # one image in 40 (by a hash of its name) is held out for validation
 
@@ -28,17 +30,6 @@ def is_validation(path: Path) -> bool:
 def load_rgb(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))  # (H, W, 3) uint8
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) → float (..., 3, H, W) in [-0.5, 0.5]."""
-    t = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255).sub_(0.5)
-    return t.movedim(-1, -3)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (..., 3, H, W) in [-0.5, 0.5] → uint8 (..., H, W, 3), rounded."""
-    return x.add(0.5).mul(255).round().clamp(0, 255).movedim(-3, -1).to(torch.uint8).cpu().numpy()
 
 
 class CropSampler:

@@ -3,7 +3,7 @@
 Each iteration's codes, a (C, h, w) array of bits, are coded in two passes over a checkerboard
 (pass 0: the squares with (y + x) even, pass 1: the odd ones), channel by channel within a pass.
 The context of a bit is
-  - its channel c and the iteration (1, 2, 3, 4, 5–8 or 9–16),
+  - its channel c and the iteration (1, 2, 3, 4, 5–8 or 9 and later),
   - the bits at the same position in the two previous iterations (each absent / 0 / 1),
   - in pass 1, the sum of its four same-channel neighbours from pass 0 (each ±1, absent 0),
   - the bits at the same position of two *partner* channels coded before c (absent / 0 / 1).
@@ -30,7 +30,7 @@ PRIOR_STRENGTH = 128  # a fitted prior counts as at most this many observations 
 RAW, CODED = 0, 1  # chunk modes
 
 PARTNERS = 3  # earlier channels whose bit at the same position joins the context
-_ITERATION_STATES = 6  # iteration 1, 2, 3, 4, 5–8, 9–16
+_ITERATION_STATES = 6  # iteration 1, 2, 3, 4, 5–8, 9 and later
 _HISTORY_STATES = 3  # absent, 0, 1
 _NEIGHBOUR_STATES = 10  # pass 0: one state; pass 1: 5 + sum of four ±1 neighbours, 1..9
 _PARTNER_STATES = 3  # absent, 0, 1

@@ -7,7 +7,9 @@ import math
 import numpy as np
 import torch
 from pytorch_msssim import ms_ssim as _library_ms_ssim
-from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
+from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim  # private: pyproject pins pytorch-msssim exactly
+
+from .tensors import to_uint8
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, finest scale first
 MS_SSIM_WINDOW = 11
@@ -20,6 +22,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def batch_psnr(x: torch.Tensor, recon: torch.Tensor) -> list[float]:
+    """:func:`psnr` of each image of two (B, 3, H, W) network-range batches, both rounded to 8 bits."""
+    return [psnr(a, b) for a, b in zip(to_uint8(x), to_uint8(recon))]
 
 
 def ms_ssim_scales(height: int, width: int) -> int:

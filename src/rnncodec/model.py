@@ -2,7 +2,7 @@
 
 Iteration t (1-based):  b_t = Bin(Enc_t(r_{t-1})),  x̂_t = Dec_t(b_t) + γ·x̂_{t-1},  r_t = x − x̂_t,
 with r_0 = x and x̂_0 = 0. Images are float tensors in [-0.5, 0.5], shape (B, 3, H, W) with H, W
-multiples of 16. Each iteration emits ``code_channels`` bits per 16×16 block.
+multiples of BLOCK. Each iteration emits ``code_channels`` bits per BLOCK×BLOCK block.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .bitstream import BLOCK, MAX_ITERATIONS
 from .layers import GDN, ConvLSTMCell
-
-BLOCK = 16  # the encoder downsamples by 2 four times
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    code_channels: int = 32  # bits per 16×16 block per iteration: 32 → 0.125 bpp
+    code_channels: int = 32  # bits per BLOCK×BLOCK block per iteration: 32 → 0.125 bpp
     analysis_channels: int = 32  # conv (stride 2) + GDN at 1/2 resolution; thin, since it runs on many pixels
     encoder_hidden: tuple[int, ...] = (64, 128, 256)  # ConvLSTM cells at 1/4, 1/8, 1/16 (each stride 2)
     synthesis_channels: int = 256  # 1×1 conv, then conv + inverse GDN, at 1/16
@@ -32,11 +31,11 @@ class ModelConfig:
     iteration_conditioning: bool = False  # a per-iteration output bias and scale/shift of the tail cells' inputs
     gamma: float = 1.0  # x̂_t = Dec_t(b_t) + γ·x̂_{t-1}: 1 additive, 0 one-shot
     learned_gain: bool = True  # learn the per-iteration residual gain g_t (else g_t = 1)
-    max_iterations: int = 16  # 16 × 0.125 = 2 bpp before entropy coding
+    max_iterations: int = MAX_ITERATIONS  # the most a file may hold
 
     def __post_init__(self):
         if len(self.encoder_hidden) != 3 or len(self.decoder_hidden) != 4 or len(self.decoder_hidden_kernels) != 4:
-            raise ValueError("the model has 3 encoder and 4 decoder ConvLSTM cells (16× downsampling)")
+            raise ValueError(f"the model has 3 encoder and 4 decoder ConvLSTM cells ({BLOCK}× downsampling)")
         if any(w < 1 for w in (self.code_channels, self.analysis_channels, self.synthesis_channels, *self.encoder_hidden)):
             raise ValueError("layer widths must be positive")
         if any(w < 4 or w % 4 for w in self.decoder_hidden):
@@ -96,7 +95,7 @@ class Encoder(nn.Module):
         for cell, s in zip(self.cells, state):
             x, s = cell(x, s)  # halves the resolution each time
             new_state.append(s)
-        return x, new_state  # (B, E3, H/16, W/16)
+        return x, new_state  # (B, E3, H/BLOCK, W/BLOCK)
 
 
 NEW_WEIGHT_SCALE = 0.01  # outgoing weights of added capacity: small, so the function barely moves, but not zero
@@ -154,7 +153,7 @@ class Decoder(nn.Module):
         self.conditioning = cfg.iteration_conditioning
 
     def forward(self, bits, state, t: int = 1):
-        x = self.igdn(self.synthesis(self.expand(bits)))  # (B, S, H/16, W/16)
+        x = self.igdn(self.synthesis(self.expand(bits)))  # (B, S, H/BLOCK, W/BLOCK)
         state = state or [None] * len(self.cells)
         new_state = []
         for level, (cell, s) in enumerate(zip(self.cells, state)):
@@ -198,7 +197,7 @@ class RNNCodec(nn.Module):
 
     # --- one iteration at a time, with explicit state -----------------------------------
     def encode_step(self, residual: torch.Tensor, t: int, state=None):
-        """Residual r_{t-1} (B,3,H,W) and encoder state → bits b_t (B,C,H/16,W/16) in ±1, new state."""
+        """Residual r_{t-1} (B,3,H,W) and encoder state → bits b_t (B,C,H/BLOCK,W/BLOCK) in ±1, new state."""
         features, state = self.encoder(residual * self.gain(t), state)
         return self.binarizer(features), state
 

@@ -1,9 +1,11 @@
-"""Training: random crops → L1 (or MSE) of the residuals summed over iterations, Adam, cosine schedule.
+"""Training, top to bottom: config, processes, model, data, the loop, validation, checkpoints.
 
-Resumable exactly (model, optimizer, step, schedule and random state live in one checkpoint),
-bf16 autocast on CUDA, and DistributedDataParallel when started by torchrun.
+Random crops → the training error of every unrolled iteration (by default minus each crop's PSNR,
+see ``model.RESIDUAL_ERRORS``), summed; Adam with warm-up and a cosine schedule. Resumable exactly:
+model, optimizer, step, schedule and every process's random state live in one checkpoint. bf16
+autocast on CUDA; DistributedDataParallel when started by torchrun.
 Files in the output folder: checkpoint.pt (full state), weights.safetensors (the last step),
-best.safetensors (the best validation score so far: what ships), log.jsonl.
+best.safetensors (the best validation score so far: what ships), log.jsonl (one line per validation).
 SIGTERM or Ctrl-C ends the run at the next step boundary, after saving the checkpoint.
 """
 
@@ -22,38 +24,38 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from .bitstream import MAX_ITERATIONS
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
-from .model import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
 from .files import atomic_write
+from .metrics import batch_psnr
+from .model import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
 from .weights import WeightsError, default_weights_path, load_model, read_metadata, save_weights
 
+CHECKPOINT, LAST, BEST, LOG = "checkpoint.pt", "weights.safetensors", "best.safetensors", "log.jsonl"
 
+
+# --- config ------------------------------------------------------------------------------------
 @dataclass
 class TrainConfig:
-    batch_size: int = 8  # per process; 8 × 64² costs what 32 × 32² did
-    crop: int = 64  # 32² crops taught the model its border (a 2×2 grid at 1/16) and whole images got worse
-    iterations: int = 8  # iterations unrolled per step (the loss sums over them)
-    lr: float = 3e-4  # Adam; 1e-3 (fastest in the probes) collapsed this model twice after ~300 steps
-    warmup_steps: int = 100
-    schedule_steps: int = 20000  # cosine decay horizon, from lr down to lr·min_lr_ratio
-    min_lr_ratio: float = 0.1
-    new_lr_scale: float = 5.0  # capacity added to warm-start weights learns at this multiple of the schedule's lr
-    loss: str = "l1"  # per iteration: "l1" or "mse" of the residual, or "psnr" (model.RESIDUAL_ERRORS)
-    stochastic_bits: bool = True  # stochastic binarization in training (False: the sign, as at inference)
-    detach_previous: bool = False  # train each iteration on its own residual only (x̂_{t-1} without gradient)
-    grad_clip: float = 1.0  # global norm; a guard against the spikes the binarizer's noise produces
-    val_every: int = 200  # steps between validations
-    val_crop: int = 256
-    checkpoint_every: int = 200  # steps between checkpoints
+    """Training settings. The defaults are the recipe of the shipped weights (their train_config)."""
+
+    batch_size: int = 2  # per process; 2 × 128² crops hold the pixels of 8 × 64², at the same cost per step
+    crop: int = 128  # 32² crops taught the model its zero-padded border; 128² leave fewer code positions at it
+    iterations: int = MAX_ITERATIONS  # unrolled per step: with 8, the iterations after 8 stayed nearly idle
+    lr: float = 3e-4  # Adam; 1e-3 learned fastest for ~300 steps, then collapsed the model
+    warmup_steps: int = 100  # lr rises linearly over these steps: a fresh Adam state takes large steps
+    schedule_steps: int = 15500  # cosine decay from lr to lr·min_lr_ratio over these global steps
+    min_lr_ratio: float = 0.1  # the schedule's floor; raising the lr again later gained little
+    new_lr_scale: float = 5.0  # capacity added to warm-start weights learns this much faster, after its own warm-up
+    loss: str = "psnr"  # per iteration: minus each crop's PSNR (the mean-PSNR objective), or "l1" / "mse"
+    stochastic_bits: bool = False  # sign bits, as at inference; stochastic ones lost 0.2–0.3 dB @8
+    detach_previous: bool = False  # True trains each iteration on its own residual only; it lost 0.1 dB @8
+    grad_clip: float = 1.0  # global gradient norm: a guard against rare loss spikes
+    val_every: int = 100  # steps between validations (each a few seconds on a CPU)
+    val_crop: int = 256  # validation scores central crops this big: larger than the training crops
+    checkpoint_every: int = 100  # steps between checkpoints: what a killed run loses at most
     print_every: int = 50  # steps between progress lines when stderr is not a terminal
-    seed: int = 0
-
-
-def shipped_weights() -> Path | None:
-    try:
-        return default_weights_path()
-    except WeightsError:
-        return None
+    seed: int = 0  # initial weights, then crops and noise (offset by process rank and start step)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -64,29 +66,8 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def new_capacity_lr(cfg: TrainConfig, step: int, grown_at: int) -> float:
-    """Learning rate of parameters added at step ``grown_at``: new_lr_scale × the schedule, after its own warm-up."""
-    ramp = min(1.0, (step - grown_at + 1) / cfg.warmup_steps)
-    return learning_rate(cfg, step) * cfg.new_lr_scale * ramp
-
-
-def make_optimizer(model: RNNCodec, cfg: TrainConfig, new_names: set[str]) -> torch.optim.Adam:
-    """Adam with two parameter groups: the weights training started from, and capacity added to them."""
-    named = list(model.named_parameters())
-    groups = [{"params": [p for n, p in named if n not in new_names], "name": "old"},
-              {"params": [p for n, p in named if n in new_names], "name": "new"}]
-    return torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr)
-
-
-def set_learning_rates(optimizer, cfg: TrainConfig, step: int, grown_at: int) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = new_capacity_lr(cfg, step, grown_at) if group["name"] == "new" else learning_rate(cfg, step)
-
-
-def loss_terms(model, x: torch.Tensor, iterations: int, kind: str, detach_previous: bool = False) -> torch.Tensor:
-    """Per-iteration training error, shape (iterations,); through ``model``'s forward, so DDP sees it."""
-    if kind not in RESIDUAL_ERRORS:
-        raise ValueError(f"unknown loss {kind!r}")
-    return model(x, iterations, detach_previous, error=kind)
+    """Learning rate of parameters added at step ``grown_at``: new_lr_scale × the schedule, after a warm-up of their own."""
+    return learning_rate(cfg, step) * cfg.new_lr_scale * min(1.0, (step - grown_at + 1) / cfg.warmup_steps)
 
 
 def validation_score(psnr: list[float], iterations: int) -> float:
@@ -94,26 +75,177 @@ def validation_score(psnr: list[float], iterations: int) -> float:
     return sum(psnr[:iterations]) / iterations
 
 
-def psnr_8bit(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """PSNR of each image of a batch after rounding both to 8 bits, shape (B,)."""
-    err = (recon.clamp(-0.5, 0.5) * 255).round() - (x * 255).round()
-    mse = err.pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-    return 10 * torch.log10(255**2 / mse)
+# --- processes and device ----------------------------------------------------------------------
+@dataclass
+class Processes:
+    """This process's place in the run: one process, or one of torchrun's."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    owns_group: bool = False  # train() started the process group, so it ends it
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
 
 
-@torch.no_grad()
-def validate(model: RNNCodec, crops: torch.Tensor, iterations: int, device) -> list[float]:
-    """Mean PSNR (8-bit RGB) of the validation crops after each iteration."""
-    model.eval()
-    sums = [0.0] * iterations
-    for x in crops.split(4):
-        x = x.to(device)
-        for t, (_, recon) in enumerate(model.iterate(x, iterations)):
-            sums[t] += float(psnr_8bit(recon, x).sum())
-    model.train()
-    return [s / len(crops) for s in sums]
+def start_processes(device: str | None) -> Processes:
+    """Pick the device and, under torchrun (WORLD_SIZE > 1), join the process group unless already in one."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if device is None:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    owns_group = world > 1 and not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Processes(device, dist.get_rank() if world > 1 else 0, world, owns_group)
 
 
+def stop_processes(procs: Processes) -> None:
+    if procs.owns_group:
+        dist.destroy_process_group()
+
+
+# --- model, optimizer and counters: one set-up for new, warm-started and resumed runs ----------
+@dataclass
+class Run:
+    """What a checkpoint holds: the model, its optimizer and settings, and how far training got."""
+
+    model: RNNCodec
+    cfg: TrainConfig
+    step: int = 0
+    train_seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)  # every validation record
+    best_score: float = -math.inf  # validation_score of best.safetensors
+    optimizer: torch.optim.Optimizer | None = None
+    last: dict | None = None  # the latest validation record
+    last_loss: float | None = None
+    new_parameters: set[str] = field(default_factory=set)  # added to the warm-start weights (their own lr)
+    grown_at: int = 0  # the step they were added at
+
+
+def shipped_weights() -> Path | None:
+    try:
+        return default_weights_path()
+    except WeightsError:
+        return None
+
+
+def set_up_run(out: Path, overrides: dict, model_cfg: ModelConfig, resume: bool, init, widths: dict | None,
+               device: torch.device) -> tuple[Run, dict | None]:
+    """The run and, when resuming, the checkpoint (for the random state still to restore).
+
+    Resume from OUT's checkpoint; else warm-start from ``init`` (with ``resume``: the shipped
+    weights); else a new model. ``overrides`` replace the start's TrainConfig fields.
+    """
+    checkpoint = None
+    if resume and (out / CHECKPOINT).exists():
+        checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
+        run = run_from_checkpoint(checkpoint, overrides, widths)
+    elif init is not None or (resume and shipped_weights() is not None):
+        run = run_from_weights(Path(init) if init is not None else shipped_weights(), overrides, widths)
+    else:
+        cfg = TrainConfig(**overrides)
+        torch.manual_seed(cfg.seed)  # the initial weights
+        run = Run(RNNCodec(replace(model_cfg, **(widths or {}))), cfg)
+    run.model.binarizer.stochastic = run.cfg.stochastic_bits
+    run.model.to(device).train()
+    run.optimizer = make_optimizer(run.model, run.cfg, run.new_parameters)
+    if checkpoint is not None:
+        run.optimizer.load_state_dict(checkpoint["optimizer"])
+    return run, checkpoint
+
+
+def run_from_checkpoint(checkpoint: dict, overrides: dict, widths: dict | None) -> Run:
+    model_cfg = ModelConfig.from_dict(checkpoint["model_config"])
+    if widths and replace(model_cfg, **widths) != model_cfg:
+        raise ValueError(f"{CHECKPOINT} has other layer widths; widen with --init from its weights into a new folder")
+    model = RNNCodec(model_cfg)
+    model.load_state_dict(checkpoint["model"])
+    cfg = TrainConfig(**{**checkpoint["train_config"], **overrides})
+    return Run(model, cfg, checkpoint["step"], checkpoint["train_seconds"], checkpoint["history"],
+               checkpoint.get("best_score", -math.inf), new_parameters=set(checkpoint.get("new_parameters", [])),
+               grown_at=checkpoint.get("grown_at", 0))
+
+
+def run_from_weights(path: Path, overrides: dict, widths: dict | None) -> Run:
+    """Warm start: the weights, widened if asked, with the step, seconds and settings they record."""
+    model, meta = load_model(path), read_metadata(path)
+    cfg = TrainConfig(**{**meta.get("train_config", {}), **overrides})
+    run = Run(model, cfg, int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)))
+    if widths:
+        torch.manual_seed(cfg.seed + run.step)  # the added weights' initialisation
+        run.model = widen(model, replace(model.cfg, **widths))
+        run.new_parameters, run.grown_at = new_parameters(run.model, model.state_dict()), run.step
+    return run
+
+
+def make_optimizer(model: RNNCodec, cfg: TrainConfig, new_names: set[str] = frozenset()) -> torch.optim.Optimizer:
+    """Adam with a parameter group for the weights training started from and one for capacity added
+    to them (when there is any); the loop sets each group's lr every step (see set_learning_rates)."""
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if n not in new_names], "new": False},
+              {"params": [p for n, p in named if n in new_names], "new": True}]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr)
+
+
+def set_learning_rates(run: Run) -> None:
+    for group in run.optimizer.param_groups:
+        new = group.get("new", False)
+        group["lr"] = new_capacity_lr(run.cfg, run.step, run.grown_at) if new else learning_rate(run.cfg, run.step)
+
+
+# --- data ----------------------------------------------------------------------------------------
+def load_data(folder, cfg: TrainConfig, procs: Processes, step: int) -> tuple[CropSampler, torch.Tensor | None]:
+    """This process's crop sampler (seeded by rank and step) and, on the master, the validation crops."""
+    paths = list_images(folder)
+    train_paths = [p for p in paths if not is_validation(p)]
+    val_paths = [p for p in paths if is_validation(p)]
+    sampler = CropSampler([load_rgb(p) for p in train_paths], cfg.crop, seed=process_seed(cfg, procs, step))
+    val = validation_crops([load_rgb(p) for p in val_paths], cfg.val_crop) if procs.master and val_paths else None
+    return sampler, val
+
+
+def process_seed(cfg: TrainConfig, procs: Processes, step: int) -> int:
+    return cfg.seed + 1000 * procs.rank + step
+
+
+# --- random state: fresh per process, or each process's own from the checkpoint -----------------
+def random_states(sampler: CropSampler, procs: Processes) -> list[dict]:
+    """Every process's random state (crops, binarizer noise), by rank; all processes must call it."""
+    state = {"data": sampler.generator.get_state(), "torch": torch.get_rng_state()}
+    if procs.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(procs.device)
+    if procs.world == 1:
+        return [state]
+    states = [None] * procs.world
+    dist.all_gather_object(states, state)
+    return states
+
+
+def seed_random_state(run: Run, procs: Processes, sampler: CropSampler, checkpoint: dict | None) -> None:
+    """Seed the binarizer's noise; on resume, restore this process's state as the checkpoint saved it."""
+    torch.manual_seed(process_seed(run.cfg, procs, run.step))
+    if checkpoint is None:
+        return
+    states = checkpoint["rng"]
+    states = [states] if isinstance(states, dict) else states  # older single-process checkpoints
+    if len(states) != procs.world:
+        if procs.master:
+            tqdm.write(f"{CHECKPOINT} holds the random state of {len(states)} processes, not {procs.world}: "
+                       "crops and noise start afresh", file=sys.stderr)
+        return
+    mine = states[procs.rank]
+    sampler.generator.set_state(mine["data"])
+    torch.set_rng_state(mine["torch"])
+    if "cuda" in mine and procs.device.type == "cuda":
+        torch.cuda.set_rng_state(mine["cuda"], procs.device)
+
+
+# --- the loop ------------------------------------------------------------------------------------
 def train(
     data: str | Path,
     out: str | Path,
@@ -132,169 +264,192 @@ def train(
     ``widths`` sets layer widths (ModelConfig fields): for a new model, or to widen warm-start
     weights without changing what they compute (:func:`rnncodec.model.widen`).
     """
-    overrides = overrides or {}
     torch.set_flush_denormal(True)  # subnormal floats in late training slow CPU kernels many times over
-    # --- processes and device -------------------------------------------------------------
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        backend = "nccl" if torch.cuda.is_available() and device != "cpu" else "gloo"
-        dist.init_process_group(backend)
-        rank = dist.get_rank()
-    if device is None:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    master = rank == 0
+    procs = start_processes(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
-
-    # --- model, optimizer, state ------------------------------------------------------------
-    step, train_seconds, history = 0, 0.0, []
-    best_score = -math.inf
-    checkpoint = None
-    new_names, grown_at = set(), 0  # parameters added to warm-start weights, and the step they were added at
-    if resume and ckpt_path.exists():
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model_cfg = ModelConfig.from_dict(checkpoint["model_config"])
-        if widths and replace(model_cfg, **widths) != model_cfg:
-            raise ValueError(f"{ckpt_path} has other layer widths; widen with --init from its weights into a new folder")
-        model = RNNCodec(model_cfg)
-        model.load_state_dict(checkpoint["model"])
-        step, train_seconds, history = checkpoint["step"], checkpoint["train_seconds"], checkpoint["history"]
-        best_score = checkpoint.get("best_score", -math.inf)
-        new_names, grown_at = set(checkpoint.get("new_parameters", [])), checkpoint.get("grown_at", 0)
-        cfg = TrainConfig(**{**checkpoint["train_config"], **overrides})
-    elif init is not None or (resume and shipped_weights() is not None):  # warm start
-        init = Path(init) if init is not None else shipped_weights()
-        model = load_model(init)
-        meta = read_metadata(init)
-        step, train_seconds = int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0))
-        if widths:
-            old_state = model.state_dict()
-            torch.manual_seed(meta.get("train_config", {}).get("seed", 0) + step)  # the new weights' initialisation
-            model = widen(model, replace(model.cfg, **widths))
-            new_names, grown_at = new_parameters(model, old_state), step
-        model_cfg = model.cfg
-        history = []
-        cfg = TrainConfig(**{**meta.get("train_config", {}), **overrides})
-    else:
-        cfg = TrainConfig(**overrides)
-        torch.manual_seed(cfg.seed)
-        model_cfg = replace(model_cfg, **(widths or {}))
-        model = RNNCodec(model_cfg)
-    model.binarizer.stochastic = cfg.stochastic_bits
-    model.to(device).train()
-    optimizer = make_optimizer(model, cfg, new_names)
-    if checkpoint is not None:
-        optimizer.load_state_dict(checkpoint["optimizer"])
-    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
-
-    # --- data ------------------------------------------------------------------------------------
-    paths = list_images(data)
-    train_paths = [p for p in paths if not is_validation(p)]
-    val_paths = [p for p in paths if is_validation(p)]
-    sampler = CropSampler([load_rgb(p) for p in train_paths], cfg.crop, seed=cfg.seed + 1000 * rank + step)
-    val = validation_crops([load_rgb(p) for p in val_paths], cfg.val_crop) if master and val_paths else None
-    torch.manual_seed(cfg.seed + 1000 * rank + step)  # the binarizer's noise
-    if checkpoint is not None and not distributed:
-        sampler.generator.set_state(checkpoint["rng"]["data"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-
-    def save(record: dict | None) -> None:
-        if not master:
-            return
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "model_config": model_cfg.to_dict(),
-            "train_config": asdict(cfg),
-            "step": step,
-            "train_seconds": train_seconds,
-            "history": history,
-            "best_score": best_score,
-            "new_parameters": sorted(new_names),
-            "grown_at": grown_at,
-            "rng": {"data": sampler.generator.get_state(), "torch": torch.get_rng_state()},
-        }
-        atomic_write(ckpt_path, lambda tmp: torch.save(state, tmp))
-        save_weights_with_facts(out / "weights.safetensors", record)
-
-    def save_weights_with_facts(path: Path, record: dict | None) -> None:
-        facts = {"step": step, "train_seconds": round(train_seconds, 1), "train_config": asdict(cfg)}
-        if record is not None:
-            facts["val_psnr"] = record["val_psnr"]
-        save_weights(model, path, **facts)
-
-    def save_if_best(record: dict) -> None:
-        nonlocal best_score
-        score = validation_score(record["val_psnr"], cfg.iterations)
-        if master and score > best_score:
-            best_score = score
-            save_weights_with_facts(out / "best.safetensors", record)
-
-    # --- loop ------------------------------------------------------------------------------------
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    interrupted = False
-
-    def request_stop(signum, frame):  # SIGTERM / SIGINT: finish the step, save, exit
-        nonlocal interrupted
-        interrupted = True
-
-    previous_handlers = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    start = time.time()
-    last, last_loss = None, None
-    bar = tqdm(total=steps, initial=step, disable=not master or None, file=sys.stderr, dynamic_ncols=True)
-    log_file = open(out / "log.jsonl", "a") if master else None
     try:
-        while True:
-            elapsed = time.time() - start
-            stop = (steps is not None and step >= steps) or (minutes is not None and elapsed >= minutes * 60) or interrupted
-            if distributed:  # everyone stops together
-                flag = torch.tensor([int(stop)], device=device if backend == "nccl" else "cpu")
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stop = bool(flag.item())
-            if stop:
-                break
-            t0 = time.time()
-            set_learning_rates(optimizer, cfg, step, grown_at)
-            x = sampler.batch(cfg.batch_size).to(device, non_blocking=True)
-            with autocast:
-                terms = loss_terms(ddp_model, x, cfg.iterations, cfg.loss, cfg.detach_previous)
-            loss = terms.float().sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            step += 1
-            last_loss = loss.item()
-            train_seconds += time.time() - t0
-            bar.update(1)
-            if master and bar.disable and step % cfg.print_every == 0:
-                print(f"step {step}  {train_seconds:.0f} s  loss {last_loss:.4f}  "
-                      f"per iteration {' '.join(f'{v:.3f}' for v in terms.detach().float().tolist())}", file=sys.stderr, flush=True)
-            bar.set_postfix(loss=f"{last_loss:.4f}", **({"val@8": f"{last['val_psnr'][7]:.2f}"} if last else {}))
-            if master and val is not None and step % cfg.val_every == 0:
-                with autocast:
-                    psnr = validate(model, val, model_cfg.max_iterations, device)
-                last = {"step": step, "train_seconds": round(train_seconds, 1), "loss": last_loss, "val_psnr": [round(p, 3) for p in psnr]}
-                history.append(last)
-                log_file.write(json.dumps(last) + "\n")
-                log_file.flush()
-                tqdm.write(f"step {step}  {train_seconds/60:.1f} min  loss {last_loss:.4f}  val PSNR @1/4/8/16: "
-                           + " / ".join(f"{psnr[i]:.2f}" for i in (0, 3, 7, 15)), file=sys.stderr)
-                save_if_best(last)
-            if step % cfg.checkpoint_every == 0:
-                save(last)
-        save(last)
+        run, checkpoint = set_up_run(out, overrides or {}, model_cfg, resume, init, widths, procs.device)
+        sampler, val = load_data(data, run.cfg, procs, run.step)
+        seed_random_state(run, procs, sampler, checkpoint)
+        with StopSignals() as signals, Progress(out, procs.master, steps, run.step) as progress:
+            until = Until(steps, minutes, time.time(), signals)
+            train_loop(run, sampler, val, procs, out, until, progress)
     finally:
-        for sig, handler in previous_handlers.items():
+        stop_processes(procs)
+    return {"step": run.step, "train_seconds": run.train_seconds, "loss": run.last_loss, "last": run.last}
+
+
+def train_loop(run: Run, sampler: CropSampler, val, procs: Processes, out: Path, until: Until, progress: Progress):
+    """Steps, with validation and checkpoints at their intervals, and a checkpoint at the end."""
+    model = torch.nn.parallel.DistributedDataParallel(run.model) if procs.world > 1 else run.model
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if procs.device.type == "cuda"
+                else torch.autocast("cpu", enabled=False))
+    while not until.reached(run.step, procs):
+        terms = train_step(run, model, sampler, procs.device, autocast)
+        progress.step(run, terms)
+        if val is not None and run.step % run.cfg.val_every == 0:
+            with autocast:
+                record = validation_record(run, validate(run.model, val, run.model.cfg.max_iterations, procs.device))
+            progress.validation(record)
+            save_if_best(run, out)
+        if run.step % run.cfg.checkpoint_every == 0:
+            save_checkpoint(run, sampler, procs, out)
+    save_checkpoint(run, sampler, procs, out)
+
+
+def train_step(run: Run, model, sampler: CropSampler, device: torch.device, autocast) -> torch.Tensor:
+    """One optimizer step on a fresh batch; returns the per-iteration loss terms."""
+    started = time.time()
+    set_learning_rates(run)
+    x = sampler.batch(run.cfg.batch_size).to(device, non_blocking=True)
+    with autocast:
+        terms = loss_terms(model, x, run.cfg.iterations, run.cfg.loss, run.cfg.detach_previous)
+    loss = terms.float().sum()
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    run.optimizer.step()
+    run.step += 1
+    run.last_loss = loss.item()
+    run.train_seconds += time.time() - started
+    return terms.detach().float()
+
+
+def loss_terms(model, x: torch.Tensor, iterations: int, kind: str, detach_previous: bool = False) -> torch.Tensor:
+    """Per-iteration training error, shape (iterations,); through ``model``'s forward, so DDP sees it."""
+    if kind not in RESIDUAL_ERRORS:
+        raise ValueError(f"unknown loss {kind!r}")
+    return model(x, iterations, detach_previous, error=kind)
+
+
+@dataclass
+class Until:
+    """When the loop stops: a step count, a wall-clock budget, or a signal."""
+
+    steps: int | None
+    minutes: float | None
+    started: float
+    signals: StopSignals
+
+    def reached(self, step: int, procs: Processes) -> bool:
+        stop = ((self.steps is not None and step >= self.steps) or self.signals.received
+                or (self.minutes is not None and time.time() - self.started >= self.minutes * 60))
+        if procs.world > 1:  # everyone stops together
+            flag = torch.tensor([int(stop)], device=procs.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+
+class StopSignals:
+    """While active, SIGTERM and SIGINT only set ``received``: the loop finishes its step, saves, and ends."""
+
+    def __init__(self):
+        self.received = False
+
+    def _handle(self, signum, frame):
+        self.received = True
+
+    def __enter__(self):
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-        bar.close()
-        if log_file:
-            log_file.close()
-        if distributed:
-            dist.destroy_process_group()
-    return {"step": step, "train_seconds": train_seconds, "loss": last_loss, "last": last}
+
+
+class Progress:
+    """The master's progress: a bar on a terminal (else a line every print_every steps) and log.jsonl."""
+
+    def __init__(self, out: Path, master: bool, steps: int | None, step: int):
+        self.out, self.master, self.total, self.initial = out, master, steps, step
+
+    def __enter__(self):
+        self.bar = tqdm(total=self.total, initial=self.initial, disable=not self.master or None, file=sys.stderr,
+                        dynamic_ncols=True)
+        self.log = open(self.out / LOG, "a") if self.master else None
+        self.val_label = {}
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        if self.log:
+            self.log.close()
+
+    def step(self, run: Run, terms: torch.Tensor) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{run.last_loss:.4f}", **self.val_label)
+        if self.master and self.bar.disable and run.step % run.cfg.print_every == 0:
+            per_iteration = " ".join(f"{v:.3f}" for v in terms.tolist())
+            print(f"step {run.step}  {run.train_seconds:.0f} s  loss {run.last_loss:.4f}  per iteration {per_iteration}",
+                  file=sys.stderr, flush=True)
+
+    def validation(self, record: dict) -> None:
+        psnr = record["val_psnr"]
+        shown = [2**i for i in range(len(psnr).bit_length())]  # iterations 1, 2, 4, 8 … that the model has
+        self.val_label = {f"val@{shown[-1]}": f"{psnr[shown[-1] - 1]:.2f}"}
+        self.log.write(json.dumps(record) + "\n")
+        self.log.flush()
+        tqdm.write(f"step {record['step']}  {record['train_seconds'] / 60:.1f} min  loss {record['loss']:.4f}  "
+                   f"val PSNR @{'/'.join(map(str, shown))}: " + " / ".join(f"{psnr[k - 1]:.2f}" for k in shown),
+                   file=sys.stderr)
+
+
+# --- validation ------------------------------------------------------------------------------------
+@torch.no_grad()
+def validate(model: RNNCodec, crops: torch.Tensor, iterations: int, device) -> list[float]:
+    """Mean PSNR (8-bit RGB, metrics.psnr) of the validation crops after each iteration."""
+    model.eval()
+    sums = [0.0] * iterations
+    for x in crops.split(4):
+        x = x.to(device)
+        for t, (_, recon) in enumerate(model.iterate(x, iterations)):
+            sums[t] += sum(batch_psnr(x, recon))
+    model.train()
+    return [s / len(crops) for s in sums]
+
+
+def validation_record(run: Run, psnr: list[float]) -> dict:
+    run.last = {"step": run.step, "train_seconds": round(run.train_seconds, 1), "loss": run.last_loss,
+                "val_psnr": [round(p, 3) for p in psnr]}
+    run.history.append(run.last)
+    return run.last
+
+
+# --- checkpoints and weights -------------------------------------------------------------------------
+def save_if_best(run: Run, out: Path) -> None:
+    score = validation_score(run.last["val_psnr"], run.cfg.iterations)
+    if score > run.best_score:
+        run.best_score = score
+        save_weights_with_facts(run, out / BEST)
+
+
+def save_checkpoint(run: Run, sampler: CropSampler, procs: Processes, out: Path) -> None:
+    """Everything needed to continue exactly (written by the master), and the last weights."""
+    states = random_states(sampler, procs)  # every process takes part
+    if not procs.master:
+        return
+    state = {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "model_config": run.model.cfg.to_dict(),
+        "train_config": asdict(run.cfg),
+        "step": run.step,
+        "train_seconds": run.train_seconds,
+        "history": run.history,
+        "best_score": run.best_score,
+        "rng": states,
+        "new_parameters": sorted(run.new_parameters),
+        "grown_at": run.grown_at,
+    }
+    atomic_write(out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+    save_weights_with_facts(run, out / LAST)
+
+
+def save_weights_with_facts(run: Run, path: Path) -> None:
+    facts = {"step": run.step, "train_seconds": round(run.train_seconds, 1), "train_config": asdict(run.cfg)}
+    if run.last is not None:
+        facts["val_psnr"] = run.last["val_psnr"]
+    save_weights(run.model, path, **facts)

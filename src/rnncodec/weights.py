@@ -18,6 +18,7 @@ from .model import ModelConfig, RNNCodec
 WEIGHTS_NAME = "rnncodec-gdn.safetensors"
 FORMAT_TAG = "rnncodec-weights-1"
 TABLES = ("coder.partners", "coder.prior")  # the entropy coder's fitted tables, when the file has them
+STORAGE = {"float32": torch.float32, "float16": torch.float16}  # how a file may store the parameters
 
 
 class WeightsError(ValueError):
@@ -33,12 +34,15 @@ def default_weights_path() -> Path:
     raise WeightsError(f"no shipped weights found (looked for {WEIGHTS_NAME} in the package and in models/)")
 
 
-def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None = None, **facts) -> None:
+def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
+                 **facts) -> None:
     """Write the model's parameters with its config and training facts (step, seconds, …) as metadata.
 
     ``tables``: the entropy coder's tables fitted for these weights (see ``rnncodec fit-coder``).
+    ``storage``: "float16" halves the file (the model card's float16 check measures what it costs);
+    loading always gives float32 parameters. The coder tables are integers and stay as they are.
     """
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in stored(model.state_dict(), storage).items()}
     if tables is not None:
         tables.check()
         tensors[TABLES[0]] = torch.from_numpy(np.asarray(tables.partners, np.int16))
@@ -48,10 +52,21 @@ def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None =
     atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
+def stored(tensors: dict[str, torch.Tensor], storage: str) -> dict[str, torch.Tensor]:
+    """The tensors as a file with ``storage`` holds them: floating-point ones converted, others as they are."""
+    dtype = STORAGE[storage]
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+
+
 def read_metadata(path: str | Path) -> dict:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     return {k: v if k == "format" else json.loads(v) for k, v in meta.items()}
+
+
+def read_facts(path: str | Path) -> dict:
+    """The facts a weights file records (step, training seconds, …): its metadata less format and config."""
+    return {k: v for k, v in read_metadata(path).items() if k not in ("format", "config")}
 
 
 def load_model(path: str | Path | None = None, expect: ModelConfig | None = None) -> RNNCodec:
@@ -65,9 +80,8 @@ def load_model(path: str | Path | None = None, expect: ModelConfig | None = None
         if meta.get("format") != FORMAT_TAG:
             raise WeightsError(f"{path}: not an rnncodec weights file")
         cfg = ModelConfig.from_dict(meta["config"])
-        state = load_file(str(path))
-        for name in TABLES:
-            state.pop(name, None)
+        state = {name: value.float() if value.is_floating_point() else value
+                 for name, value in load_file(str(path)).items() if name not in TABLES}
     except (OSError, SafetensorError, KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         if isinstance(e, WeightsError):
             raise
@@ -100,6 +114,15 @@ def load_coder_tables(path: str | Path, channels: int) -> CoderTables:
     if tables.channels != channels:
         raise WeightsError(f"{path}: entropy coder tables are for {tables.channels} code channels, the model has {channels}")
     return tables
+
+
+def convert_weights(source: str | Path, target: str | Path, storage: str) -> None:
+    """Copy a weights file with its parameters stored as ``storage``; tables and facts unchanged."""
+    model = load_model(source)
+    with safe_open(str(source), framework="pt") as f:
+        fitted = TABLES[0] in f.keys()
+    tables = load_coder_tables(source, model.cfg.code_channels) if fitted else None
+    save_weights(model, target, tables, storage, **read_facts(source))
 
 
 def model_id(path: str | Path) -> bytes:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..bitstream import MAX_ITERATIONS
+
 from .io import (STDIO, check_output, default_output, force_option, input_argument, model_option, output_option,
                  progress_bar, read_input, warn, warnings_to_stderr, write_output)
 from .main import cli
@@ -37,7 +39,7 @@ def output_format(name: str) -> str:
 @cli.command()
 @input_argument
 @output_option
-@click.option("-q", "--iterations", type=click.IntRange(1, 16), default=8, show_default=True,
+@click.option("-q", "--iterations", type=click.IntRange(1, MAX_ITERATIONS), default=8, show_default=True,
               help="Iterations to code: 0.125 bpp each before entropy coding.")
 @force_option
 @model_option
@@ -65,7 +67,7 @@ def encode(input, output, iterations, force, model):
 @cli.command()
 @input_argument
 @output_option
-@click.option("-n", "--iterations", type=click.IntRange(1, 16), help="Decode only the first N iterations.")
+@click.option("-n", "--iterations", type=click.IntRange(1, MAX_ITERATIONS), help="Decode only the first N iterations.")
 @click.option("--salvage", is_flag=True, help="Decode the intact iterations of a damaged file (with a warning) instead of refusing it.")
 @force_option
 @model_option

@@ -15,8 +15,10 @@ from .main import cli
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Weights file to write (WEIGHTS with the tables).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("--images", default=80, show_default=True, type=click.IntRange(1), help="Training images to fit on.")
+@click.option("--storage", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="How the output stores the parameters (float16: half the file; see models/README.md).")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
-def fit_coder(weights, data, output, force, images, threads):
+def fit_coder(weights, data, output, force, images, storage, threads):
     """Fit the entropy coder's partner channels and prior counts on training images; write them into the weights."""
     import torch
 
@@ -28,7 +30,7 @@ def fit_coder(weights, data, output, force, images, threads):
     if threads:
         torch.set_num_threads(threads)
     try:
-        facts = run_fit(weights, data, output, images)
+        facts = run_fit(weights, data, output, images, storage)
     except (WeightsError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     if "validation_bits_per_code_bit" in facts:

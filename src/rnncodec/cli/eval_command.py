@@ -6,8 +6,12 @@ import json
 
 import click
 
+from ..bitstream import MAX_ITERATIONS
+
 from .io import model_option
 from .main import cli
+
+ALL = f"1-{MAX_ITERATIONS}"
 
 
 def parse_list(value: str) -> list[int]:
@@ -15,15 +19,15 @@ def parse_list(value: str) -> list[int]:
         ks = sorted({int(v) for v in value.split(",") if v.strip()})
     except ValueError:
         raise click.BadParameter("expected a comma-separated list of iteration counts, e.g. 1,2,4,8") from None
-    if not ks or ks[0] < 1 or ks[-1] > 16:
-        raise click.BadParameter("iteration counts must be in 1..16")
+    if not ks or ks[0] < 1 or ks[-1] > MAX_ITERATIONS:
+        raise click.BadParameter(f"iteration counts must be in 1..{MAX_ITERATIONS}")
     return ks
 
 
 @cli.command("eval")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
-@click.option("-q", "--iterations", "iterations", default="1-16", show_default=True,
-              help="Comma-separated iteration counts, or 1-16 for all.")
+@click.option("-q", "--iterations", "iterations", default=ALL, show_default=True,
+              help=f"Comma-separated iteration counts, or {ALL} for all.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
 @model_option
 def evaluate(folder, iterations, json_out, model):
@@ -31,7 +35,7 @@ def evaluate(folder, iterations, json_out, model):
     from ..evaluate import evaluate_folder, format_table
     from ..weights import WeightsError
 
-    ks = list(range(1, 17)) if iterations == "1-16" else parse_list(iterations)
+    ks = list(range(1, MAX_ITERATIONS + 1)) if iterations == ALL else parse_list(iterations)
     try:
         result = evaluate_folder(folder, ks, model)
     except (WeightsError, ValueError) as e:

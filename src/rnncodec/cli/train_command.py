@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..bitstream import BLOCK, MAX_ITERATIONS
+
 from .main import cli
 
 
@@ -15,23 +17,23 @@ from .main import cli
 @click.option("--steps", type=click.IntRange(1), help="Stop when the global step reaches this.")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), help="Stop after this many minutes.")
 @click.option("--batch-size", type=click.IntRange(1))
-@click.option("--crop", type=click.IntRange(16))
-@click.option("--iterations", type=click.IntRange(1, 16), help="Iterations unrolled per training step.")
+@click.option("--crop", type=click.IntRange(BLOCK))
+@click.option("--iterations", type=click.IntRange(1, MAX_ITERATIONS), help="Iterations unrolled per training step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True))
 @click.option("--schedule-steps", type=click.IntRange(1), help="Cosine learning-rate horizon (global steps).")
 @click.option("--loss", type=click.Choice(["l1", "mse", "psnr"]),
-              help="Per iteration: L1 or MSE of the residual, or minus each crop's PSNR (mean-PSNR objective).")
+              help="Per iteration: minus each crop's PSNR (the mean-PSNR objective, default), or L1 or MSE of the residual.")
 @click.option("--val-every", type=click.IntRange(1))
 @click.option("--checkpoint-every", type=click.IntRange(1))
 @click.option("--stochastic-bits/--sign-bits", default=None,
-              help="Binarize stochastically in training (default) or by the sign, as at inference.")
+              help="Binarize stochastically in training, or by the sign as at inference (default).")
 @click.option("--detach-previous/--joint-iterations", default=None,
               help="Train each iteration on its own residual only, or jointly through all later ones (default).")
 @click.option("--seed", type=int)
 @click.option("--no-learned-gain", is_flag=True, help="New models only: fix the residual gain at 1.")
 @click.option("--analysis-channels", type=click.IntRange(1), help="Layer width; with --init or --resume from weights, widens them.")
 @click.option("--encoder-hidden", callback=lambda c, p, v: widths_option(v), help="Encoder ConvLSTM widths, e.g. 64,128,256.")
-@click.option("--synthesis-channels", type=click.IntRange(1), help="Decoder width at 1/16.")
+@click.option("--synthesis-channels", type=click.IntRange(1), help="Decoder width at the codes' resolution.")
 @click.option("--decoder-hidden", callback=lambda c, p, v: widths_option(v), help="Decoder ConvLSTM widths, e.g. 256,128,64,32.")
 @click.option("--tail-branches", callback=lambda c, p, v: widths_option(v),
               help="Hidden widths of feed-forward conv branches beside the 1/4 and 1/2 decoder cells, e.g. 128,64.")
