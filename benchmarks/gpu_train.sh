@@ -9,7 +9,9 @@
 # torchrun (DistributedDataParallel). OUT (default runs/gpu) is the run folder (checkpoint.pt,
 # weights.safetensors, best.safetensors, log.jsonl, train.out); running the script again continues
 # it. The cosine schedule ends at SCHEDULE_STEPS (default: the shipped weights' step + 4000), so the
-# learning rate rises from the schedule's floor where the shipped weights stopped.
+# learning rate rises from the schedule's floor where the shipped weights stopped. TRAIN_ARGS adds
+# `rnncodec train` options, e.g. decoder tail capacity grown onto the shipped weights:
+# TRAIN_ARGS="--tail-branches 128,64 --full-resolution-channels 16 --iteration-conditioning".
 # Then fit the entropy coder's tables and evaluate, as for any new weights (README, "Training").
 # The same command runs on a CPU, slowly: `benchmarks/gpu_train.sh DATA_DIR 0.2 2` is a dry run.
 set -euo pipefail
@@ -30,4 +32,4 @@ else
     launch=(python3 -m rnncodec)
 fi
 "${launch[@]}" train --data "$DATA" --out "$OUT" --resume --minutes "$MINUTES" --batch-size "$BATCH" \
-    --schedule-steps "$SCHEDULE_STEPS" --val-every 200 --checkpoint-every 200 2>&1 | tr '\r' '\n' | tee -a "$OUT/train.out"
+    --schedule-steps "$SCHEDULE_STEPS" --val-every 200 --checkpoint-every 200 ${TRAIN_ARGS:-} 2>&1 | tr '\r' '\n' | tee -a "$OUT/train.out"

@@ -1,9 +1,9 @@
 """Which scales do the iterations code? PSNR and residual energy per Haar octave, per iteration.
 
-    python benchmarks/residual_octaves.py WEIGHTS [WEIGHTS ...] --data TRAIN_FOLDER [--iterations 16]
+    python benchmarks/residual_octaves.py WEIGHTS [WEIGHTS ...] [--data TRAIN_FOLDER] [--iterations 16]
         [--json OUT.json]
 
-On the validation split's central 256² crops of TRAIN_FOLDER (never Kodak), runs the codec for
+On the validation split's central 256² crops of TRAIN_FOLDER (default $RNNCODEC_DATA/train; never Kodak), runs the codec for
 each weights file and prints, after each iteration t, the mean PSNR (8-bit RGB) and the share of
 the image's energy in each Haar octave that the reconstruction has removed from the residual:
 1 − E_band(x − x̂_t) / E_band(x). "finest" is the first octave (detail at full resolution),
@@ -13,13 +13,13 @@ bands add up to the whole residual.
 
 import argparse
 import json
-import os
 
 import torch
 import torch.nn.functional as F
 
+from folders import add_image_folder
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
-from rnncodec.train import psnr_8bit
+from rnncodec.metrics import batch_psnr
 from rnncodec.weights import load_model
 
 OCTAVES = 4  # 16× downsampling: the code's resolution
@@ -47,7 +47,7 @@ def measure(weights: str, crops: torch.Tensor, iterations: int) -> list[dict]:
     for x in crops.split(4):
         image += band_energies(x)
         for t, (_, recon) in enumerate(model.iterate(x, iterations)):
-            psnr[t] += psnr_8bit(recon, x).sum()
+            psnr[t] += sum(batch_psnr(x, recon))
             residual[t] += band_energies(x - recon)
     removed = 1 - residual / image
     return [{"iteration": t + 1, "psnr": round(float(psnr[t]) / len(crops), 3),
@@ -57,12 +57,10 @@ def measure(weights: str, crops: torch.Tensor, iterations: int) -> list[dict]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", nargs="+")
-    ap.add_argument("--data", default=os.environ.get("RNNCODEC_DATA"), help="training image folder (or RNNCODEC_DATA)")
+    add_image_folder(ap, "--data", "train", "training image folder (its validation split is used)")
     ap.add_argument("--iterations", type=int, default=16)
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
-    if not args.data:
-        ap.error("give --data or set RNNCODEC_DATA")
     torch.set_flush_denormal(True)
     crops = validation_crops([load_rgb(p) for p in list_images(args.data) if is_validation(p)])
     results = {}
