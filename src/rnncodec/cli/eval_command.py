@@ -7,7 +7,6 @@ import json
 import click
 
 from .io import model_option
-from .main import cli
 
 
 def parse_list(value: str) -> list[int]:
@@ -20,7 +19,7 @@ def parse_list(value: str) -> list[int]:
     return ks
 
 
-@cli.command("eval")
+@click.command("eval")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("-q", "--iterations", "iterations", default="1-16", show_default=True,
               help="Comma-separated iteration counts, or 1-16 for all.")
@@ -29,7 +28,7 @@ def parse_list(value: str) -> list[int]:
 def evaluate(folder, iterations, json_out, model):
     """Encode and decode every image of FOLDER through real .rgc files; print bpp, PSNR, MS-SSIM per iteration count."""
     from ..evaluate import evaluate_folder, format_table
-    from ..weights import WeightsError
+    from ..errors import WeightsError
 
     ks = list(range(1, 17)) if iterations == "1-16" else parse_list(iterations)
     try:
