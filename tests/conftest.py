@@ -56,6 +56,6 @@ def tiny_weights(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_codec(tiny_weights):
-    from rnncodec.codec import Codec
+    from rnncodec.codec import ModelCodec
 
-    return Codec.load(tiny_weights)
+    return ModelCodec.load(tiny_weights)

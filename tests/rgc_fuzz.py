@@ -22,8 +22,8 @@ import torch
 from hypothesis import strategies as st
 
 from conftest import TINY, smooth_image
-from rnncodec.bitstream import HEADER_SIZE, MAGIC, FormatError, parse, parse_header
-from rnncodec.codec import Codec
+from rnncodec.bitstream import HEADER_SIZE, MAGIC, FormatError, parse_header, read
+from rnncodec.codec import ModelCodec
 from rnncodec.images import Picture
 from rnncodec.model import RNNCodec
 
@@ -35,7 +35,7 @@ HEADER_FIELDS = [(8, 1), (9, 1), (10, 1), (11, 1), (12, 4), (16, 4), (20, 1), (2
 CHUNK_FIELDS = {1: [(0, 1), (1, 1), (2, 4)], 2: [(0, 1), (1, 1), (2, 1), (3, 4)]}  # type, mode, [index,] length
 
 
-def tiny_codec_for_golden() -> Codec:
+def tiny_codec_for_golden() -> ModelCodec:
     """The tiny test model (seed 0, as in conftest) under the model id of the version-1 golden file.
 
     The tiny weights are the same every run, their file's hash is not (safetensors writes its
@@ -43,7 +43,7 @@ def tiny_codec_for_golden() -> Codec:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = RNNCodec(TINY)
-    return Codec(model, parse_header(V1_GOLDEN.read_bytes()).model_id)
+    return ModelCodec(model, parse_header(V1_GOLDEN.read_bytes()).model_id)
 
 
 def golden_source() -> Picture:
@@ -54,7 +54,7 @@ def golden_source() -> Picture:
     return Picture(rgb, "RGBA", alpha)
 
 
-def sample_files(codec: Codec) -> list[bytes]:
+def sample_files(codec: ModelCodec) -> list[bytes]:
     """Small valid files of every colour mode, tile and chunk mode, plus the version-1 golden file."""
     gray = smooth_image(20, 24, seed=2)[..., :1].repeat(3, axis=2)
     pictures = [
@@ -66,7 +66,7 @@ def sample_files(codec: Codec) -> list[bytes]:
     ]
     files = []
     for picture, iterations, tile in pictures:
-        files.append(Codec(codec.model, codec.model_id, tile, codec.tables).encode(picture, iterations))
+        files.append(ModelCodec(codec.model, codec.model_id, tile, codec.tables).encode(picture, iterations))
     return files + [V1_GOLDEN.read_bytes()]
 
 
@@ -79,7 +79,7 @@ class Parts:
 
     @classmethod
     def of(cls, data: bytes) -> "Parts":
-        contents = parse(data)
+        contents = read(data)
         chunks = ([contents.alpha_chunk] if contents.alpha_chunk else []) + contents.iterations
         return cls(contents.header.version, bytearray(data[:HEADER_SIZE]), [bytearray(data[c.start : c.end]) for c in chunks])
 
@@ -172,7 +172,7 @@ def fill_payload(data: bytes, rng: random.Random, pool) -> bytes:
 
 def garble_codes(data: bytes, rng: random.Random, pool) -> bytes:
     """A range-coded iteration's payload (any iteration's if none is coded) replaced by other words."""
-    parts, contents = Parts.of(data), parse(data)
+    parts, contents = Parts.of(data), read(data)
     first = 1 if contents.alpha_chunk else 0
     coded = [first + i for i, c in enumerate(contents.iterations) if c.mode == 1]
     chunk = parts.chunks[rng.choice(coded or range(first, len(parts.chunks)))]
@@ -241,7 +241,7 @@ class Outcome:
 class Fuzzer:
     """Decodes mutated files the way ``rnncodec decode`` does and classifies what happened."""
 
-    def __init__(self, codec: Codec, pool: list[bytes]):
+    def __init__(self, codec: ModelCodec, pool: list[bytes]):
         self.codec, self.pool = codec, pool
         self._clean = {}  # (file index, iterations) → the valid file's picture
 

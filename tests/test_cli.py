@@ -62,7 +62,8 @@ def one_line_error(code, err):
 
 
 @pytest.mark.parametrize("case", ["missing", "not_image", "not_rgc", "wrong_version", "corrupt_chunk",
-                                  "truncated_header", "unwritable", "wrong_model", "directory", "bad_extension"])
+                                  "truncated_header", "unwritable", "wrong_model", "unknown_model", "directory",
+                                  "bad_extension"])
 def test_bad_input_gives_one_line_error(case, photo, tiny_weights, tmp_path, capsys):
     model = ["--model", str(tiny_weights)]
     assert run(["encode", str(photo), "-q", "2"] + model, capsys)[0] == 0
@@ -97,12 +98,19 @@ def test_bad_input_gives_one_line_error(case, photo, tiny_weights, tmp_path, cap
         save_weights(RNNCodec(TINY), other, step=1)
         model = ["--model", str(other)]
         argv = ["decode", str(rgc), "-o", out]
+    elif case == "unknown_model":
+        model = []  # the file names the tiny model, which is not shipped
+        argv = ["decode", str(rgc), "-o", out]
     elif case == "directory":
         argv = ["encode", str(tmp_path)]
     elif case == "bad_extension":
         argv = ["decode", str(rgc), "-o", str(tmp_path / "out.xyz")]
     code, err = run(argv + model, capsys)
     assert one_line_error(code, err), err
+    if case == "unknown_model":
+        from rnncodec.registry import load
+
+        assert f"photo.rgc: made by model {load().id_of(tiny_weights).hex()}, which this release does not carry" in err
 
 
 def test_truncated_file_decodes_with_a_warning(photo, tiny_weights, tmp_path, capsys):
@@ -158,10 +166,10 @@ def test_fit_coder_writes_weights_that_code_smaller(image_folder, tiny_weights, 
 
 
 def test_decode_uses_the_tile_the_file_was_encoded_with(tiny_weights, tmp_path, capsys):
-    from rnncodec.codec import Codec
+    from rnncodec.codec import ModelCodec
     from rnncodec.images import Picture
 
-    small = Codec.load(tiny_weights, tile=16)
+    small = ModelCodec.load(tiny_weights, tile=16)
     data = small.encode(Picture(smooth_image(40, 40), "RGB"), 3)
     rgc, out = tmp_path / "tile16.rgc", tmp_path / "tile16.png"
     rgc.write_bytes(data)
@@ -173,12 +181,12 @@ def test_decode_uses_the_tile_the_file_was_encoded_with(tiny_weights, tmp_path, 
 
 
 def test_a_damaged_file_is_refused_unless_salvaged_and_its_intact_prefix_decodes(photo, tiny_weights, tmp_path, capsys):
-    from rnncodec.bitstream import parse
+    from rnncodec.bitstream import read
 
     model = ["--model", str(tiny_weights)]
     assert run(["encode", str(photo), "-q", "4"] + model, capsys)[0] == 0
     data = photo.with_suffix(".rgc").read_bytes()
-    third = parse(data).iterations[2]
+    third = read(data).iterations[2]
     bad = tmp_path / "bad.rgc"
     bad.write_bytes(data[: third.end - 5] + bytes([data[third.end - 5] ^ 1]) + data[third.end - 4 :])
     out = tmp_path / "out.png"
@@ -211,3 +219,23 @@ def test_fit_coder_can_store_float16(image_folder, tiny_weights, tmp_path, capsy
     Image.fromarray(smooth_image(48, 64, seed=4)).save(photo)
     assert run(["encode", str(photo), "-q", "2", "-o", str(out), "--model", str(paths["float16"])], capsys)[0] == 0
     assert run(["decode", str(out), "-o", str(tmp_path / "back.png"), "--model", str(paths["float16"])], capsys)[0] == 0
+
+
+def test_models_lists_the_shipped_models(capsys):
+    from rnncodec.registry import load
+
+    default = load().default
+    main(["models"])
+    assert f"* {default.id.hex()}  {default.file}" in capsys.readouterr().out
+
+
+def test_models_add_registers_weights_as_the_default(tmp_path, tiny_weights, capsys):
+    import shutil
+
+    from rnncodec.registry import REGISTRY_NAME, load, models_folder
+
+    shutil.copy(models_folder() / REGISTRY_NAME, tmp_path / REGISTRY_NAME)
+    shutil.copy(tiny_weights, tmp_path / "tiny.safetensors")
+    main(["models", "add", str(tmp_path / "tiny.safetensors"), "--description", "tiny"])
+    assert "(default)" in capsys.readouterr().out
+    assert load(tmp_path).default.file == "tiny.safetensors" and len(load(tmp_path).models) == 2

@@ -10,8 +10,8 @@ from PIL import Image
 
 from conftest import smooth_image
 from rgc_fuzz import V1_GOLDEN, Parts, golden_source, tiny_codec_for_golden
-from rnncodec.bitstream import CHUNK_OVERHEAD, HEADER_SIZE, MAGIC, VERSION, DamageError, FormatError, parse, parse_header
-from rnncodec.codec import Codec
+from rnncodec.bitstream import CHUNK_OVERHEAD, HEADER_SIZE, MAGIC, VERSION, DamageError, FormatError, parse_header, read
+from rnncodec.codec import ModelCodec
 from rnncodec.images import Picture, read_picture
 
 
@@ -41,7 +41,7 @@ def test_decode_first_k_equals_encoding_k(tiny_codec):
 
 def test_small_tiles_give_the_same_codes_as_tile_by_tile(tiny_weights):
     picture = rgb_picture(70, 50)
-    small = Codec.load(tiny_weights, tile=32)
+    small = ModelCodec.load(tiny_weights, tile=32)
     data = small.encode(picture, 2)
     assert parse_header(data).tile == 32
     assert np.array_equal(small.read(data)[2], small.codes(picture.rgb, 2))
@@ -104,7 +104,7 @@ def test_bad_files_are_refused(tiny_codec, mutate, message):
 
 def test_other_weights_are_refused(tiny_codec, tiny_weights):
     data = tiny_codec.encode(rgb_picture(16, 16), 1)
-    other = Codec(tiny_codec.model, b"\x01" * 8)
+    other = ModelCodec(tiny_codec.model, b"\x01" * 8)
     with pytest.raises(FormatError, match="other weights"):
         other.decode(data)
 
@@ -142,7 +142,7 @@ def test_sixteen_bit_input_is_converted_with_a_warning():
 # --- format version 2: chunks bound to their place, damage named, intact iterations kept ----------
 def test_encoder_writes_version_2_with_the_documented_sizes(tiny_codec):
     data = tiny_codec.encode(rgb_picture(32, 32), 3)
-    contents = parse(data)
+    contents = read(data)
     assert contents.header.version == VERSION == 2
     assert [chunk.index for chunk in contents.iterations] == [1, 2, 3]
     assert (HEADER_SIZE, CHUNK_OVERHEAD) == (37, 11)  # docs/format.md
@@ -192,7 +192,7 @@ def test_reordered_duplicated_and_dropped_chunks_are_named(tiny_codec, order, in
 def test_a_damaged_iteration_leaves_the_earlier_ones_decodable(tiny_codec):
     data = tiny_codec.encode(rgb_picture(32, 48), 4)
     clean = [tiny_codec.decode(data, iterations=n).picture.rgb for n in range(1, 5)]
-    for k, chunk in enumerate(parse(data).iterations, start=1):
+    for k, chunk in enumerate(read(data).iterations, start=1):
         bad = bytearray(data)
         bad[chunk.end - 5] ^= 0x04  # the chunk's last payload byte
         bad = bytes(bad)
@@ -213,7 +213,7 @@ def test_a_damaged_iteration_leaves_the_earlier_ones_decodable(tiny_codec):
 def test_codes_the_range_decoder_rejects_are_a_format_error_naming_the_iteration(tiny_codec):
     data = tiny_codec.encode(golden_source(), 8)
     parts = Parts.of(data)
-    coded = [c.index for c in parse(data).iterations if c.mode == 1]
+    coded = [c.index for c in read(data).iterations if c.mode == 1]
     assert coded, "the flat picture's later iterations are range-coded"
     k = coded[0]
     chunk = parts.chunks[k]  # chunks[0] is the alpha chunk

@@ -1,7 +1,37 @@
-"""rnncodec: a learned progressive image codec (GDN + convolutional LSTM, Islam et al. 2021)."""
+"""rnncodec: a learned progressive image codec (GDN + convolutional LSTM, Islam et al. 2021).
 
-from .model import ModelConfig, RNNCodec
-from .weights import load_model, save_weights
+    import rnncodec
+    data = rnncodec.encode("photo.png", iterations=8)   # .rgc bytes
+    image = rnncodec.decode(data)                       # a Pillow image
+
+Importing the package registers the .rgc format with Pillow; the public names below are imported
+when first used, so ``import rnncodec`` does not import PyTorch.
+"""
+
+from importlib import import_module
+
+from . import pillow  # noqa: F401  (registers the Pillow plugin; imports PIL only)
 
 __version__ = "0.1.0"
-__all__ = ["ModelConfig", "RNNCodec", "load_model", "save_weights", "__version__"]
+
+_PUBLIC = {
+    "api": ["encode", "decode", "decode_iterations", "info", "models", "Codec", "FileInfo", "IterationInfo"],
+    "errors": ["RnncodecError", "FormatError", "DamageError", "UnknownModelError", "ImageError", "WeightsError",
+               "RnncodecWarning"],
+    "model": ["ModelConfig", "RNNCodec"],
+    "weights": ["load_model", "save_weights"],
+}
+_HOME = {name: module for module, names in _PUBLIC.items() for name in names}
+__all__ = [*_HOME, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'rnncodec' has no attribute {name!r}")
+    value = getattr(import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

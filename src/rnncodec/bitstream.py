@@ -1,14 +1,19 @@
 """The .rgc container: a checked header, then one checked chunk per iteration (see docs/format.md).
 
-:func:`pack_file` writes a file; :func:`parse` checks one and returns its :class:`Contents`: the
-header, the alpha plane, the intact iteration chunks in order and, if any, the first damage.
+Every rule of the format lives here. :func:`write` makes a file; :func:`read` checks one and returns
+its :class:`Contents`: the header, the alpha plane, the intact iteration chunks in order and, if
+any, the first damage; :meth:`Contents.select` says which chunks a decode uses and what to warn.
+Nothing here sees a tensor or a picture.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from .errors import DamageError, FormatError
+from .limits import BLOCK, MAX_ITERATIONS  # noqa: F401  (re-exported: part of the format)
 
 MAGIC = b"\x89RGC\r\n\x1a\n"
 VERSION = 2  # what the encoder writes; version 2 adds each chunk's index and ties its CRC to the header
@@ -16,8 +21,6 @@ READABLE_VERSIONS = (1, 2)
 MAX_SIDE = 1 << 15  # 32768 pixels per side
 MAX_PIXELS = 1 << 26  # 67 megapixels (below Pillow's decompression-bomb warning)
 MAX_TILE = 4096
-MAX_ITERATIONS = 16  # iteration chunks a file may hold: 16 × 0.125 = 2 bpp before entropy coding
-BLOCK = 16  # one code position covers a BLOCK×BLOCK block of pixels (the network downsamples by 2 four times)
 MODES = {0: "RGB", 1: "L", 2: "RGBA", 3: "LA"}  # colour mode byte → Pillow mode
 CHUNK_ITERATION = ord("I")
 CHUNK_ALPHA = ord("A")
@@ -28,18 +31,6 @@ _HEADER = struct.Struct("<8sBBBBIIBBHB8s")  # magic … model id; a CRC32 of the
 _CHUNK_HEADS = {1: struct.Struct("<BBI"), 2: struct.Struct("<BBBI")}  # type, mode, [index,] payload length
 HEADER_SIZE = _HEADER.size + 4  # 37 bytes in both versions
 CHUNK_OVERHEAD = _CHUNK_HEADS[VERSION].size + 4  # 11 bytes (10 in version 1): head and CRC
-
-
-class FormatError(ValueError):
-    """The data is not a valid .rgc file (or not one this version can read)."""
-
-
-class DamageError(FormatError):
-    """A file whose chunks are damaged from some iteration on; ``intact`` iterations before it are fine."""
-
-    def __init__(self, message: str, intact: int):
-        super().__init__(message)
-        self.intact = intact
 
 
 @dataclass(frozen=True)
@@ -147,7 +138,7 @@ def pack_alpha(alpha: bytes) -> bytes:
     return zlib.compress(alpha, 9)
 
 
-def pack_file(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes]]) -> bytes:
+def write(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes]]) -> bytes:
     """A complete file: header, the alpha chunk (plane bytes, row-major) if any, one chunk per (mode, payload)."""
     parts = [header.pack()]
     if alpha is not None:
@@ -196,6 +187,48 @@ class Contents:
     @property
     def truncated(self) -> bool:
         return self.damage is None and len(self.iterations) < self.header.iterations
+
+    def select(self, iterations: int | None = None, salvage: bool = False) -> Selection:
+        """The iteration chunks a decode uses, and its warnings.
+
+        ``iterations``: the first ones only; damage after them is a warning. Damage within the
+        iterations asked for (all of them by default) raises DamageError, or with ``salvage`` keeps
+        the intact iterations before it, with a warning. A file cut short decodes its complete
+        iterations, with a warning; one without a complete iteration is refused.
+        """
+        declared, warnings = self.header.iterations, []
+        wanted = declared if iterations is None else min(iterations, declared)
+        if iterations is not None and iterations > declared:
+            warnings.append(f"file holds {declared} iterations; decoding those")
+        count = min(wanted, len(self.iterations))
+        if self.damage is not None:
+            count, note = _decodable(self.damage, wanted, iterations is None, salvage)
+            warnings.append(note)
+        elif count < wanted:
+            warnings.append(f"truncated file: decoded {count} of {declared} iterations")
+        if not count:
+            raise FormatError("truncated file: no complete iteration")
+        return Selection(self.iterations[:count], warnings)
+
+    def damaged(self, damage: Damage) -> Contents:
+        """These contents with damage found later (an iteration whose codes do not decode)."""
+        return replace(self, iterations=self.iterations[: damage.intact], damage=damage)
+
+
+@dataclass(frozen=True)
+class Selection:
+    chunks: list[Chunk]  # the iteration chunks to decode, in order
+    warnings: list[str]
+
+
+def _decodable(damage: Damage, wanted: int, whole_file: bool, salvage: bool) -> tuple[int, str]:
+    """How many iterations of a damaged file to decode, and the warning: those asked for if the
+    damage comes after them, the intact ones when salvaging; otherwise raise DamageError."""
+    if not whole_file and wanted <= damage.intact:
+        return wanted, f"damaged file, after the {wanted} iterations decoded: {damage.message}"
+    if salvage and damage.intact:
+        return damage.intact, f"damaged file: {damage.message}; decoded the {damage.intact} intact iterations"
+    raise DamageError(damage.message, damage.intact)
 
 
 def _frames(data: bytes, header: Header):
@@ -279,7 +312,7 @@ def _iteration_problem(chunk: Chunk, expected: int, later: list, header: Header)
     return None
 
 
-def parse(data: bytes) -> Contents:
+def read(data: bytes) -> Contents:
     """Check a whole file; header problems raise FormatError, chunk problems become ``damage``.
 
     Chunks are taken in order while they are intact and in their place; the first one that is not

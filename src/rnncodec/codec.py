@@ -1,23 +1,38 @@
-"""The codec: Picture ⇄ .rgc bytes, through the network (tile by tile) and the entropy coder."""
+"""One model's codec: Picture ⇄ codes through the network (tile by tile), codes ⇄ chunk payloads
+through the entropy coder. The container's rules are :mod:`rnncodec.bitstream`'s; choosing the
+model for a file is :mod:`rnncodec.api`'s."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 
-from .bitstream import BLOCK, Contents, Damage, DamageError, FormatError, Header, pack_file, parse
+from . import bitstream, registry
+from .bitstream import Chunk, Damage, Header
 from .entropy import CODER_ID, CodeCoder, CoderTables
+from .errors import FormatError
 from .images import Picture
+from .limits import BLOCK
 from .model import RNNCodec
 from .tensors import to_tensor, to_uint8
-from .weights import default_weights_path, load_coder_tables, load_model, model_id
+from .weights import default_weights_path, load_coder_tables, load_model
 
 DEFAULT_TILE = 1024  # the network runs on tiles this big: bounded memory, seams only on larger images
-Progress = Callable[[int], None] | None  # called with the number of network steps just done
+Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
+
+
+class FileCodes(NamedTuple):
+    """What the entropy decoder recovers from a file."""
+
+    header: Header
+    alpha: np.ndarray | None  # (H, W) uint8 when the mode has alpha
+    codes: np.ndarray  # (K, C, h, w) 0/1, the K iterations decoded
+    chunk_ends: list[int]  # byte offset just past each intact iteration chunk: a file cut there is valid
+    warnings: list[str]
 
 
 @dataclass
@@ -41,7 +56,40 @@ def code_slices(rows: slice, cols: slice):
     return slice(rows.start // BLOCK, rows.stop // BLOCK), slice(cols.start // BLOCK, cols.stop // BLOCK)
 
 
-class Codec:
+def network_codes(model: RNNCodec, rgb: np.ndarray, iterations: int, tile: int = DEFAULT_TILE,
+                  progress: Progress = None) -> np.ndarray:
+    """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/16⌉, ⌈W/16⌉) uint8 0/1."""
+    h, w = rgb.shape[:2]
+    padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
+    H, W = padded.shape[:2]
+    out = np.zeros((iterations, model.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
+    tick = _ticker(progress, len(list(tiles(H, W, tile))) * iterations)
+    with torch.inference_mode():
+        for rows, cols in tiles(H, W, tile):
+            x = to_tensor(padded[rows, cols])[None]
+            cr, cc = code_slices(rows, cols)
+            for t, bits in enumerate(model.encode(x, iterations)):
+                out[t, :, cr, cc] = (bits[0] > 0).numpy()
+                tick()
+    return out
+
+
+def _ticker(progress: Progress, total: int) -> Callable[[], None]:
+    """A callable that reports one more network step of ``total`` to ``progress`` (if any)."""
+    done = 0
+
+    def tick():
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return tick
+
+
+class ModelCodec:
+    """One model's weights and entropy coder tables, under the model id its files carry."""
+
     def __init__(self, model: RNNCodec, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None):
         self.model = model.eval()
         self.model_id = model_id
@@ -49,10 +97,13 @@ class Codec:
         self.tables = tables  # the entropy coder's fitted tables (None: uniform)
 
     @classmethod
-    def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE) -> "Codec":
+    def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None) -> "ModelCodec":
+        """The codec of a weights file (default: the shipped default); its id from the model registry
+        unless given."""
         path = Path(weights) if weights is not None else default_weights_path()
         model = load_model(path)
-        return cls(model, model_id(path), tile, load_coder_tables(path, model.cfg.code_channels))
+        model_id = model_id or registry.load().id_of(path)
+        return cls(model, model_id, tile, load_coder_tables(path, model.cfg.code_channels))
 
     @property
     def max_iterations(self) -> int:
@@ -60,19 +111,7 @@ class Codec:
 
     # --- encoding ------------------------------------------------------------------------------
     def codes(self, rgb: np.ndarray, iterations: int, progress: Progress = None) -> np.ndarray:
-        """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/BLOCK⌉, ⌈W/BLOCK⌉) uint8 0/1."""
-        h, w = rgb.shape[:2]
-        padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
-        H, W = padded.shape[:2]
-        out = np.zeros((iterations, self.model.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
-        with torch.inference_mode():
-            for rows, cols in tiles(H, W, self.tile):
-                x = to_tensor(padded[rows, cols])[None]
-                cr, cc = code_slices(rows, cols)
-                for t, bits in enumerate(self.model.encode(x, iterations)):
-                    out[t, :, cr, cc] = (bits[0] > 0).numpy()
-                    progress and progress(1)
-        return out
+        return network_codes(self.model, rgb, iterations, self.tile, progress)
 
     def encode(self, picture: Picture, iterations: int, progress: Progress = None) -> bytes:
         if not 1 <= iterations <= self.max_iterations:
@@ -81,7 +120,7 @@ class Codec:
         header = Header(w, h, picture.mode, iterations, self.model.cfg.code_channels, self.tile, self.model_id, CODER_ID)
         coder = CodeCoder(*header.code_shape, self.tables)
         chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
-        return pack_file(header, None if picture.alpha is None else picture.alpha.tobytes(), chunks)
+        return bitstream.write(header, None if picture.alpha is None else picture.alpha.tobytes(), chunks)
 
     # --- decoding ------------------------------------------------------------------------------
     def check_compatible(self, header: Header) -> None:
@@ -95,40 +134,25 @@ class Codec:
         if header.iterations > self.max_iterations:
             raise FormatError(f"file declares {header.iterations} iterations; the model runs at most {self.max_iterations}")
 
-    def read(self, data: bytes, iterations: int | None = None, salvage: bool = False):
-        """Parse and entropy-decode a file: (header, alpha, codes (K, C, h, w), chunk_ends, warnings).
-
-        ``iterations``: decode only the first ones; damage after them is a warning. Damage within the
-        iterations asked for (all of them by default) raises DamageError, or with ``salvage`` decodes
-        the intact iterations before it with a warning. Every failure is a FormatError.
-        """
-        contents = parse(data)
+    def read(self, data: bytes, iterations: int | None = None, salvage: bool = False) -> FileCodes:
+        """Check a file and entropy-decode the iterations :meth:`bitstream.Contents.select` picks
+        (``iterations``, ``salvage``: see there). Every failure is a FormatError."""
+        contents = bitstream.read(data)
+        self.check_compatible(contents.header)
+        selection = contents.select(iterations, salvage)
+        codes, damage = self._entropy_decode(contents.header, selection.chunks)
+        if damage is not None:  # always before any damage read() found
+            contents = contents.damaged(damage)
+            selection = contents.select(iterations, salvage)
         header = contents.header
-        self.check_compatible(header)
-        wanted, warnings = header.iterations, []
-        if iterations is not None and iterations > header.iterations:
-            warnings.append(f"file holds {header.iterations} iterations; decoding those")
-        elif iterations is not None:
-            wanted = iterations
-        count, note = wanted, None
-        if contents.damage is not None:
-            count, note = _decodable(contents.damage, wanted, iterations is None, salvage)
-        codes, damage = self._entropy_decode(contents, count)
-        if damage is not None:  # always within the iterations asked for, before any damage parse found
-            count, note = _decodable(damage, wanted, iterations is None, salvage)
-        if note is None and len(codes) < wanted:
-            note = f"truncated file: decoded {len(codes)} of {header.iterations} iterations"
-        if not codes:
-            raise FormatError("truncated file: no complete iteration")
         alpha = None if contents.alpha is None else np.frombuffer(contents.alpha, np.uint8).reshape(header.height, header.width)
-        ends = contents.chunk_ends[: damage.intact] if damage else contents.chunk_ends
-        return header, alpha, np.stack(codes[:count]), ends, warnings + ([note] if note else [])
+        return FileCodes(header, alpha, np.stack(codes[: len(selection.chunks)]), contents.chunk_ends, selection.warnings)
 
-    def _entropy_decode(self, contents: Contents, wanted: int) -> tuple[list[np.ndarray], Damage | None]:
-        """The codes of the first ``wanted`` intact iterations, and the damage if one does not decode."""
-        coder = CodeCoder(*contents.header.code_shape, self.tables)
+    def _entropy_decode(self, header: Header, chunks: list[Chunk]) -> tuple[list[np.ndarray], Damage | None]:
+        """The codes of the chunks, up to the damage if one does not decode."""
+        coder = CodeCoder(*header.code_shape, self.tables)
         codes = []
-        for chunk in contents.iterations[:wanted]:
+        for chunk in chunks:
             try:
                 codes.append(coder.decode(chunk.mode, chunk.payload))
             except MemoryError:
@@ -145,8 +169,10 @@ class Codec:
         H, W = codes.shape[2] * BLOCK, codes.shape[3] * BLOCK
         outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K if keep_all else 1)]
         gamma = self.model.cfg.gamma
+        tile = tile or self.tile
+        tick = _ticker(progress, len(list(tiles(H, W, tile))) * K)
         with torch.inference_mode():
-            for rows, cols in tiles(H, W, tile or self.tile):
+            for rows, cols in tiles(H, W, tile):
                 cr, cc = code_slices(rows, cols)
                 recon, state = None, None
                 for t in range(K):
@@ -155,7 +181,7 @@ class Codec:
                     recon = delta if recon is None else delta + gamma * recon
                     if keep_all or t == K - 1:
                         outs[t if keep_all else 0][rows, cols] = to_uint8(recon[0].clamp(-0.5, 0.5))
-                    progress and progress(1)
+                    tick()
         return [o[:height, :width] for o in outs]
 
     def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None,
@@ -166,18 +192,3 @@ class Codec:
         pictures = [Picture(im, header.mode, alpha) for im in images]
         return Decoded(pictures[-1], header, len(codes), ends, warnings, pictures if keep_all else None)
 
-
-def _decodable(damage: Damage, wanted: int, whole_file: bool, salvage: bool) -> tuple[int, str]:
-    """How many iterations of a damaged file to decode, and the warning: those asked for if the
-    damage comes after them, the intact ones when salvaging; otherwise raise DamageError."""
-    if not whole_file and wanted <= damage.intact:
-        return wanted, f"damaged file, after the {wanted} iterations decoded: {damage.message}"
-    if salvage and damage.intact:
-        return damage.intact, f"damaged file: {damage.message}; decoded the {damage.intact} intact iterations"
-    raise DamageError(damage.message, damage.intact)
-
-
-def network_steps(height: int, width: int, iterations: int, tile: int = DEFAULT_TILE) -> int:
-    """How many progress ticks encode or decode of an image makes (tiles × iterations)."""
-    ph, pw = height + (-height % BLOCK), width + (-width % BLOCK)
-    return sum(1 for _ in tiles(ph, pw, tile)) * iterations

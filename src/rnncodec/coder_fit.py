@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .codec import Codec
+from .codec import network_codes
 from .data import is_validation, list_images, load_rgb
 from .entropy import fit_tables, ideal_bits
+from .model import RNNCodec
 from .weights import load_model, read_facts, save_weights, stored
 
 FIT_CROP = (512, 768)  # the central crop of each image that is coded: Kodak-sized, bounded time
@@ -33,9 +34,10 @@ def spread(items: list, count: int) -> list:
     return [items[i * len(items) // count] for i in range(count)]
 
 
-def image_codes(codec: Codec, paths: list[Path], label: str) -> list[np.ndarray]:
+def image_codes(model: RNNCodec, paths: list[Path], label: str) -> list[np.ndarray]:
     """All iterations' codes of each image's central crop: (T, C, h, w) 0/1 arrays."""
-    return [codec.codes(central_crop(load_rgb(p)), codec.max_iterations) for p in tqdm(paths, desc=label, unit="image")]
+    iterations = model.cfg.max_iterations
+    return [network_codes(model, central_crop(load_rgb(p)), iterations) for p in tqdm(paths, desc=label, unit="image")]
 
 
 def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: int, storage: str = "float32") -> dict:
@@ -47,16 +49,15 @@ def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: in
     val_paths = [p for p in paths if is_validation(p)]
     if not train_paths:
         raise ValueError(f"{data}: no training images outside the validation split")
-    model = load_model(weights)
+    model = load_model(weights)  # the tables of the file, if any, play no part
     model.load_state_dict(stored(model.state_dict(), storage))  # the values the written file holds
-    codec = Codec(model, b"\0" * 8)  # tables of the file, if any, play no part
-    tables = fit_tables(image_codes(codec, train_paths, "fit"))
+    tables = fit_tables(image_codes(model, train_paths, "fit"))
     facts = {"images": len(train_paths), "crop": list(FIT_CROP)}
     if val_paths:
-        val_codes = image_codes(codec, val_paths, "validation")
+        val_codes = image_codes(model, val_paths, "validation")
         facts["validation_images"] = len(val_paths)
         facts["validation_bits_per_code_bit"] = round(ideal_bits(val_codes, tables), 4)
         facts["validation_bits_per_code_bit_without_tables"] = round(ideal_bits(val_codes), 4)
     meta = {**read_facts(weights), "coder_fit": facts}
-    save_weights(codec.model, out, tables, storage, **meta)
+    save_weights(model, out, tables, storage, **meta)
     return facts

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .bitstream import CHUNK_OVERHEAD, HEADER_SIZE
-from .codec import Codec
+from .codec import ModelCodec
 from .data import list_images
 from .images import read_picture
 from .metrics import ms_ssim, psnr
@@ -25,7 +25,7 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
     (it decodes to exactly what ``decode -n k`` gives), so its size is the k-iteration size.
     """
     weights = Path(weights) if weights else default_weights_path()
-    codec = Codec.load(weights)
+    codec = ModelCodec.load(weights)
     top = max(iteration_counts)
     paths = list_images(folder)
     rows = {k: {"bpp": [], "raw_bpp": [], "psnr": [], "ms_ssim": []} for k in iteration_counts}

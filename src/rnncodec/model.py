@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bitstream import BLOCK, MAX_ITERATIONS
+from .limits import BLOCK, MAX_ITERATIONS
 from .layers import GDN, ConvLSTMCell
 
 

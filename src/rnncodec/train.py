@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from .bitstream import MAX_ITERATIONS
+from .limits import MAX_ITERATIONS
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from .files import atomic_write
 from .metrics import batch_psnr

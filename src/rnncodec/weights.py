@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,27 +10,20 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from . import registry
 from .entropy import CoderTables
+from .errors import WeightsError
 from .files import atomic_write
 from .model import ModelConfig, RNNCodec
 
-WEIGHTS_NAME = "rnncodec-gdn.safetensors"
 FORMAT_TAG = "rnncodec-weights-1"
 TABLES = ("coder.partners", "coder.prior")  # the entropy coder's fitted tables, when the file has them
 STORAGE = {"float32": torch.float32, "float16": torch.float16}  # how a file may store the parameters
 
 
-class WeightsError(ValueError):
-    """A weights file that is missing, unreadable or does not match the model."""
-
-
 def default_weights_path() -> Path:
-    """The weights installed with the package, or, in a source checkout, the repository's models/ copy."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "models" / WEIGHTS_NAME, here.parent.parent / "models" / WEIGHTS_NAME):
-        if candidate.is_file():
-            return candidate
-    raise WeightsError(f"no shipped weights found (looked for {WEIGHTS_NAME} in the package and in models/)")
+    """The shipped weights that encode (the model registry's default)."""
+    return registry.load().default.path
 
 
 def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
@@ -123,8 +115,3 @@ def convert_weights(source: str | Path, target: str | Path, storage: str) -> Non
         fitted = TABLES[0] in f.keys()
     tables = load_coder_tables(source, model.cfg.code_channels) if fitted else None
     save_weights(model, target, tables, storage, **read_facts(source))
-
-
-def model_id(path: str | Path) -> bytes:
-    """8-byte identifier of a weights file: the first bytes of the SHA-256 of its contents."""
-    return hashlib.sha256(Path(path).read_bytes()).digest()[:8]

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from .main import cli
 
-
-@cli.command("fit-coder")
+@click.command("fit-coder")
 @click.argument("weights", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of training images.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Weights file to write (WEIGHTS with the tables).")
@@ -23,7 +21,7 @@ def fit_coder(weights, data, output, force, images, storage, threads):
     import torch
 
     from ..coder_fit import fit_coder as run_fit
-    from ..weights import WeightsError
+    from ..errors import WeightsError
 
     if Path(output).exists() and not force:
         raise click.ClickException(f"{output} exists (use -f to overwrite)")

@@ -6,10 +6,9 @@ import json
 
 import click
 
-from ..bitstream import MAX_ITERATIONS
+from ..limits import MAX_ITERATIONS
 
 from .io import model_option
-from .main import cli
 
 ALL = f"1-{MAX_ITERATIONS}"
 
@@ -24,7 +23,7 @@ def parse_list(value: str) -> list[int]:
     return ks
 
 
-@cli.command("eval")
+@click.command("eval")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("-q", "--iterations", "iterations", default=ALL, show_default=True,
               help=f"Comma-separated iteration counts, or {ALL} for all.")
@@ -33,7 +32,7 @@ def parse_list(value: str) -> list[int]:
 def evaluate(folder, iterations, json_out, model):
     """Encode and decode every image of FOLDER through real .rgc files; print bpp, PSNR, MS-SSIM per iteration count."""
     from ..evaluate import evaluate_folder, format_table
-    from ..weights import WeightsError
+    from ..errors import WeightsError
 
     ks = list(range(1, MAX_ITERATIONS + 1)) if iterations == ALL else parse_list(iterations)
     try:

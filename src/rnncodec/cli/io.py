@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import DamageError, RnncodecError, WeightsError
 from ..files import atomic_write
 
 STDIO = "-"
@@ -17,7 +18,8 @@ STDIO = "-"
 input_argument = click.argument("input", metavar="IN", type=str)
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 output_option = click.option("-o", "--output", "output", metavar="OUT", type=str, help="Output file, or - for stdout.")
-model_option = click.option("--model", type=click.Path(dir_okay=False), help="Weights file (default: the shipped weights).")
+model_option = click.option("--model", type=click.Path(dir_okay=False),
+                            help="Weights file (default: the shipped model; decoding picks the one the file names).")
 
 
 def read_input(name: str) -> bytes:
@@ -78,17 +80,54 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def warnings_to_stderr():
-    """Show library warnings as one 'rnncodec: warning:' line each."""
+def warnings_to_stderr(name: str | None = None):
+    """Show library warnings as one 'rnncodec: warning:' line each, naming the file if given."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        warn(str(w.message))
+        warn(f"{name}: {w.message}" if name else str(w.message))
 
 
-def progress_bar(total: int, description: str):
-    """A tqdm bar on stderr when it is a terminal; silent otherwise."""
-    from tqdm import tqdm
+@contextmanager
+def errors_about(name: str):
+    """Turn the library's errors into one-line messages naming the file (weights errors name their own)."""
+    try:
+        yield
+    except WeightsError as e:
+        raise click.ClickException(str(e)) from None
+    except DamageError as e:
+        raise click.ClickException(f"{name}: {e}{intact_hint(e.intact)}") from None
+    except RnncodecError as e:
+        raise click.ClickException(f"{name}: {e}") from None
 
-    return tqdm(total=total, desc=description, unit="step", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+def intact_hint(intact: int) -> str:
+    if not intact:
+        return ""
+    first = "iteration 1 is" if intact == 1 else f"iterations 1–{intact} are"
+    return f"; {first} intact: decode with -n {intact} or --salvage"
+
+
+class ProgressBar:
+    """A tqdm bar on stderr when it is a terminal, silent otherwise; called with (done, total)."""
+
+    def __init__(self, description: str):
+        self.description = description
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.description, unit="step", file=sys.stderr,
+                            disable=not sys.stderr.isatty(), leave=False)
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,4 +1,4 @@
-"""The command group and the top-level error handling: one line on stderr, never a traceback."""
+"""The command group, its commands, and the top-level error handling: one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import sys
 import click
 
 from .. import __version__
+from .codec_commands import decode, encode, info
+from .coder_command import fit_coder
+from .eval_command import evaluate
+from .models_command import models
+from .train_command import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,12 +26,11 @@ def cli():
     """
 
 
-def _register():
-    from . import codec_commands, coder_command, eval_command, train_command  # noqa: F401  (commands attach to cli)
+for command in (encode, decode, info, models, evaluate, fit_coder, train):
+    cli.add_command(command)
 
 
 def main(argv=None):
-    _register()
     try:
         cli.main(args=argv, prog_name="rnncodec", standalone_mode=False)
     except click.exceptions.Abort:

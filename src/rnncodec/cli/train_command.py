@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..bitstream import BLOCK, MAX_ITERATIONS
+from ..limits import BLOCK, MAX_ITERATIONS
 
-from .main import cli
-
-
-@cli.command()
+@click.command()
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of training images.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint.pt, weights.safetensors, log.jsonl.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt, else warm-start from the shipped weights.")
@@ -47,7 +44,7 @@ def train(data, out, resume, init, steps, minutes, device, threads, no_learned_g
 
     from ..model import TAIL, WIDTHS, ModelConfig
     from ..train import train as run_training
-    from ..weights import WeightsError
+    from ..errors import WeightsError
 
     if steps is None and minutes is None:
         raise click.ClickException("give --steps or --minutes")

@@ -1,0 +1,41 @@
+"""The errors rnncodec raises: one base class, so a caller (and the CLI) can catch them all."""
+
+from __future__ import annotations
+
+
+class RnncodecError(ValueError):
+    """Anything rnncodec refuses: a bad file, a bad image, missing or mismatched weights."""
+
+
+class FormatError(RnncodecError):
+    """The data is not a valid .rgc file (or not one this version can read)."""
+
+
+class DamageError(FormatError):
+    """A file whose chunks are damaged from some iteration on; ``intact`` iterations before it are fine."""
+
+    def __init__(self, message: str, intact: int):
+        super().__init__(message)
+        self.intact = intact
+
+
+class UnknownModelError(FormatError):
+    """A valid file made by a model this release does not carry."""
+
+    def __init__(self, model_id: bytes):
+        super().__init__(f"made by model {model_id.hex()}, which this release does not carry "
+                         "(`rnncodec models` lists those it does; --model picks a weights file)")
+        self.model_id = model_id
+
+
+class ImageError(RnncodecError):
+    """The input is not an image rnncodec can encode (or the output cannot be written in a format)."""
+
+
+class WeightsError(RnncodecError):
+    """A weights file that is missing, unreadable or does not match the model."""
+
+
+class RnncodecWarning(UserWarning):
+    """A file decoded with fewer iterations than it declares (truncated, damaged after them), or an
+    input converted on the way in (16-bit to 8-bit)."""

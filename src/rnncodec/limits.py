@@ -1,0 +1,4 @@
+"""The codec's fixed numbers, each defined once (no imports: the CLI reads them without loading anything)."""
+
+MAX_ITERATIONS = 16  # iteration chunks a file may hold: 16 × 0.125 = 2 bpp before entropy coding
+BLOCK = 16  # one code position covers a BLOCK×BLOCK block of pixels (the network downsamples by 2 four times)

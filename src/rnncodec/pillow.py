@@ -1,0 +1,61 @@
+"""The Pillow plugin: ``Image.open("x.rgc")`` and ``im.save("x.rgc", iterations=8)``.
+
+``import rnncodec`` registers it. Opening reads the header only; the pixels are decoded (with the
+shipped model the file names) when Pillow first needs them. A truncated file gives its complete
+iterations, with a warning. Saving takes ``iterations`` (default 8), ``model`` (a weights file)
+and ``tile``.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from PIL import Image, ImageFile
+
+from . import bitstream
+
+FORMAT = "RGC"
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix.startswith(bitstream.MAGIC)
+
+
+class RgcImageFile(ImageFile.ImageFile):
+    format = FORMAT
+    format_description = "rnncodec learned progressive image"
+
+    def _open(self) -> None:
+        header = bitstream.parse_header(self.fp.read(bitstream.HEADER_SIZE))
+        self._size = (header.width, header.height)
+        self._mode = header.mode
+        self.info.update(iterations=header.iterations, model_id=header.model_id.hex(), coder_id=header.coder_id)
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0)]
+
+
+class RgcDecoder(ImageFile.PyDecoder):
+    _pulls_fd = True
+
+    def decode(self, buffer) -> tuple[int, int]:
+        from .api import decode
+
+        self.set_as_raw(decode(self.fd.read()).tobytes())
+        return -1, 0
+
+
+def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    from .api import encode
+
+    options = im.encoderinfo
+    fp.write(encode(im, options.get("iterations", 8), model=options.get("model"), tile=options.get("tile")))
+
+
+def register() -> None:
+    Image.register_open(FORMAT, RgcImageFile, _accept)
+    Image.register_decoder(FORMAT, RgcDecoder)
+    Image.register_save(FORMAT, _save)
+    Image.register_extension(FORMAT, ".rgc")
+    Image.register_mime(FORMAT, "image/x-rgc")
+
+
+register()

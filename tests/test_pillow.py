@@ -1,0 +1,63 @@
+"""The Pillow plugin: .rgc files open, crop and save through Pillow alone (after `import rnncodec`)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rnncodec  # noqa: F401  (registers the plugin)
+from conftest import smooth_image
+
+
+@pytest.fixture(scope="module")
+def photo_rgc(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pillow")
+    Image.fromarray(smooth_image(40, 56, seed=8)).save(folder / "photo.png")
+    Image.open(folder / "photo.png").save(folder / "photo.rgc", iterations=3)  # the shipped default model
+    return folder / "photo.rgc"
+
+
+def test_open_crop_and_save_through_pillow_alone(photo_rgc, tmp_path):
+    with Image.open(photo_rgc) as im:
+        assert (im.format, im.size, im.mode, im.info["iterations"]) == ("RGC", (56, 40), "RGB", 3)
+        im.crop((8, 4, 40, 36)).save(tmp_path / "corner.png")
+        whole = np.asarray(im)
+    corner = np.asarray(Image.open(tmp_path / "corner.png"))
+    assert corner.shape == (32, 32, 3) and np.array_equal(corner, whole[4:36, 8:40])
+    assert np.array_equal(whole, np.asarray(rnncodec.decode(photo_rgc.read_bytes())))
+
+
+def test_save_takes_iterations_and_rgc_is_a_registered_extension(photo_rgc, tmp_path):
+    assert Image.registered_extensions()[".rgc"] == "RGC"
+    rgba = Image.fromarray(np.dstack([smooth_image(20, 24), np.full((20, 24), 99, np.uint8)]), "RGBA")
+    rgba.save(tmp_path / "small.rgc", iterations=2)
+    assert rnncodec.info(tmp_path / "small.rgc").header.iterations == 2
+    with Image.open(tmp_path / "small.rgc") as im:
+        assert im.mode == "RGBA" and np.all(np.asarray(im)[..., 3] == 99)
+
+
+def test_opening_reads_the_header_only(photo_rgc):
+    script = ("import sys, rnncodec; from PIL import Image; im = Image.open(sys.argv[1]); "
+              "print(im.size, 'torch' in sys.modules); im.load(); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script, str(photo_rgc)], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split("\n")[:2] == ["(56, 40) False", "True"], out.stderr
+
+
+def test_a_truncated_file_opens_with_its_complete_iterations(photo_rgc, tmp_path):
+    data = photo_rgc.read_bytes()
+    cut = tmp_path / "cut.rgc"
+    cut.write_bytes(data[: rnncodec.info(data).chunks[1].end + 3])
+    with pytest.warns(rnncodec.RnncodecWarning, match="decoded 2 of 3"), Image.open(cut) as im:
+        pixels = np.asarray(im)
+    assert np.array_equal(pixels, np.asarray(rnncodec.decode(data, iterations=2)))
+
+
+def test_a_damaged_file_is_refused_by_pillow(photo_rgc, tmp_path):
+    data = bytearray(photo_rgc.read_bytes())
+    data[-6] ^= 1
+    bad = tmp_path / "bad.rgc"
+    bad.write_bytes(bytes(data))
+    with Image.open(bad) as im, pytest.raises(rnncodec.DamageError, match="iteration 3"):
+        im.load()
