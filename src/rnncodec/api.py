@@ -46,7 +46,7 @@ class Codec:
         self._loaded: dict[Path, ModelCodec] = {}
 
     def encode(self, image: ImageInput, iterations: int = 8, *, progress: Progress = None) -> bytes:
-        """An .rgc file of ``iterations`` iterations (1–16, 0.125 bpp each before entropy coding)."""
+        """An .rgc file of ``iterations`` iterations (1 to MAX_ITERATIONS, 0.125 bpp each before entropy coding)."""
         picture = to_picture(image)
         return self._encoder().encode(picture, iterations, progress)
 

@@ -58,7 +58,7 @@ def code_slices(rows: slice, cols: slice):
 
 def network_codes(model: RNNCodec, rgb: np.ndarray, iterations: int, tile: int = DEFAULT_TILE,
                   progress: Progress = None) -> np.ndarray:
-    """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/16⌉, ⌈W/16⌉) uint8 0/1."""
+    """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/BLOCK⌉, ⌈W/BLOCK⌉) uint8 0/1."""
     h, w = rgb.shape[:2]
     padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
     H, W = padded.shape[:2]
