@@ -80,7 +80,7 @@ class Parts:
     @classmethod
     def of(cls, data: bytes) -> "Parts":
         contents = read(data)
-        chunks = ([contents.alpha_chunk] if contents.alpha_chunk else []) + contents.iterations
+        chunks = [c for c in (contents.icc_chunk, contents.alpha_chunk) if c] + contents.iterations
         return cls(contents.header.version, bytearray(data[:HEADER_SIZE]), [bytearray(data[c.start : c.end]) for c in chunks])
 
     def join(self) -> bytes:

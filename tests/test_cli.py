@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -239,3 +240,160 @@ def test_models_add_registers_weights_as_the_default(tmp_path, tiny_weights, cap
     main(["models", "add", str(tmp_path / "tiny.safetensors"), "--description", "tiny"])
     assert "(default)" in capsys.readouterr().out
     assert load(tmp_path).default.file == "tiny.safetensors" and len(load(tmp_path).models) == 2
+
+
+# --- many files, targets, photos, early and readable errors -------------------------------------------
+def leftovers(folder):
+    return [p.name for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.fixture
+def three_images(tmp_path):
+    names = []
+    for i, (name, format) in enumerate([("a.png", "PNG"), ("b.jpg", "JPEG"), ("c.webp", "WEBP")]):
+        Image.fromarray(smooth_image(24 + 8 * i, 32, seed=i)).save(tmp_path / name, format=format)
+        names.append(str(tmp_path / name))
+    return names
+
+
+def test_many_inputs_each_get_their_output_and_a_bad_one_does_not_stop_the_others(three_images, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    (tmp_path / "text.png").write_text("not an image at all")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    inputs = [three_images[0], str(tmp_path / "text.png"), three_images[1], str(tmp_path / "empty.jpg"), three_images[2]]
+    code, err = run(["encode", *inputs, "-q", "2", "-v"] + model, capsys)
+    assert code == 1 and "Traceback" not in err and "BytesIO" not in err
+    lines = err.splitlines()
+    assert f"rnncodec: error: {tmp_path / 'text.png'}: not an image file" in lines
+    assert f"rnncodec: error: {tmp_path / 'empty.jpg'}: empty file" in lines
+    assert sum(line.startswith("rnncodec: error:") for line in lines) == 2
+    assert re.fullmatch(r"encoded 3 files, 2 failed: \d+ bytes in, \d+ bytes out, mean \d+\.\d{4} bpp", lines[-1])
+    rgcs = [tmp_path / f"{name}.rgc" for name in "abc"]
+    assert all(p.exists() for p in rgcs) and not (tmp_path / "text.rgc").exists() and not leftovers(tmp_path)
+    code, err = run(["decode", *map(str, rgcs)] + model, capsys)
+    assert code == 1 and err == f"rnncodec: error: {tmp_path / 'a.png'}: already exists (use -f to overwrite)\n"
+    (tmp_path / "out").mkdir()
+    code, err = run(["decode", *map(str, rgcs), "-o", f"{tmp_path / 'out'}/", "-v"] + model, capsys)
+    assert code == 0 and err.splitlines()[-1].startswith("decoded 3 files: ")
+    assert [Image.open(tmp_path / "out" / f"{name}.png").size for name in "abc"] == [(32, 24), (32, 32), (32, 40)]
+
+
+def test_outputs_of_many_inputs_go_beside_them_or_into_a_folder(three_images, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    code, err = run(["encode", *three_images, "-o", str(tmp_path / "one.rgc")] + model, capsys)
+    assert code == 2 and "with several inputs, -o takes a folder" in err
+    code, err = run(["encode", three_images[0], "-", "-o", str(tmp_path) + "/"] + model, capsys)
+    assert code == 2 and "- (stdin) must be the only input" in err
+    (tmp_path / "out").mkdir()
+    assert run(["encode", *three_images, "-q", "1", "-o", str(tmp_path / "out") + "/"] + model, capsys) == (0, "")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.rgc", "b.rgc", "c.rgc"]
+    Image.open(three_images[0]).save(tmp_path / "a.bmp")
+    code, err = run(["encode", three_images[0], str(tmp_path / "a.bmp"), "-q", "1", "-f"] + model, capsys)
+    assert code == 1 and f"{tmp_path / 'a.bmp'}: its output {tmp_path / 'a.rgc'} is also {three_images[0]}'s" in err
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_encode(photo, tiny_weights, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    import rnncodec.api
+
+    def no_encode(*args, **kwargs):
+        raise AssertionError("encoded although the output cannot be written")
+
+    monkeypatch.setattr(rnncodec.api.Codec, "encode", no_encode)
+    (tmp_path / "file").write_text("")
+    code, err = run(["encode", str(photo), "-o", str(tmp_path / "file" / "x.rgc"), "--model", str(tiny_weights)], capsys)
+    assert one_line_error(code, err) and "does not exist" in err
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    code, err = run(["encode", str(photo), "--model", str(tiny_weights)], capsys)
+    assert one_line_error(code, err) and f"cannot write in folder {tmp_path} (Permission denied)" in err
+
+
+def test_an_empty_rgc_file_says_so(tmp_path, capsys):
+    (tmp_path / "empty.rgc").write_bytes(b"")
+    code, err = run(["decode", str(tmp_path / "empty.rgc")], capsys)
+    assert one_line_error(code, err) and err.endswith("empty.rgc: empty file\n") and not leftovers(tmp_path)
+
+
+def test_targets_on_the_command_line(photo, tiny_weights, tmp_path, capsys):
+    from rnncodec.api import info
+
+    model = ["--model", str(tiny_weights)]
+    full = tmp_path / "full.rgc"
+    assert run(["encode", str(photo), "-q", "16", "-o", str(full)] + model, capsys)[0] == 0
+    ends = [chunk.end for chunk in info(full).chunks]
+    small = tmp_path / "small.rgc"
+    code, err = run(["encode", str(photo), "--size", str(ends[5] + 2), "-o", str(small), "-v"] + model, capsys)
+    assert code == 0 and small.stat().st_size == ends[5] and "6 iterations" in err
+    code, err = run(["encode", str(photo), "--size", str(ends[0] - 1), "-o", str(tmp_path / "none.rgc")] + model, capsys)
+    assert one_line_error(code, err) and "1 iteration takes" in err and not (tmp_path / "none.rgc").exists()
+    code, err = run(["encode", str(photo), "-q", "3", "--psnr", "30"] + model, capsys)
+    assert code == 2 and "-q and --psnr exclude each other" in err
+    code, err = run(["encode", str(photo), "--bpp", "0.5", "-o", str(tmp_path / "half.rgc")] + model, capsys)
+    assert code == 0 and info(tmp_path / "half.rgc").bpp <= 0.5
+    code, err = run(["encode", str(photo), "--psnr", "90", "-o", str(tmp_path / "best.rgc")] + model, capsys)
+    assert code == 0 and err.count("\n") == 1 and "no iteration reaches 90 dB" in err
+    out = tmp_path / "prefix.png"
+    code, err = run(["decode", str(full), "--size", str(ends[0]), "-o", str(out), "-v"] + model, capsys)
+    assert code == 0 and "1 iteration," in err and out.exists()
+    main(["info", str(full), "--original", str(photo)] + model)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[7].endswith("PSNR (dB)") and all(re.search(r"\d+\.\d\d$", line) for line in lines[8:])
+    assert not leftovers(tmp_path)
+
+
+def test_a_rotated_photo_with_a_profile_round_trips_as_it_displays(tiny_weights, tmp_path, capsys):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.fromarray(smooth_image(24, 40)).save(tmp_path / "phone.jpg", exif=exif.tobytes(), icc_profile=profile)
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(tmp_path / "phone.jpg"), "-q", "2"] + model, capsys) == (0, "")
+    assert run(["decode", str(tmp_path / "phone.rgc")] + model, capsys) == (0, "")
+    decoded = Image.open(tmp_path / "phone.png")
+    assert decoded.size == (24, 40) and decoded.info["icc_profile"] == profile
+    assert not leftovers(tmp_path)
+
+
+def test_each_lossy_conversion_is_one_warning_line(tmp_path, tiny_weights, capsys):
+    frames = [Image.fromarray(np.full((16, 16, 3), 70 * i, np.uint8)).convert("P") for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    code, err = run(["encode", str(tmp_path / "anim.gif"), "-q", "1", "--model", str(tiny_weights)], capsys)
+    assert code == 0 and err.splitlines() == [
+        f"rnncodec: warning: {tmp_path / 'anim.gif'}: input has 3 frames; coded frame 1 only",
+        f"rnncodec: warning: {tmp_path / 'anim.gif'}: input is a palette image (P); converted to RGB",
+    ]
+
+
+def test_counts_have_the_right_number(photo, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "1"] + model, capsys)[0] == 0
+    code, err = run(["decode", str(photo.with_suffix(".rgc")), "-n", "3", "-o", str(tmp_path / "x.png"), "-v"] + model, capsys)
+    assert code == 0 and "file holds 1 iteration; decoding those" in err and "1 iteration," in err
+
+
+def test_bare_rnncodec_prints_its_help_and_succeeds():
+    out = subprocess.run([sys.executable, "-m", "rnncodec"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("Usage: rnncodec") and out.stderr == ""
+
+
+@pytest.mark.parametrize("command", ["decode", "info"])
+def test_a_closed_pipe_ends_quietly_with_status_141(photo, tiny_weights, command, capsys):
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "1"] + model, capsys)[0] == 0
+    rgc = str(photo.with_suffix(".rgc"))
+    args = ["decode", rgc, "-o", "-"] + model if command == "decode" else ["info", rgc]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        out = subprocess.run([sys.executable, "-m", "rnncodec", *args], stdout=write_end, stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write_end)
+    assert out.returncode == 141 and out.stderr == b""
+    assert not leftovers(photo.parent)

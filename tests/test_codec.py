@@ -23,7 +23,7 @@ def rgb_picture(h, w, seed=0):
 def test_decode_returns_the_encoders_codes_exactly(tiny_codec, h, w, iterations):
     picture = rgb_picture(h, w)
     data = tiny_codec.encode(picture, iterations)
-    header, _, codes, ends, warnings = tiny_codec.read(data)
+    header, _, codes, ends, warnings, _ = tiny_codec.read(data)
     assert np.array_equal(codes, tiny_codec.codes(picture.rgb, iterations))
     assert (header.width, header.height, header.iterations) == (w, h, iterations)
     assert ends[-1] == len(data) and not warnings

@@ -66,3 +66,11 @@ def test_a_chunk_built_from_the_spec_table_is_what_the_container_writes():
     crc = zlib.crc32(head + payload, zlib.crc32(header.pack()[:33]))  # the header's bytes 0–32, then the chunk's
     assert head + payload + struct.pack("<I", crc) == bitstream.pack_chunk(header, bitstream.CHUNK_ITERATION, 1, 2, payload)
     assert bitstream.CHUNK_OVERHEAD == 11 and "11 bytes of framing per chunk" in SPEC
+
+
+def test_the_icc_chunk_is_specified_with_the_containers_numbers():
+    text = " ".join(SPEC.split())
+    payload_limit = Header(1, 1, "RGB", 1, 32, 16, bytes(8), 2).chunk_limits()[bitstream.CHUNK_ICC]
+    assert f"`C` (0x{bitstream.CHUNK_ICC:02X}) ICC colour profile" in text
+    assert f"inflates to 1–{bitstream.MAX_ICC:,} bytes (its payload may be at most {payload_limit:,} bytes" in text
+    assert f"a profile of 1..{bitstream.MAX_ICC} bytes" in text

@@ -61,3 +61,21 @@ def test_a_damaged_file_is_refused_by_pillow(photo_rgc, tmp_path):
     bad.write_bytes(bytes(data))
     with Image.open(bad) as im, pytest.raises(rnncodec.DamageError, match="iteration 3"):
         im.load()
+
+
+def test_the_icc_profile_is_in_info_and_saved_back(tmp_path):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(smooth_image(16, 24, seed=2)).save(tmp_path / "p.png", icc_profile=profile)
+    Image.open(tmp_path / "p.png").save(tmp_path / "p.rgc", iterations=1)
+    with Image.open(tmp_path / "p.rgc") as im:
+        assert im.info["icc_profile"] == profile
+        im.save(tmp_path / "back.png")
+    assert Image.open(tmp_path / "back.png").info["icc_profile"] == profile
+    data = bytearray((tmp_path / "p.rgc").read_bytes())
+    data[50] ^= 1  # inside the ICC chunk: opening still works, decoding reports the damage
+    (tmp_path / "bad.rgc").write_bytes(bytes(data))
+    with Image.open(tmp_path / "bad.rgc") as im, pytest.raises(rnncodec.DamageError, match="the chunk at byte 37 is corrupt"):
+        assert "icc_profile" not in im.info
+        im.load()

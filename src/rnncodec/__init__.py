@@ -15,8 +15,10 @@ from . import pillow  # noqa: F401  (registers the Pillow plugin; imports PIL on
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "api": ["encode", "decode", "decode_iterations", "info", "models", "Codec", "FileInfo", "IterationInfo"],
-    "errors": ["RnncodecError", "FormatError", "DamageError", "UnknownModelError", "ImageError", "WeightsError",
+    "api": ["encode", "decode", "decode_iterations", "psnr_per_iteration", "info", "models", "Codec", "FileInfo",
+            "IterationInfo"],
+    "errors": ["RnncodecError", "FormatError", "DamageError", "UnknownModelError", "ImageError", "TargetError",
+               "WeightsError",
                "RnncodecWarning"],
     "model": ["ModelConfig", "RNNCodec"],
     "weights": ["load_model", "save_weights"],

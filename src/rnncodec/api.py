@@ -1,16 +1,20 @@
 """The Python API: encode images into .rgc files, decode them, describe them.
 
 Images go in as Pillow images, numpy arrays (H, W[, C]) uint8, paths or encoded image bytes, and
-come back as Pillow images. Decoding picks the weights by the file's model id among the models
-this release carries (:mod:`rnncodec.registry`), unless a weights file is given. Every refusal is
-an :class:`~rnncodec.errors.RnncodecError`; a file decoded with fewer iterations than it declares
-gives a :class:`~rnncodec.errors.RnncodecWarning`. Nothing here imports PyTorch until an image is
-encoded or decoded.
+come back as Pillow images. An image is encoded to a number of iterations or to a target (a size
+or bpp budget, a PSNR): the most iterations are encoded once and the file is cut after as many as
+the target asks for (a progressive file makes that a cut, not a search). Decoding picks the
+weights by the file's model id among the models this release carries (:mod:`rnncodec.registry`),
+unless a weights file is given. Every refusal is an :class:`~rnncodec.errors.RnncodecError`; a
+file decoded with fewer iterations than it declares gives a
+:class:`~rnncodec.errors.RnncodecWarning`. Nothing here imports PyTorch until an image is encoded
+or decoded.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
 from . import bitstream, registry
-from .errors import RnncodecWarning, WeightsError
+from .errors import ImageError, RnncodecWarning, TargetError, WeightsError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 ImageInput = Union["Image.Image", "np.ndarray", str, os.PathLike, bytes]
 RgcInput = Union[bytes, bytearray, memoryview, str, os.PathLike]
 Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
+DEFAULT_ITERATIONS = 8
 
 
 class Codec:
@@ -45,19 +50,58 @@ class Codec:
         self.tile = tile
         self._loaded: dict[Path, ModelCodec] = {}
 
-    def encode(self, image: ImageInput, iterations: int = 8, *, progress: Progress = None) -> bytes:
-        """An .rgc file of ``iterations`` iterations (1 to MAX_ITERATIONS, 0.125 bpp each before entropy coding)."""
-        picture = to_picture(image)
-        return self._encoder().encode(picture, iterations, progress)
+    def encode(self, image: ImageInput, iterations: int | None = None, *, size: int | None = None,
+               bpp: float | None = None, psnr: float | None = None, progress: Progress = None) -> bytes:
+        """An .rgc file of ``iterations`` iterations (1 to MAX_ITERATIONS, default 8; 0.125 bpp each before entropy
+        coding), or of the iterations a target picks; give at most one of
 
-    def decode(self, data: RgcInput, iterations: int | None = None, *, salvage: bool = False,
-               progress: Progress = None) -> Image.Image:
-        """The picture of the file's first ``iterations`` iterations (default: all of them).
+        - ``size``: the largest file of at most that many bytes (TargetError if one iteration is larger),
+        - ``bpp``: the same as bits per pixel,
+        - ``psnr``: the fewest iterations whose decoded picture reaches that PSNR (dB) against the
+          image; all of them, with a RnncodecWarning, if none does.
+        """
+        _at_most_one(iterations=iterations, size=size, bpp=bpp, psnr=psnr)
+        picture = to_picture(image)
+        encoder = self._encoder()
+        if size is None and bpp is None and psnr is None:
+            return encoder.encode(picture, DEFAULT_ITERATIONS if iterations is None else iterations, progress)
+        stages = 1 if psnr is None else 2  # the PSNR target decodes what it encoded
+        data = encoder.encode(picture, encoder.max_iterations, _stage(progress, 0, stages))
+        contents = bitstream.read(data)
+        if psnr is None:
+            keep = _fitting(contents, _budget(contents.header, size, bpp))
+        else:
+            decoded = encoder.decode(data, keep_all=True, progress=_stage(progress, 1, stages))
+            keep = _fewest_reaching(psnr, _psnrs(picture, decoded.pictures))
+        return contents.cut(keep)
+
+    def decode(self, data: RgcInput, iterations: int | None = None, *, size: int | None = None,
+               bpp: float | None = None, salvage: bool = False, progress: Progress = None) -> Image.Image:
+        """The picture of the file's first ``iterations`` iterations (default: all of them), or of
+        those within the first ``size`` bytes (or ``bpp`` bits per pixel) of the file, as a client
+        that has downloaded only that much would decode them (TargetError if not even one is).
 
         A truncated file decodes its complete iterations with a warning; a damaged one raises
-        DamageError unless ``salvage``, which decodes its intact iterations with a warning.
+        DamageError unless ``salvage``, which decodes its intact iterations with a warning. The
+        image's ``info`` holds the ``iterations`` decoded and the file's ``icc_profile``, if any.
         """
-        return self._decoded(data, iterations, salvage, False, progress).picture.to_pil()
+        _at_most_one(size=size, bpp=bpp)
+        data = _rgc_bytes(data)
+        if size is not None or bpp is not None:
+            data, iterations = _within_budget(data, iterations, size, bpp)
+        decoded = self._decoded(data, iterations, salvage, False, progress)
+        image = decoded.picture.to_pil()
+        image.info["iterations"] = decoded.iterations
+        return image
+
+    def psnr_per_iteration(self, data: RgcInput, original: ImageInput) -> list[float]:
+        """The PSNR (dB) against ``original`` of the picture after 1, 2, … of the file's iterations."""
+        reference = to_picture(original)
+        decoded = self._decoded(data, None, False, True, None)
+        if reference.colour.shape != decoded.picture.colour.shape:
+            h, w = reference.rgb.shape[:2]
+            raise ImageError(f"the original is {w}×{h}, the file {decoded.header.width}×{decoded.header.height}")
+        return _psnrs(reference, decoded.pictures)
 
     def decode_iterations(self, data: RgcInput, iterations: int | None = None, *, salvage: bool = False,
                           progress: Progress = None) -> list[Image.Image]:
@@ -66,6 +110,7 @@ class Codec:
         return [picture.to_pil() for picture in decoded.pictures]
 
     def _decoded(self, data: RgcInput, iterations: int | None, salvage: bool, keep_all: bool, progress: Progress) -> Decoded:
+        """The codec's decode of a file (the weights it names, unless the codec has its own), warnings raised."""
         if iterations is not None and iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {iterations}")
         data = _rgc_bytes(data)
@@ -104,22 +149,93 @@ def _codec(model: str | os.PathLike | None, tile: int | None = None) -> Codec:
     return _shared_codec(None if model is None else Path(model), tile)
 
 
-def encode(image: ImageInput, iterations: int = 8, *, model: str | os.PathLike | None = None, tile: int | None = None,
+def encode(image: ImageInput, iterations: int | None = None, *, size: int | None = None, bpp: float | None = None,
+           psnr: float | None = None, model: str | os.PathLike | None = None, tile: int | None = None,
            progress: Progress = None) -> bytes:
     """Encode an image into .rgc bytes (see :meth:`Codec.encode`); weights stay loaded between calls."""
-    return _codec(model, tile).encode(image, iterations, progress=progress)
+    return _codec(model, tile).encode(image, iterations, size=size, bpp=bpp, psnr=psnr, progress=progress)
 
 
-def decode(data: RgcInput, iterations: int | None = None, *, salvage: bool = False, model: str | os.PathLike | None = None,
-           progress: Progress = None) -> Image.Image:
+def decode(data: RgcInput, iterations: int | None = None, *, size: int | None = None, bpp: float | None = None,
+           salvage: bool = False, model: str | os.PathLike | None = None, progress: Progress = None) -> Image.Image:
     """Decode .rgc bytes (or a file) into a Pillow image (see :meth:`Codec.decode`)."""
-    return _codec(model).decode(data, iterations, salvage=salvage, progress=progress)
+    return _codec(model).decode(data, iterations, size=size, bpp=bpp, salvage=salvage, progress=progress)
 
 
 def decode_iterations(data: RgcInput, iterations: int | None = None, *, salvage: bool = False,
                       model: str | os.PathLike | None = None, progress: Progress = None) -> list[Image.Image]:
     """Every iteration's picture of an .rgc file (see :meth:`Codec.decode_iterations`)."""
     return _codec(model).decode_iterations(data, iterations, salvage=salvage, progress=progress)
+
+
+def psnr_per_iteration(data: RgcInput, original: ImageInput, *, model: str | os.PathLike | None = None) -> list[float]:
+    """The PSNR (dB) against ``original`` after each iteration of an .rgc file (see :meth:`Codec.psnr_per_iteration`)."""
+    return _codec(model).psnr_per_iteration(data, original)
+
+
+# --- targets -------------------------------------------------------------------------------------
+def _at_most_one(**choices) -> None:
+    """Refuse more than one of the choices, and a target that is not a positive number."""
+    given = {name: value for name, value in choices.items() if value is not None}
+    if len(given) > 1:
+        raise ValueError(f"give at most one of {', '.join(choices)}; got {' and '.join(given)}")
+    for name, value in given.items():
+        if name != "iterations" and not 0 < value < math.inf:  # iterations: the codec checks them
+            raise ValueError(f"{name} must be a positive number, got {value}")
+
+
+def _budget(header: bitstream.Header, size: int | None, bpp: float | None) -> int:
+    """Bytes allowed: ``size``, or ``bpp`` bits per pixel of the image."""
+    return size if size is not None else int(bpp * header.width * header.height // 8)
+
+
+def _fitting(contents: bitstream.Contents, budget: int) -> int:
+    """The most iterations whose file is at most ``budget`` bytes, or TargetError."""
+    fitting = contents.within(budget)
+    if not fitting:
+        pixels = contents.header.width * contents.header.height
+        smallest = contents.chunk_ends[0]
+        raise TargetError(f"1 iteration takes {smallest} bytes ({smallest * 8 / pixels:.4f} bpp), more than "
+                          f"the budget of {budget} bytes ({budget * 8 / pixels:.4f} bpp)")
+    return fitting
+
+
+def _within_budget(data: bytes, iterations: int | None, size: int | None, bpp: float | None) -> tuple[bytes, int | None]:
+    """What a decode within a byte budget decodes: the file's first ``budget`` bytes, as a client that
+    has downloaded only those holds them, and the complete iterations among them (at most ``iterations``)."""
+    contents = bitstream.read(data)
+    budget = _budget(contents.header, size, bpp)
+    if budget >= len(data) or not contents.iterations:
+        return data, iterations  # the whole file; or nothing intact, which the decode reports
+    _fitting(contents, budget)
+    prefix = data[:budget]
+    held = bitstream.read(prefix)
+    if held.damage is not None:
+        return prefix, iterations  # damage within the budget: refused (or salvaged) as in the whole file
+    return prefix, len(held.iterations) if iterations is None else min(iterations, len(held.iterations))
+
+
+def _psnrs(reference: Picture, pictures: list[Picture]) -> list[float]:
+    from .metrics import psnr
+
+    return [psnr(reference.colour, picture.colour) for picture in pictures]
+
+
+def _fewest_reaching(target: float, psnrs: list[float]) -> int:
+    """The fewest iterations whose PSNR reaches ``target``; all of them, with a warning, if none does."""
+    for iterations, value in enumerate(psnrs, start=1):
+        if value >= target:
+            return iterations
+    warnings.warn(f"no iteration reaches {target:g} dB (all {len(psnrs)} give {psnrs[-1]:.2f} dB); kept all of them",
+                  RnncodecWarning, stacklevel=4)
+    return len(psnrs)
+
+
+def _stage(progress: Progress, stage: int, stages: int) -> Progress:
+    """Progress of one of ``stages`` equal stages, reported as part of the whole."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage * total + done, stages * total)
 
 
 # --- describing a file without decoding it ---------------------------------------------------------
@@ -142,6 +258,7 @@ class FileInfo:
     alpha_bytes: int | None  # the alpha chunk, framing included, when the mode has alpha
     model: registry.ShippedModel | None  # the shipped model that decodes it; None if this release does not carry it
     damage: str | None = None  # the first damaged chunk and its problem (iterations before it are intact)
+    icc_bytes: int | None = None  # the ICC chunk, framing included, when the file carries a colour profile
 
     @property
     def bpp(self) -> float:
@@ -167,9 +284,10 @@ def info(data: RgcInput) -> FileInfo:
     pixels = contents.header.width * contents.header.height
     chunks = tuple(IterationInfo(c.index, c.end - c.start, c.mode == bitstream.ITERATION_CODED, c.end, c.end * 8 / pixels)
                    for c in contents.iterations)
-    alpha = contents.alpha_chunk
+    alpha, icc = contents.alpha_chunk, contents.icc_chunk
     return FileInfo(len(data), contents.header, chunks, None if alpha is None else alpha.end - alpha.start,
-                    _shipped(contents.header.model_id), None if contents.damage is None else contents.damage.message)
+                    _shipped(contents.header.model_id), None if contents.damage is None else contents.damage.message,
+                    None if icc is None else icc.end - icc.start)
 
 
 def _shipped(model_id: bytes) -> registry.ShippedModel | None:
@@ -186,12 +304,14 @@ def models() -> list[registry.ShippedModel]:
 
 # --- inputs --------------------------------------------------------------------------------------
 def to_picture(image: ImageInput) -> Picture:
-    """The codec's Picture of a Pillow image, a numpy array, a path or encoded image bytes."""
+    """The codec's Picture of a Pillow image, a numpy array, a path or encoded image bytes (a Picture as it is)."""
     import numpy as np
     from PIL import Image
 
-    from .images import picture_from_array, picture_from_pil, read_picture
+    from .images import Picture, picture_from_array, picture_from_pil, read_picture
 
+    if isinstance(image, Picture):
+        return image
     if isinstance(image, Image.Image):
         return picture_from_pil(image)
     if isinstance(image, np.ndarray):

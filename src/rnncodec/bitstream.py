@@ -1,9 +1,10 @@
 """The .rgc container: a checked header, then one checked chunk per iteration (see docs/format.md).
 
 Every rule of the format lives here. :func:`write` makes a file; :func:`read` checks one and returns
-its :class:`Contents`: the header, the alpha plane, the intact iteration chunks in order and, if
-any, the first damage; :meth:`Contents.select` says which chunks a decode uses and what to warn.
-Nothing here sees a tensor or a picture.
+its :class:`Contents`: the header, the ICC profile, the alpha plane, the intact iteration chunks in
+order and, if any, the first damage; :meth:`Contents.select` says which chunks a decode uses and
+what to warn, :meth:`Contents.within` how many iterations fit a byte budget and :meth:`Contents.cut`
+writes the file of the first ones. Nothing here sees a tensor or a picture.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field, replace
+from typing import BinaryIO
 
 from .errors import DamageError, FormatError
 from .limits import BLOCK, MAX_ITERATIONS  # noqa: F401  (re-exported: part of the format)
+from .wording import count
 
 MAGIC = b"\x89RGC\r\n\x1a\n"
 VERSION = 2  # what the encoder writes; version 2 adds each chunk's index and ties its CRC to the header
@@ -24,8 +27,10 @@ MAX_TILE = 4096
 MODES = {0: "RGB", 1: "L", 2: "RGBA", 3: "LA"}  # colour mode byte → Pillow mode
 CHUNK_ITERATION = ord("I")
 CHUNK_ALPHA = ord("A")
+CHUNK_ICC = ord("C")  # version 2 only, optional: the input's ICC colour profile
 ITERATION_RAW, ITERATION_CODED = 0, 1  # an iteration chunk's modes (rnncodec.entropy.RAW, CODED)
-ALPHA_ZLIB = 0  # the alpha chunk's only mode
+ALPHA_ZLIB = ICC_ZLIB = 0  # the only mode of the alpha and ICC chunks
+MAX_ICC = 1 << 20  # bytes of the largest ICC profile a file may carry
 
 _HEADER = struct.Struct("<8sBBBBIIBBHB8s")  # magic … model id; a CRC32 of these bytes follows
 _CHUNK_HEADS = {1: struct.Struct("<BBI"), 2: struct.Struct("<BBBI")}  # type, mode, [index,] payload length
@@ -69,9 +74,11 @@ class Header:
         return (c * h * w + 7) // 8
 
     def chunk_limits(self) -> dict[int, int]:
-        """Largest valid payload of each chunk type (zlib may grow incompressible alpha slightly)."""
-        alpha = self.width * self.height
-        return {CHUNK_ITERATION: self.raw_code_bytes, CHUNK_ALPHA: alpha + alpha // 100 + 64}
+        """Largest valid payload of each chunk type this version has (zlib may grow incompressible data slightly)."""
+        limits = {CHUNK_ITERATION: self.raw_code_bytes, CHUNK_ALPHA: _zlib_bound(self.width * self.height)}
+        if self.version >= 2:
+            limits[CHUNK_ICC] = _zlib_bound(MAX_ICC)
+        return limits
 
     def validate(self) -> None:
         if self.version not in READABLE_VERSIONS:
@@ -101,7 +108,14 @@ class Header:
         return body + struct.pack("<I", zlib.crc32(body))
 
 
+def _zlib_bound(size: int) -> int:
+    """The most bytes zlib writes for ``size`` bytes of incompressible data, with room to spare."""
+    return size + size // 100 + 64
+
+
 def parse_header(data: bytes) -> Header:
+    if not data:
+        raise FormatError("empty file")
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not an .rgc file (bad magic bytes)")
     if len(data) < HEADER_SIZE:
@@ -138,11 +152,21 @@ def pack_alpha(alpha: bytes) -> bytes:
     return zlib.compress(alpha, 9)
 
 
-def write(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes]]) -> bytes:
-    """A complete file: header, the alpha chunk (plane bytes, row-major) if any, one chunk per (mode, payload)."""
+def write(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes]], icc: bytes | None = None) -> bytes:
+    """A complete file: header, the ICC chunk (a profile of 1..MAX_ICC bytes) if any, the alpha chunk
+    (plane bytes, row-major) if any, one chunk per (mode, payload)."""
+    if icc is not None and not 1 <= len(icc) <= MAX_ICC:
+        raise ValueError(f"an ICC profile must hold 1..{MAX_ICC} bytes, not {len(icc)}")
+    return _assemble(header, icc and zlib.compress(icc, 9), alpha and pack_alpha(alpha), iterations)
+
+
+def _assemble(header: Header, icc: bytes | None, alpha: bytes | None, iterations: list[tuple[int, bytes]]) -> bytes:
+    """The file of these payloads: the ICC and alpha ones already compressed."""
     parts = [header.pack()]
+    if icc is not None:
+        parts.append(pack_chunk(header, CHUNK_ICC, ICC_ZLIB, 0, icc))
     if alpha is not None:
-        parts.append(pack_chunk(header, CHUNK_ALPHA, ALPHA_ZLIB, 0, pack_alpha(alpha)))
+        parts.append(pack_chunk(header, CHUNK_ALPHA, ALPHA_ZLIB, 0, alpha))
     for index, (mode, payload) in enumerate(iterations, start=1):
         parts.append(pack_chunk(header, CHUNK_ITERATION, mode, index, payload))
     return b"".join(parts)
@@ -152,7 +176,7 @@ def write(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes
 class Chunk:
     kind: int
     mode: int
-    index: int  # the iteration it carries (version 1: its place among the iteration chunks), 0 for alpha
+    index: int  # the iteration it carries (version 1: its place among the iteration chunks), 0 for alpha and ICC
     payload: bytes
     start: int  # offset of this chunk in the file
     end: int  # offset just past it
@@ -172,11 +196,13 @@ class Damage:
 
 @dataclass
 class Contents:
-    """What :func:`parse` found: everything before the first damage, and that damage."""
+    """What :func:`read` found: everything before the first damage, and that damage."""
 
     header: Header
     alpha: bytes | None = None  # the alpha plane, row-major, when the mode has one and it is intact
     alpha_chunk: Chunk | None = None
+    icc: bytes | None = None  # the ICC profile, when the file carries one
+    icc_chunk: Chunk | None = None
     iterations: list[Chunk] = field(default_factory=list)  # the intact iteration chunks, in order
     damage: Damage | None = None
 
@@ -199,16 +225,30 @@ class Contents:
         declared, warnings = self.header.iterations, []
         wanted = declared if iterations is None else min(iterations, declared)
         if iterations is not None and iterations > declared:
-            warnings.append(f"file holds {declared} iterations; decoding those")
-        count = min(wanted, len(self.iterations))
+            warnings.append(f"file holds {count(declared, 'iteration')}; decoding those")
+        usable = min(wanted, len(self.iterations))
         if self.damage is not None:
-            count, note = _decodable(self.damage, wanted, iterations is None, salvage)
+            usable, note = _decodable(self.damage, wanted, iterations is None, salvage)
             warnings.append(note)
-        elif count < wanted:
-            warnings.append(f"truncated file: decoded {count} of {declared} iterations")
-        if not count:
+        elif usable < wanted:
+            warnings.append(f"truncated file: decoded {usable} of {count(declared, 'iteration')}")
+        if not usable:
             raise FormatError("truncated file: no complete iteration")
-        return Selection(self.iterations[:count], warnings)
+        return Selection(self.iterations[:usable], warnings)
+
+    def within(self, budget: int) -> int:
+        """How many of the intact iterations a prefix of ``budget`` bytes of this file holds."""
+        return sum(end <= budget for end in self.chunk_ends)
+
+    def cut(self, iterations: int) -> bytes:
+        """A complete version-2 file of the first ``iterations`` intact iterations: the header declares
+        that many, every CRC is recomputed. From a version-2 file it is exactly as long as the
+        file's prefix through iteration ``iterations``."""
+        if not 1 <= iterations <= len(self.iterations):
+            raise ValueError(f"cannot cut {count(iterations, 'iteration')} from a file with {len(self.iterations)} intact")
+        header = replace(self.header, iterations=iterations, version=VERSION)
+        return _assemble(header, self.icc_chunk and self.icc_chunk.payload, self.alpha_chunk and self.alpha_chunk.payload,
+                         [(chunk.mode, chunk.payload) for chunk in self.iterations[:iterations]])
 
     def damaged(self, damage: Damage) -> Contents:
         """These contents with damage found later (an iteration whose codes do not decode)."""
@@ -225,9 +265,9 @@ def _decodable(damage: Damage, wanted: int, whole_file: bool, salvage: bool) -> 
     """How many iterations of a damaged file to decode, and the warning: those asked for if the
     damage comes after them, the intact ones when salvaging; otherwise raise DamageError."""
     if not whole_file and wanted <= damage.intact:
-        return wanted, f"damaged file, after the {wanted} iterations decoded: {damage.message}"
+        return wanted, f"damaged file, after the {count(wanted, 'iteration')} decoded: {damage.message}"
     if salvage and damage.intact:
-        return damage.intact, f"damaged file: {damage.message}; decoded the {damage.intact} intact iterations"
+        return damage.intact, f"damaged file: {damage.message}; decoded the {count(damage.intact, 'intact iteration')}"
     raise DamageError(damage.message, damage.intact)
 
 
@@ -259,17 +299,30 @@ def _frames(data: bytes, header: Header):
         offset = end
 
 
-def unpack_alpha(header: Header, payload: bytes) -> bytes:
-    """The alpha plane from an alpha chunk's zlib stream, which must hold exactly width × height bytes."""
-    size = header.width * header.height
+def _inflate(payload: bytes, most: int, name: str) -> bytes | None:
+    """A chunk's zlib stream inflated; None if it holds more than ``most`` bytes or anything after it."""
     inflate = zlib.decompressobj()
     try:
-        plane = inflate.decompress(payload, size + 1)
+        data = inflate.decompress(payload, most + 1)
     except zlib.error:
-        raise FormatError("alpha chunk does not decompress") from None
-    if len(plane) != size or not inflate.eof or inflate.unused_data:
+        raise FormatError(f"{name} does not decompress") from None
+    return data if len(data) <= most and inflate.eof and not inflate.unused_data else None
+
+
+def unpack_alpha(header: Header, payload: bytes) -> bytes:
+    """The alpha plane from an alpha chunk's zlib stream, which must hold exactly width × height bytes."""
+    plane = _inflate(payload, header.width * header.height, "alpha chunk")
+    if plane is None or len(plane) != header.width * header.height:
         raise FormatError(f"alpha chunk does not hold exactly {header.width}×{header.height} bytes")
     return plane
+
+
+def unpack_icc(payload: bytes) -> bytes:
+    """The ICC profile from an ICC chunk's zlib stream: 1 to MAX_ICC bytes."""
+    profile = _inflate(payload, MAX_ICC, "ICC chunk")
+    if not profile:
+        raise FormatError(f"ICC chunk does not hold a profile of 1..{MAX_ICC} bytes")
+    return profile
 
 
 def _take_alpha(chunk: Chunk, contents: Contents) -> str | None:
@@ -278,14 +331,31 @@ def _take_alpha(chunk: Chunk, contents: Contents) -> str | None:
         return f"alpha chunk at byte {chunk.start} in a file without alpha (mode {contents.header.mode})"
     if contents.alpha is not None or contents.iterations:
         return f"second or misplaced alpha chunk at byte {chunk.start}"
-    if chunk.mode != ALPHA_ZLIB or chunk.index != 0:
-        return f"alpha chunk at byte {chunk.start} has mode {chunk.mode} and index {chunk.index} (both must be 0)"
     try:
-        contents.alpha = unpack_alpha(contents.header, chunk.payload)
+        contents.alpha = unpack_alpha(contents.header, _zlib_payload(chunk, "alpha chunk"))
     except FormatError as e:
         return str(e)
     contents.alpha_chunk = chunk
     return None
+
+
+def _take_icc(chunk: Chunk, contents: Contents) -> str | None:
+    """Store the profile of a well-placed, well-formed ICC chunk; otherwise say what is wrong."""
+    if contents.icc is not None or contents.alpha is not None or contents.iterations:
+        return f"second or misplaced ICC chunk at byte {chunk.start}"
+    try:
+        contents.icc = unpack_icc(_zlib_payload(chunk, "ICC chunk"))
+    except FormatError as e:
+        return str(e)
+    contents.icc_chunk = chunk
+    return None
+
+
+def _zlib_payload(chunk: Chunk, name: str) -> bytes:
+    """The payload of an alpha or ICC chunk, whose mode (zlib) and index must both be 0."""
+    if chunk.mode != 0 or chunk.index != 0:
+        raise FormatError(f"{name} at byte {chunk.start} has mode {chunk.mode} and index {chunk.index} (both must be 0)")
+    return chunk.payload
 
 
 def _misplaced(chunk: Chunk, expected: int, later: list[Chunk], header: Header) -> str:
@@ -312,6 +382,22 @@ def _iteration_problem(chunk: Chunk, expected: int, later: list, header: Header)
     return None
 
 
+def read_icc(header: Header, stream: BinaryIO) -> bytes | None:
+    """The ICC profile of a file from the ``stream`` just after its header, read only as far as the
+    ICC chunk; None when the file carries none or that chunk is damaged (decoding reports it)."""
+    head = _CHUNK_HEADS[header.version]
+    data = header.pack() + stream.read(head.size)
+    if header.version < 2 or len(data) < HEADER_SIZE + head.size or data[HEADER_SIZE] != CHUNK_ICC:
+        return None
+    length = head.unpack_from(data, HEADER_SIZE)[-1]
+    if length > header.chunk_limits()[CHUNK_ICC]:
+        return None
+    data += stream.read(length + 4)
+    contents = Contents(header)
+    frame = next(_frames(data, header), None)
+    return contents.icc if isinstance(frame, Chunk) and _take_icc(frame, contents) is None else None
+
+
 def read(data: bytes) -> Contents:
     """Check a whole file; header problems raise FormatError, chunk problems become ``damage``.
 
@@ -329,6 +415,10 @@ def read(data: bytes) -> Contents:
         stage = "alpha chunk" if awaiting_alpha else f"iteration {expected}"
         if isinstance(frame, BrokenChunk):
             problem = f"the chunk at byte {frame.start} {frame.problem}"
+        elif frame.kind == CHUNK_ICC:
+            if not (contents.icc or contents.alpha or contents.iterations):
+                stage = "ICC chunk"  # where it belongs: a problem of its own
+            problem = _take_icc(frame, contents)
         elif frame.kind == CHUNK_ALPHA:
             problem = _take_alpha(frame, contents)
         elif awaiting_alpha:

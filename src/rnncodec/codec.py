@@ -33,6 +33,7 @@ class FileCodes(NamedTuple):
     codes: np.ndarray  # (K, C, h, w) 0/1, the K iterations decoded
     chunk_ends: list[int]  # byte offset just past each intact iteration chunk: a file cut there is valid
     warnings: list[str]
+    icc: bytes | None = None  # the ICC profile the file carries
 
 
 @dataclass
@@ -120,7 +121,7 @@ class ModelCodec:
         header = Header(w, h, picture.mode, iterations, self.model.cfg.code_channels, self.tile, self.model_id, CODER_ID)
         coder = CodeCoder(*header.code_shape, self.tables)
         chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
-        return bitstream.write(header, None if picture.alpha is None else picture.alpha.tobytes(), chunks)
+        return bitstream.write(header, None if picture.alpha is None else picture.alpha.tobytes(), chunks, picture.icc)
 
     # --- decoding ------------------------------------------------------------------------------
     def check_compatible(self, header: Header) -> None:
@@ -146,7 +147,8 @@ class ModelCodec:
             selection = contents.select(iterations, salvage)
         header = contents.header
         alpha = None if contents.alpha is None else np.frombuffer(contents.alpha, np.uint8).reshape(header.height, header.width)
-        return FileCodes(header, alpha, np.stack(codes[: len(selection.chunks)]), contents.chunk_ends, selection.warnings)
+        return FileCodes(header, alpha, np.stack(codes[: len(selection.chunks)]), contents.chunk_ends, selection.warnings,
+                         contents.icc)
 
     def _entropy_decode(self, header: Header, chunks: list[Chunk]) -> tuple[list[np.ndarray], Damage | None]:
         """The codes of the chunks, up to the damage if one does not decode."""
@@ -187,8 +189,8 @@ class ModelCodec:
     def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None,
                salvage: bool = False) -> Decoded:
         """Decode a file (see :meth:`read`); raises FormatError, and nothing else, on any invalid data."""
-        header, alpha, codes, ends, warnings = self.read(data, iterations, salvage)
+        header, alpha, codes, ends, warnings, icc = self.read(data, iterations, salvage)
         images = self.reconstruct(codes, header.height, header.width, keep_all, progress, header.tile)
-        pictures = [Picture(im, header.mode, alpha) for im in images]
+        pictures = [Picture(im, header.mode, alpha, icc) for im in images]
         return Decoded(pictures[-1], header, len(codes), ends, warnings, pictures if keep_all else None)
 

@@ -32,10 +32,15 @@ class ImageError(RnncodecError):
     """The input is not an image rnncodec can encode (or the output cannot be written in a format)."""
 
 
+class TargetError(RnncodecError):
+    """A size or bpp budget that even the first iteration does not fit."""
+
+
 class WeightsError(RnncodecError):
     """A weights file that is missing, unreadable or does not match the model."""
 
 
 class RnncodecWarning(UserWarning):
-    """A file decoded with fewer iterations than it declares (truncated, damaged after them), or an
-    input converted on the way in (16-bit to 8-bit)."""
+    """A file decoded with fewer iterations than it declares (truncated, damaged after them); an input
+    converted on the way in (16-bit to 8-bit, CMYK or palette to RGB) or with frames dropped; a PSNR
+    target no iteration reaches; an ICC profile an output format cannot hold."""

@@ -8,32 +8,53 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from .bitstream import MAX_PIXELS, MAX_SIDE
+from .bitstream import MAX_ICC, MAX_PIXELS, MAX_SIDE
 from .errors import ImageError, RnncodecWarning
+
+MORE_THAN_8_BITS = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # gray modes converted to 8-bit L
+CODEC_MODES = ("L", "LA", "RGB", "RGBA")
+KEEP_VALUES = {"1": "L", "La": "LA", "RGBa": "RGBA"}  # conversions that change no value: no warning
+ICC_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "AVIF")  # output formats that hold an ICC profile
+ORIENTATION = ExifTags.Base.Orientation
 
 
 @dataclass
 class Picture:
-    """An image as the codec sees it: RGB planes (gray replicated) and an optional alpha plane."""
+    """An image as the codec sees it: RGB planes (gray replicated), an optional alpha plane, and the
+    ICC profile its colours are in, if the input named one."""
 
     rgb: np.ndarray  # (H, W, 3) uint8
     mode: str  # "RGB", "L", "RGBA" or "LA"
     alpha: np.ndarray | None = None  # (H, W) uint8 when mode has alpha
+    icc: bytes | None = None
+
+    @property
+    def colour(self) -> np.ndarray:
+        """The colour planes as the image holds them: (H, W) gray for L and LA, else (H, W, 3) RGB."""
+        if self.mode in ("L", "LA"):
+            return np.round(self.rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+        return self.rgb
 
     def to_pil(self) -> Image.Image:
-        if self.mode in ("L", "LA"):
-            gray = np.round(self.rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
-            planes = [gray] + ([self.alpha] if self.mode == "LA" else [])
-        else:
-            planes = [self.rgb[..., i] for i in range(3)] + ([self.alpha] if self.mode == "RGBA" else [])
-        return Image.fromarray(np.stack(planes, axis=2) if len(planes) > 1 else planes[0], self.mode)
+        colour = self.colour
+        planes = [colour] if colour.ndim == 2 else [colour[..., i] for i in range(3)]
+        if self.mode in ("LA", "RGBA"):
+            planes.append(self.alpha)
+        im = Image.fromarray(np.stack(planes, axis=2) if len(planes) > 1 else planes[0], self.mode)
+        if self.icc:
+            im.info["icc_profile"] = self.icc
+        return im
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RnncodecWarning, stacklevel=3)
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
     """16-bit and 32-bit integer or float gray → 8-bit gray, with a warning."""
-    warnings.warn(f"input is {im.mode} (more than 8 bits); converted to 8-bit", RnncodecWarning, stacklevel=2)
+    _warn(f"input is {im.mode} (more than 8 bits); converted to 8-bit")
     a = np.asarray(im).astype(np.float64)
     top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
     return Image.fromarray(np.clip(np.round(a * 255.0 / top), 0, 255).astype(np.uint8), "L")
@@ -41,9 +62,13 @@ def _to_8bit(im: Image.Image) -> Image.Image:
 
 def read_picture(data: bytes) -> Picture:
     """Decode image bytes (any format Pillow reads) into a Picture, or raise ImageError."""
+    if not data:
+        raise ImageError("empty file")
     try:
         im = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except UnidentifiedImageError:
+        raise ImageError("not an image file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ImageError(f"not a readable image ({e})") from None
     return picture_from_pil(im)
 
@@ -56,30 +81,24 @@ def picture_from_array(array: np.ndarray) -> Picture:
 
 
 def picture_from_pil(im: Image.Image) -> Picture:
-    """A Pillow image as the codec sees it: its mode mapped to RGB, L, RGBA or LA, 8 bits."""
+    """A Pillow image as the codec sees it: as it displays (EXIF orientation applied), its current
+    frame, its mode mapped to RGB, L, RGBA or LA with 8 bits, its ICC profile kept. Each conversion
+    that loses something (more than 8 bits, CMYK or palette to RGB, frames dropped) warns once."""
     try:
         w, h = im.size
         if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
             raise ImageError(f"image is {w}×{h}, larger than rnncodec's limits ({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
+        deep = _stores_16_bits(im)  # before load(), which forgets how the file stored the samples
         im.load()
+        im = _upright(im)
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ImageError(f"not a readable image ({e})") from None
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        im = _to_8bit(im)
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif im.mode == "PA":
-        im = im.convert("RGBA")
-    elif im.mode == "1":
-        im = im.convert("L")
-    elif im.mode == "La":
-        im = im.convert("LA")
-    elif im.mode == "RGBa":
-        im = im.convert("RGBA")
-    elif im.mode not in ("L", "LA", "RGB", "RGBA"):
-        im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV …
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        _warn(f"input has {frames} frames; coded frame {im.tell() + 1} only")
+    im, icc = _to_codec_mode(im, deep, _kept_profile(im))
     a = np.asarray(im)
     if im.mode in ("L", "LA"):
         gray = a if im.mode == "L" else a[..., 0]
@@ -87,16 +106,67 @@ def picture_from_pil(im: Image.Image) -> Picture:
     else:
         rgb = a[..., :3]
     alpha = a[..., -1].copy() if im.mode in ("LA", "RGBA") else None
-    return Picture(np.ascontiguousarray(rgb), im.mode, alpha)
+    return Picture(np.ascontiguousarray(rgb), im.mode, alpha, icc)
+
+
+def _stores_16_bits(im: Image.Image) -> bool:
+    """Whether the file holds 16-bit samples that Pillow reads into an 8-bit mode (a 16-bit RGB PNG)."""
+    if im.mode not in CODEC_MODES:
+        return False
+    for tile in getattr(im, "tile", None) or ():
+        args = tile[3]
+        rawmode = args if isinstance(args, str) else args[0] if isinstance(args, tuple) and args else None
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return True
+    return False
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """The image as it displays: turned by its EXIF orientation, if it has one."""
+    return ImageOps.exif_transpose(im) if im.getexif().get(ORIENTATION, 1) != 1 else im
+
+
+def _kept_profile(im: Image.Image) -> bytes | None:
+    """The image's ICC profile, unless it is larger than a file may carry (then dropped, with a warning)."""
+    icc = im.info.get("icc_profile") or None
+    if icc is not None and len(icc) > MAX_ICC:
+        _warn(f"its ICC profile ({len(icc)} bytes) is larger than the {MAX_ICC} bytes a file may carry; dropped")
+        return None
+    return icc
+
+
+def _to_codec_mode(im: Image.Image, deep: bool, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """The image in one of the codec's modes, with one warning if that loses anything, and the ICC
+    profile if it still applies (not one of another colour space, such as CMYK)."""
+    if im.mode in MORE_THAN_8_BITS:
+        return _to_8bit(im), icc
+    if deep:
+        _warn(f"input has 16 bits per channel; converted to 8-bit {im.mode}")
+    if im.mode in CODEC_MODES:
+        return im, icc
+    if im.mode in KEEP_VALUES:
+        return im.convert(KEEP_VALUES[im.mode]), icc
+    if im.mode in ("P", "PA"):
+        target = "RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB"
+        _warn(f"input is a palette image ({im.mode}); converted to {target}")
+        return im.convert(target), icc
+    _warn(f"input is {im.mode}; converted to RGB" + (" without its ICC profile" if icc else ""))
+    return im.convert("RGB"), None
 
 
 def encode_output(im: Image.Image, format: str) -> bytes:
     """A decoded image as file bytes in a Pillow format (PNG, JPEG …)."""
     if format.upper() in ("JPEG", "JPG") and im.mode in ("RGBA", "LA"):
         raise ImageError(f"{format} cannot store the alpha channel; write PNG instead")
+    options = {}
+    profile = im.info.get("icc_profile")
+    if profile and format.upper() in ICC_FORMATS:
+        options["icc_profile"] = profile
+    elif profile:
+        _warn(f"{format} cannot hold the image's ICC profile; written without it")
     buf = io.BytesIO()
     try:
-        im.save(buf, format=format)
+        im.save(buf, format=format, **options)
     except (OSError, ValueError, KeyError) as e:
         raise ImageError(f"cannot write {format}: {e}") from None
     return buf.getvalue()

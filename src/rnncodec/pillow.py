@@ -1,7 +1,8 @@
 """The Pillow plugin: ``Image.open("x.rgc")`` and ``im.save("x.rgc", iterations=8)``.
 
-``import rnncodec`` registers it. Opening reads the header only; the pixels are decoded (with the
-shipped model the file names) when Pillow first needs them. A truncated file gives its complete
+``import rnncodec`` registers it. Opening reads the header (and the ICC profile, into
+``info["icc_profile"]``, if the file carries one); the pixels are decoded (with the shipped model
+the file names) when Pillow first needs them. A truncated file gives its complete
 iterations, with a warning. Saving takes ``iterations`` (default 8), ``model`` (a weights file)
 and ``tile``.
 """
@@ -30,6 +31,9 @@ class RgcImageFile(ImageFile.ImageFile):
         self._size = (header.width, header.height)
         self._mode = header.mode
         self.info.update(iterations=header.iterations, model_id=header.model_id.hex(), coder_id=header.coder_id)
+        icc = bitstream.read_icc(header, self.fp)
+        if icc is not None:
+            self.info["icc_profile"] = icc  # what Pillow writes back when saving PNG, JPEG, WebP …
         self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0)]
 
 

@@ -7,8 +7,15 @@ from pathlib import Path
 import click
 
 from ..limits import MAX_ITERATIONS
-from .io import (STDIO, ProgressBar, check_output, default_output, errors_about, force_option, input_argument, intact_hint,
-                 model_option, output_option, read_input, warnings_to_stderr, write_output)
+from ..wording import count
+from . import batch
+from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, model_option,
+                 output_option, read_input, verbose_option, warnings_to_stderr)
+
+size_option = click.option("--size", type=click.IntRange(min=1), metavar="BYTES",
+                           help="The largest file of at most BYTES bytes (the most iterations that fit).")
+bpp_option = click.option("--bpp", type=click.FloatRange(min=0, min_open=True), metavar="X",
+                          help="The same budget in bits per pixel.")
 
 
 def output_format(name: str) -> str:
@@ -25,61 +32,100 @@ def output_format(name: str) -> str:
 
 
 @click.command()
-@input_argument
+@inputs_argument
 @output_option
-@click.option("-q", "--iterations", type=click.IntRange(1, MAX_ITERATIONS), default=8, show_default=True,
-              help="Iterations to code: 0.125 bpp each before entropy coding.")
+@click.option("-q", "--iterations", type=click.IntRange(1, MAX_ITERATIONS),
+              help="Iterations to code (default 8): 0.125 bpp each before entropy coding.")
+@size_option
+@bpp_option
+@click.option("--psnr", type=click.FloatRange(min=0, min_open=True), metavar="DB",
+              help="The fewest iterations whose picture reaches DB dB PSNR (all, with a warning, if none does).")
 @force_option
+@verbose_option
 @model_option
-def encode(input, output, iterations, force, model):
-    """Compress image IN (or - for stdin) into an .rgc file."""
-    from ..api import Codec
+def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, model):
+    """Compress images IN (or - for stdin) into .rgc files, each beside its image unless -o.
 
-    output = output or default_output(input, ".rgc")
-    check_output(output, input, force)
-    data = read_input(input)
-    with errors_about(input), warnings_to_stderr(input), ProgressBar("encoding") as bar:
-        rgc = Codec(model).encode(data, iterations, progress=bar)
-    write_output(output, rgc)
+    Give the iterations (-q) or one target: --size, --bpp or --psnr. A target encodes all 16
+    iterations once and keeps as many as it asks for.
+    """
+    exclusive(**{"-q": iterations, "--size": size, "--bpp": bpp, "--psnr": psnr})
+    from ..api import Codec
+    from ..api import info as file_info
+
+    codec = Codec(model)
+
+    def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
+        image = read_input(job.input)
+        rgc = codec.encode(image, iterations, size=size, bpp=bpp, psnr=psnr, progress=progress)
+        about = file_info(rgc)
+        return rgc, batch.Result(len(image), len(rgc), about.header.iterations, about.bpp)
+
+    batch.run(batch.plan(inputs, output, ".rgc"), work, force=force, verbose=verbose, doing="encoding", done_verb="encoded")
 
 
 @click.command()
-@input_argument
+@inputs_argument
 @output_option
 @click.option("-n", "--iterations", type=click.IntRange(1, MAX_ITERATIONS), help="Decode only the first N iterations.")
+@size_option
+@bpp_option
 @click.option("--salvage", is_flag=True, help="Decode the intact iterations of a damaged file (with a warning) instead of refusing it.")
 @force_option
+@verbose_option
 @model_option
-def decode(input, output, iterations, salvage, force, model):
-    """Decompress .rgc file IN (or - for stdin) into an image (PNG unless OUT says otherwise)."""
+def decode(inputs, output, iterations, size, bpp, salvage, force, verbose, model):
+    """Decompress .rgc files IN (or - for stdin) into images: PNG beside each, unless -o says otherwise.
+
+    --size and --bpp decode what the first BYTES bytes (or X bits per pixel) of a file hold, as a
+    client that has downloaded only that much would.
+    """
+    exclusive(**{"--size": size, "--bpp": bpp})
     from ..api import Codec
+    from ..api import info as file_info
     from ..images import encode_output
 
-    output = output or default_output(input, ".png")
-    fmt = output_format(output)
-    check_output(output, input, force)
-    data = read_input(input)
-    with errors_about(input), warnings_to_stderr(input), ProgressBar("decoding") as bar:
-        image = Codec(model).decode(data, iterations, salvage=salvage, progress=bar)
-    with errors_about(output):
-        image_bytes = encode_output(image, fmt)
-    write_output(output, image_bytes)
+    codec = Codec(model)
+
+    def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
+        data = read_input(job.input)
+        image = codec.decode(data, iterations, size=size, bpp=bpp, salvage=salvage, progress=progress)
+        with errors_about(job.output):
+            image_bytes = encode_output(image, output_format(job.output))
+        decoded = image.info["iterations"]
+        return image_bytes, batch.Result(len(data), len(image_bytes), decoded, file_info(data).chunks[decoded - 1].bpp)
+
+    batch.run(batch.plan(inputs, output, ".png"), work, force=force, verbose=verbose, doing="decoding", done_verb="decoded",
+              check=lambda job: output_format(job.output))
 
 
 @click.command()
 @input_argument
-def info(input):
+@click.option("--original", metavar="IMG", help="The image the file was made from: adds each iteration's PSNR (decodes the file).")
+@model_option
+def info(input, original, model):
     """Show the header and per-iteration sizes of .rgc file IN (and its damage, if any)."""
     from ..api import info as file_info
 
+    data = read_input(input)
     with errors_about(input):
-        about = file_info(read_input(input))
-    click.echo("\n".join(info_lines(input, about)))
+        about = file_info(data)
+    psnrs = None if original is None or about.damage is not None else iteration_psnrs(input, data, original, model)
+    click.echo("\n".join(info_lines(input, about, psnrs)))
     if about.damage is not None:
         raise click.ClickException(f"{input}: {about.damage}{intact_hint(len(about.chunks))}")
 
 
-def info_lines(name: str, about) -> list[str]:
+def iteration_psnrs(input: str, data: bytes, original: str, model: str | None) -> list[float]:
+    from ..api import Codec, to_picture
+
+    with errors_about(original), warnings_to_stderr(original):
+        reference = to_picture(read_input(original))
+    with errors_about(input), warnings_to_stderr(input):
+        return Codec(model).psnr_per_iteration(data, reference)
+
+
+def info_lines(name: str, about, psnrs: list[float] | None = None) -> list[str]:
     header = about.header
     shipped = f" ({about.model.file})" if about.model else " (not carried by this release)"
     lines = [
@@ -90,12 +136,15 @@ def info_lines(name: str, about) -> list[str]:
         f"padding:     {header.pad_right} right, {header.pad_bottom} bottom; tile {header.tile}",
         f"model id:    {header.model_id.hex()}{shipped}",
         f"coder id:    {header.coder_id}",
-        "iteration   bytes   mode   cumulative bpp",
+        "iteration   bytes   mode   cumulative bpp" + ("   PSNR (dB)" if psnrs else ""),
     ]
+    if about.icc_bytes is not None:
+        lines.append(f"ICC       {about.icc_bytes:7d}   zlib   (colour profile)")
     if about.alpha_bytes is not None:
         lines.append(f"alpha     {about.alpha_bytes:7d}   zlib")
-    for chunk in about.chunks:
-        lines.append(f"{chunk.index:9d} {chunk.bytes:7d}   {'coded' if chunk.coded else 'raw  '}  {chunk.bpp:.4f}")
+    for i, chunk in enumerate(about.chunks):
+        psnr = f"   {psnrs[i]:9.2f}" if psnrs else ""
+        lines.append(f"{chunk.index:9d} {chunk.bytes:7d}   {'coded' if chunk.coded else 'raw  '}  {chunk.bpp:.4f}{psnr}")
     if about.truncated:
-        lines.append(f"(truncated: {len(about.chunks)} of {header.iterations} iterations present)")
+        lines.append(f"(truncated: {len(about.chunks)} of {count(header.iterations, 'iteration')} present)")
     return lines

@@ -1,9 +1,11 @@
-"""Inputs and outputs for the commands: '-' for stdin/stdout, atomic writes, no clobbering."""
+"""Inputs and outputs for the commands: '-' for stdin/stdout, atomic writes, no clobbering, and the
+one-line messages on stderr."""
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +17,19 @@ from ..files import atomic_write
 
 STDIO = "-"
 
+inputs_argument = click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=str)
 input_argument = click.argument("input", metavar="IN", type=str)
-force_option = click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
-output_option = click.option("-o", "--output", "output", metavar="OUT", type=str, help="Output file, or - for stdout.")
+force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+output_option = click.option("-o", "--output", "output", metavar="OUT", type=str,
+                             help="Output file, - for stdout, or a folder DIR/ (the only choice with several inputs).")
 model_option = click.option("--model", type=click.Path(dir_okay=False),
                             help="Weights file (default: the shipped model; decoding picks the one the file names).")
+verbose_option = click.option("-v", "--verbose", is_flag=True, help="A line per file and a summary on stderr.")
+
+
+def label(name: str) -> str:
+    """How messages name a file: 'stdin' or 'stdout' for -."""
+    return "stdin" if name == STDIO else name
 
 
 def read_input(name: str) -> bytes:
@@ -41,7 +51,8 @@ def default_output(input_name: str, suffix: str) -> str:
 
 
 def check_output(name: str, input_name: str, force: bool) -> None:
-    """Refuse, before any work, an output that would clobber the input or an existing file."""
+    """Refuse, before any work, an output that would clobber the input or an existing file, or that
+    cannot be written."""
     if name == STDIO:
         if sys.stdout.isatty():
             raise click.ClickException("refusing to write binary data to a terminal (use -o FILE or a pipe)")
@@ -53,8 +64,14 @@ def check_output(name: str, input_name: str, force: bool) -> None:
         raise click.ClickException(f"{name}: is a directory")
     if out.exists() and not force:
         raise click.ClickException(f"{name}: already exists (use -f to overwrite)")
-    if not out.parent.exists():
-        raise click.ClickException(f"{name}: folder {out.parent} does not exist")
+    folder = out.parent
+    if not folder.is_dir():
+        raise click.ClickException(f"{name}: folder {folder} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=folder):  # what the atomic write will need; gone when closed
+            pass
+    except OSError as e:
+        raise click.ClickException(f"{name}: cannot write in folder {folder} ({e.strerror or e})") from None
 
 
 def write_output(name: str, data: bytes) -> None:
@@ -75,18 +92,35 @@ def write_output(name: str, data: bytes) -> None:
         raise click.ClickException(f"{name}: cannot write ({e.strerror or e})") from None
 
 
+def say(line: str) -> None:
+    """One line on stderr, clear of a progress bar there."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=sys.stderr):
+            click.echo(line, err=True)
+    else:
+        click.echo(line, err=True)
+
+
 def warn(message: str) -> None:
-    click.echo(f"rnncodec: warning: {message}", err=True)
+    say(f"rnncodec: warning: {message}")
+
+
+def error(message: str) -> None:
+    say(f"rnncodec: error: {message}")
 
 
 @contextmanager
 def warnings_to_stderr(name: str | None = None):
-    """Show library warnings as one 'rnncodec: warning:' line each, naming the file if given."""
+    """Show library warnings as one 'rnncodec: warning:' line each (each message once), naming the file if given."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
-    for w in caught:
-        warn(f"{name}: {w.message}" if name else str(w.message))
+        try:
+            yield
+        finally:
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                warn(f"{name}: {message}" if name else message)
 
 
 @contextmanager
@@ -109,25 +143,8 @@ def intact_hint(intact: int) -> str:
     return f"; {first} intact: decode with -n {intact} or --salvage"
 
 
-class ProgressBar:
-    """A tqdm bar on stderr when it is a terminal, silent otherwise; called with (done, total)."""
-
-    def __init__(self, description: str):
-        self.description = description
-        self.bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=self.description, unit="step", file=sys.stderr,
-                            disable=not sys.stderr.isatty(), leave=False)
-        self.bar.total = total
-        self.bar.update(done - self.bar.n)
-
-    def __enter__(self) -> "ProgressBar":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def exclusive(**options) -> None:
+    """Refuse more than one of the options given (names as the user types them, values None when absent)."""
+    given = [name for name, value in options.items() if value is not None]
+    if len(given) > 1:
+        raise click.UsageError(f"{' and '.join(given)} exclude each other: give one of {', '.join(options)}")
