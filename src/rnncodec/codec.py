@@ -1,4 +1,8 @@
-"""The codec: Picture ⇄ .rgc bytes, through the network (tile by tile) and the entropy coder."""
+"""The codec: Picture ⇄ .rgc bytes, through the network (tile by tile) and the entropy coder.
+
+The network runs on an engine (numpy in and out, one iteration per call): ONNX Runtime
+(:mod:`rnncodec.runtime`) where it is installed, else PyTorch (:mod:`rnncodec.torch_engine`);
+$RNNCODEC_ENGINE ("onnx" or "torch") chooses."""
 
 from __future__ import annotations
 
@@ -6,15 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import os
+from importlib.util import find_spec
+
 import numpy as np
-import torch
 
 from .bitstream import BLOCK, Contents, Damage, DamageError, FormatError, Header, pack_file, parse
 from .entropy import CODER_ID, CodeCoder, CoderTables
 from .images import Picture
-from .model import RNNCodec
-from .tensors import to_tensor, to_uint8
-from .weights import default_weights_path, load_coder_tables, load_model, model_id
+from .weights import WeightsError, default_weights_path, load_coder_tables, model_id
 
 DEFAULT_TILE = 1024  # the network runs on tiles this big: bounded memory, seams only on larger images
 Progress = Callable[[int], None] | None  # called with the number of network steps just done
@@ -41,22 +45,78 @@ def code_slices(rows: slice, cols: slice):
     return slice(rows.start // BLOCK, rows.stop // BLOCK), slice(cols.start // BLOCK, cols.stop // BLOCK)
 
 
+ENGINE_VARIABLE = "RNNCODEC_ENGINE"
+
+
+def engine_name(name: str | None = None) -> str:
+    """The engine to run: ``name``, else $RNNCODEC_ENGINE, else "onnx" where ONNX Runtime is installed, else "torch"."""
+    name = name or os.environ.get(ENGINE_VARIABLE) or ("onnx" if find_spec("onnxruntime") else "torch")
+    if name not in ("onnx", "torch"):
+        raise WeightsError(f"unknown engine {name!r} (${ENGINE_VARIABLE}: onnx or torch)")
+    return name
+
+
+def load_engine(path: Path, name: str | None = None):
+    """The network of a weights file on the chosen engine (see :func:`engine_name`)."""
+    name = engine_name(name)
+    try:
+        if name == "onnx":
+            from .runtime import OnnxEngine
+
+            return OnnxEngine.load(path)
+        from .torch_engine import TorchEngine
+    except ImportError as e:
+        raise WeightsError(f"the {name} engine is not installed ({e}); pip install 'rnncodec[train]' brings PyTorch") from None
+    return TorchEngine.load(path)
+
+
+def image_to_network(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) → float32 (1, 3, H, W) in [-0.5, 0.5], as :func:`rnncodec.tensors.to_tensor` computes it."""
+    x = rgb.astype(np.float32) / np.float32(255) - np.float32(0.5)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def network_to_image(x: np.ndarray) -> np.ndarray:
+    """float (3, H, W) → uint8 (H, W, 3): clamped to [-0.5, 0.5], rounded as :func:`rnncodec.tensors.to_uint8`."""
+    pixels = np.round((np.clip(x, -0.5, 0.5) + np.float32(0.5)) * np.float32(255))
+    return np.clip(pixels, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+
+
 class Codec:
-    def __init__(self, model: RNNCodec, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None):
-        self.model = model.eval()
+    def __init__(self, engine, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None):
+        """``engine``: an engine (see :mod:`rnncodec.runtime`), or a PyTorch RNNCodec to run as one."""
+        if hasattr(engine, "load_state_dict"):  # a PyTorch model
+            from .torch_engine import TorchEngine
+
+            engine = TorchEngine(engine)
+        self.engine = engine
+        self.cfg = engine.cfg
         self.model_id = model_id
         self.tile = tile
         self.tables = tables  # the entropy coder's fitted tables (None: uniform)
 
     @classmethod
-    def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE) -> "Codec":
+    def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE, engine: str | None = None) -> "Codec":
+        """The codec of a weights file (the shipped ones by default) on ``engine`` (see :func:`engine_name`)."""
         path = Path(weights) if weights is not None else default_weights_path()
-        model = load_model(path)
-        return cls(model, model_id(path), tile, load_coder_tables(path, model.cfg.code_channels))
+        network = load_engine(path, engine)
+        return cls(network, model_id(path), tile, load_coder_tables(path, network.cfg.code_channels))
 
     @property
     def max_iterations(self) -> int:
-        return self.model.cfg.max_iterations
+        return self.cfg.max_iterations
+
+    def network_codes(self, x: np.ndarray, iterations: int):
+        """Yield the bits b_t (1, C, h, w) in ±1 of an image (1, 3, H, W) for t = 1..iterations, without the
+        decoder step after the last iteration, which nothing uses (as :meth:`RNNCodec.encode`)."""
+        recon = np.zeros_like(x)
+        enc_state = dec_state = None
+        for t in range(1, iterations + 1):
+            bits, enc_state = self.engine.encode_step(x - recon, t, enc_state)
+            yield bits
+            if t < iterations:
+                delta, dec_state = self.engine.decode_step(bits, t, dec_state)
+                recon = delta + self.cfg.gamma * recon
 
     # --- encoding ------------------------------------------------------------------------------
     def codes(self, rgb: np.ndarray, iterations: int, progress: Progress = None) -> np.ndarray:
@@ -64,21 +124,19 @@ class Codec:
         h, w = rgb.shape[:2]
         padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
         H, W = padded.shape[:2]
-        out = np.zeros((iterations, self.model.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
-        with torch.inference_mode():
-            for rows, cols in tiles(H, W, self.tile):
-                x = to_tensor(padded[rows, cols])[None]
-                cr, cc = code_slices(rows, cols)
-                for t, bits in enumerate(self.model.encode(x, iterations)):
-                    out[t, :, cr, cc] = (bits[0] > 0).numpy()
-                    progress and progress(1)
+        out = np.zeros((iterations, self.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
+        for rows, cols in tiles(H, W, self.tile):
+            cr, cc = code_slices(rows, cols)
+            for t, bits in enumerate(self.network_codes(image_to_network(padded[rows, cols]), iterations)):
+                out[t, :, cr, cc] = bits[0] > 0
+                progress and progress(1)
         return out
 
     def encode(self, picture: Picture, iterations: int, progress: Progress = None) -> bytes:
         if not 1 <= iterations <= self.max_iterations:
             raise ValueError(f"iterations must be in 1..{self.max_iterations}")
         h, w = picture.rgb.shape[:2]
-        header = Header(w, h, picture.mode, iterations, self.model.cfg.code_channels, self.tile, self.model_id, CODER_ID)
+        header = Header(w, h, picture.mode, iterations, self.cfg.code_channels, self.tile, self.model_id, CODER_ID)
         coder = CodeCoder(*header.code_shape, self.tables)
         chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
         return pack_file(header, None if picture.alpha is None else picture.alpha.tobytes(), chunks)
@@ -90,7 +148,7 @@ class Codec:
             raise FormatError(f"file was made with other weights (model id {header.model_id.hex()}, these are {self.model_id.hex()})")
         if header.coder_id != CODER_ID:
             raise FormatError(f"file uses entropy coder {header.coder_id}; this build has coder {CODER_ID}")
-        if header.code_channels != self.model.cfg.code_channels:
+        if header.code_channels != self.cfg.code_channels:
             raise FormatError("file's code channel count does not match the model")
         if header.iterations > self.max_iterations:
             raise FormatError(f"file declares {header.iterations} iterations; the model runs at most {self.max_iterations}")
@@ -144,18 +202,17 @@ class Codec:
         K = codes.shape[0]
         H, W = codes.shape[2] * BLOCK, codes.shape[3] * BLOCK
         outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K if keep_all else 1)]
-        gamma = self.model.cfg.gamma
-        with torch.inference_mode():
-            for rows, cols in tiles(H, W, tile or self.tile):
-                cr, cc = code_slices(rows, cols)
-                recon, state = None, None
-                for t in range(K):
-                    bits = torch.from_numpy(codes[t, :, cr, cc]).float()[None] * 2 - 1
-                    delta, state = self.model.decode_step(bits, t + 1, state)
-                    recon = delta if recon is None else delta + gamma * recon
-                    if keep_all or t == K - 1:
-                        outs[t if keep_all else 0][rows, cols] = to_uint8(recon[0].clamp(-0.5, 0.5))
-                    progress and progress(1)
+        gamma = self.cfg.gamma
+        for rows, cols in tiles(H, W, tile or self.tile):
+            cr, cc = code_slices(rows, cols)
+            recon, state = None, None
+            for t in range(K):
+                bits = codes[t, :, cr, cc][None].astype(np.float32) * 2 - 1
+                delta, state = self.engine.decode_step(bits, t + 1, state)
+                recon = delta if recon is None else delta + gamma * recon
+                if keep_all or t == K - 1:
+                    outs[t if keep_all else 0][rows, cols] = network_to_image(recon[0])
+                progress and progress(1)
         return [o[:height, :width] for o in outs]
 
     def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None,

@@ -58,5 +58,5 @@ def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: in
         facts["validation_bits_per_code_bit"] = round(ideal_bits(val_codes, tables), 4)
         facts["validation_bits_per_code_bit_without_tables"] = round(ideal_bits(val_codes), 4)
     meta = {**read_facts(weights), "coder_fit": facts}
-    save_weights(codec.model, out, tables, storage, **meta)
+    save_weights(model, out, tables, storage, **meta)
     return facts

@@ -1,0 +1,143 @@
+"""The network's steps on ONNX Runtime, numpy in and out: encoding and decoding without PyTorch.
+
+An engine runs one iteration of the encoder or the decoder with explicit recurrent state:
+
+    bits, state = engine.encode_step(residual, t, state)   # residual (1, 3, H, W) float32 → bits ±1
+    delta, state = engine.decode_step(bits, t, state)      # bits (1, C, H/16, W/16) → Dec_t(bits) (1, 3, H, W)
+
+``state`` None is the start. The step graphs come from :mod:`rnncodec.export` and hold no weights:
+their parameters are bound at load from the weights file, so the weights are stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .config import ModelConfig
+from .weights import WeightsError, read_parameters
+
+GRAPH_FORMAT = "rnncodec-step-graph-1"
+BOUND_AT_LOAD = "(weights file)"  # the external-data location of a graph's parameters: supplied at load
+SIDES = ("encoder", "decoder")
+ENCODER_SCALES = (4, 8, 16)  # each encoder cell's state is at 1/scale of the image
+DECODER_SCALES = (16, 8, 4, 2)
+THREADS_VARIABLE = "RNNCODEC_THREADS"  # threads per network call; default 1 (see default_threads)
+
+
+def step_signature(cfg: ModelConfig, side: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """(name, channels, scale) of a step graph's tensor inputs (besides t) and of its outputs."""
+    if side == "encoder":
+        first_in, first_out, cells = ("residual", 3, 1), ("bits", cfg.code_channels, 16), zip(cfg.encoder_hidden, ENCODER_SCALES)
+    else:
+        first_in, first_out, cells = ("bits", cfg.code_channels, 16), ("delta", 3, 1), zip(cfg.decoder_hidden, DECODER_SCALES)
+    state = [(f"{k}{i}", width, scale) for i, (width, scale) in enumerate(cells) for k in "hc"]
+    return [first_in, *state], [first_out, *((f"new_{n}", w, s) for n, w, s in state)]
+
+
+STEP_MODULES = {"encoder": ("log_gain", "encoder.", "binarizer."), "decoder": ("log_gain", "decoder.")}
+
+
+def step_parameters(params: dict, side: str) -> list[str]:
+    """The names of the parameters a step graph uses: those of the modules it runs (export checks it)."""
+    return [name for name in params if name.startswith(STEP_MODULES[side])]
+
+
+def graph_paths(weights: Path) -> dict[str, Path]:
+    """Where the step graphs of a weights file live: next to it, ``NAME.encoder.onnx`` and ``NAME.decoder.onnx``."""
+    stem = weights.name.removesuffix(".safetensors")
+    return {side: weights.with_name(f"{stem}.{side}.onnx") for side in SIDES}
+
+
+def default_threads() -> int:
+    """Threads per network call: $RNNCODEC_THREADS, else 1 (two threads gain little here, and lose
+    on a busy machine; see benchmarks/inference_speed.py)."""
+    value = os.environ.get(THREADS_VARIABLE, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_VARIABLE} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
+class GraphError(WeightsError):
+    """A step graph that is missing, unreadable or made for another model."""
+
+
+class OnnxEngine:
+    """The encoder and decoder steps of one weights file as ONNX Runtime sessions."""
+
+    def __init__(self, cfg: ModelConfig, graphs: dict[str, bytes], params: dict[str, np.ndarray], threads: int | None = None):
+        import onnxruntime as ort
+
+        self.cfg = cfg
+        self.sessions = {}
+        for side in SIDES:
+            names = step_parameters(params, side)
+            side_options = session_options(ort, threads or default_threads())
+            side_options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
+            try:
+                self.sessions[side] = ort.InferenceSession(graphs[side], side_options, providers=["CPUExecutionProvider"])
+            except Exception as e:  # ONNX Runtime raises its own classes for a bad graph or missing parameters
+                raise GraphError(f"the {side} graph does not load with these weights: {e}") from None
+            check_config(self.sessions[side], cfg, side)
+        self.signatures = {side: step_signature(cfg, side) for side in SIDES}
+
+    @classmethod
+    def load(cls, weights: Path, threads: int | None = None) -> "OnnxEngine":
+        """The engine of a weights file, with its graphs from beside it (or exported now, where PyTorch is installed)."""
+        cfg, params = read_parameters(weights)
+        return cls(cfg, load_graphs(weights, cfg), params, threads)
+
+    def zero_state(self, side: str, height: int, width: int) -> list[np.ndarray]:
+        return [np.zeros((1, c, height // s, width // s), np.float32) for _, c, s in self.signatures[side][0][1:]]
+
+    def _step(self, side: str, first: np.ndarray, t: int, state, height: int, width: int):
+        state = self.zero_state(side, height, width) if state is None else state
+        names = [name for name, _, _ in self.signatures[side][0]]
+        feeds = dict(zip(names, [first, *state])) | {"t": np.array(t, np.int64)}
+        out, *new_state = self.sessions[side].run(None, feeds)
+        return out, new_state
+
+    def encode_step(self, residual: np.ndarray, t: int, state=None):
+        """Residual r_{t-1} (1, 3, H, W) float32 → bits b_t (1, C, H/16, W/16) float32 in ±1, new state."""
+        return self._step("encoder", residual, t, state, *residual.shape[2:])
+
+    def decode_step(self, bits: np.ndarray, t: int, state=None):
+        """Bits b_t (1, C, h, w) in ±1 → Dec_t(b_t) (1, 3, 16h, 16w) float32, new state."""
+        return self._step("decoder", bits, t, state, bits.shape[2] * 16, bits.shape[3] * 16)
+
+
+def session_options(ort, threads: int):
+    """One network call on ``threads`` threads that sleep when idle instead of spinning (on a
+    busy machine spinning threads take the cores the others need)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only
+    return options
+
+
+def check_config(session, cfg: ModelConfig, side: str) -> None:
+    """Refuse a graph made for another format or model config than the weights'."""
+    props = session.get_modelmeta().custom_metadata_map
+    if props.get("format") != GRAPH_FORMAT:
+        raise GraphError(f"the {side} graph is not an rnncodec step graph of format {GRAPH_FORMAT}")
+    if ModelConfig.from_dict(json.loads(props["config"])) != cfg:
+        raise GraphError(f"the {side} graph is for another model config than the weights")
+
+
+def load_graphs(weights: Path, cfg: ModelConfig) -> dict[str, bytes]:
+    """The step graphs of a weights file: the files beside it if there are, else exported from the PyTorch model."""
+    paths = graph_paths(Path(weights))
+    if all(p.is_file() for p in paths.values()):
+        return {side: path.read_bytes() for side, path in paths.items()}
+    try:
+        from .export import export_graphs
+    except ImportError:
+        raise GraphError(f"{weights}: no ONNX graphs beside it ({paths['encoder'].name}); make them where PyTorch is "
+                         "installed (pip install 'rnncodec[train]'): python -m rnncodec.export WEIGHTS") from None
+    return export_graphs(cfg)
