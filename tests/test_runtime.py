@@ -49,15 +49,20 @@ MODELS = {"tiny": lambda: tiny_model(False), "tiny+tail": lambda: tiny_model(Tru
 
 @pytest.fixture(scope="module", params=list(MODELS))
 def engines(request, tmp_path_factory):
-    """(PyTorch engine, ONNX engine) of one model, the ONNX one loaded from a weights file as the codec does."""
+    """(PyTorch engine, ONNX engine, weights file) of one model, the ONNX one loaded as the codec loads
+    it: for the shipped weights with the graphs committed beside them, else with graphs exported now."""
     model = MODELS[request.param]()
-    path = tmp_path_factory.mktemp("weights") / f"{request.param}.safetensors"
-    save_weights(model, path)
+    if request.param == "shipped":
+        path = default_weights_path()
+        assert all(p.is_file() for p in graph_paths(path).values()), "the shipped weights' graphs are committed"
+    else:
+        path = tmp_path_factory.mktemp("weights") / f"{request.param}.safetensors"
+        save_weights(model, path)
     return TorchEngine(model), OnnxEngine.load(path), path
 
 
 def random_state(engine, side, height, width, rng):
-    return [rng.normal(0, 0.3, z.shape).astype(np.float32) for z in engine.zero_state(side, height, width)]
+    return [rng.normal(0, 0.3, shape).astype(np.float32) for shape in engine.state_shapes(side, height, width)]
 
 
 def as_torch_state(flat):
@@ -105,7 +110,8 @@ def test_codec_on_onnx_writes_the_same_file_and_decodes_within_one_level(engines
 
 def test_committed_graphs_are_those_the_model_exports():
     """The shipped weights' graphs are generated files: a change to the model must come with them
-    re-made (python -m rnncodec.export)."""
+    re-made (python -m rnncodec.export). (The tests above run them against the model's outputs;
+    this one also catches a change that the pinned exporter would write differently.)"""
     weights = default_weights_path()
     fresh = export_graphs(load_model(weights).cfg)
     for side, path in graph_paths(weights).items():

@@ -2,8 +2,8 @@
 
 Each graph is one iteration with its recurrent state as explicit inputs and outputs and the
 iteration number t as an input (the learned gain and the tail conditioning are looked up by t),
-so one graph serves every iteration. The all-zero state stands for "no state yet" (t = 1): a
-hidden convolution of zeros adds exactly zero, so the outputs are the same as the model's.
+so one graph serves every iteration after the first; the first iteration's graph ("-first") has no
+state inputs, as the model runs no hidden convolutions then.
 
 The graphs hold no weights: every parameter is an initializer named as in the model's state dict
 whose data is "external", and the runtime binds a weights file's tensors to them at load. A graph
@@ -27,7 +27,7 @@ import torch.nn as nn
 from .config import ModelConfig
 from .files import atomic_write
 from .model import RNNCodec
-from .runtime import BOUND_AT_LOAD, GRAPH_FORMAT, SIDES, graph_paths, step_parameters, step_signature
+from .runtime import BOUND_AT_LOAD, GRAPH_FORMAT, GRAPHS, graph_paths, split, step_parameters, step_signature
 from .weights import read_config
 
 OPSET = 17
@@ -50,7 +50,7 @@ class EncoderStep(nn.Module):
 
     def forward(self, residual, t, *state):
         m = self.model
-        features, new_state = m.encoder(residual * m.gain(t), paired(state))
+        features, new_state = m.encoder(residual * m.gain(t), paired(state) if state else None)
         y = torch.tanh(m.binarizer.conv(features))
         return (torch.where(y >= 0, 1.0, -1.0), *flattened(new_state))
 
@@ -63,7 +63,7 @@ class DecoderStep(nn.Module):
         self.model = model
 
     def forward(self, bits, t, *state):
-        out, new_state = self.model.decode_step(bits, t, paired(state))
+        out, new_state = self.model.decode_step(bits, t, paired(state) if state else None)
         return (out, *flattened(new_state))
 
 
@@ -87,13 +87,14 @@ def placeholder_model(cfg: ModelConfig) -> RNNCodec:
     return model
 
 
-def export_step(cfg: ModelConfig, side: str) -> bytes:
+def export_step(cfg: ModelConfig, graph: str) -> bytes:
     """The ONNX graph (bytes) of one encoder or decoder step of a config's model; it holds no weights:
     the runtime binds a weights file's parameters to it at load."""
     import onnx
 
     model = placeholder_model(cfg)
-    inputs, outputs = step_signature(model.cfg, side)
+    side = split(graph)[0]
+    inputs, outputs = step_signature(model.cfg, graph)
     size = EXAMPLE_SIZE
     args = [torch.zeros(1, c, size // s, size // s) for _, c, s in inputs]
     args.insert(1, torch.tensor(1))  # t
@@ -106,15 +107,15 @@ def export_step(cfg: ModelConfig, side: str) -> bytes:
         torch.onnx.export(STEPS[side](model).eval(), tuple(args), buffer, dynamo=False, opset_version=OPSET,
                           input_names=names, output_names=[n for n, _, _ in outputs], dynamic_axes=dynamic,
                           do_constant_folding=False)  # keeps each parameter an initializer of its own name
-    graph = onnx.load_from_string(buffer.getvalue())
-    unbound = unbind_parameters(graph, model.state_dict())
-    expected = set(step_parameters(model.state_dict(), side))
+    proto = onnx.load_from_string(buffer.getvalue())
+    unbound = unbind_parameters(proto, model.state_dict())
+    expected = set(step_parameters(model.state_dict(), graph))
     if unbound != expected:
-        raise RuntimeError(f"the {side} graph's parameters are not those the runtime binds: {sorted(unbound ^ expected)}")
-    graph.metadata_props.add(key="format", value=GRAPH_FORMAT)
-    graph.metadata_props.add(key="config", value=json.dumps(model.cfg.to_dict()))
-    graph.producer_version = ""  # the graph, not the torch release, decides the bytes
-    return graph.SerializeToString()
+        raise RuntimeError(f"the {graph} graph's parameters are not those the runtime binds: {sorted(unbound ^ expected)}")
+    proto.metadata_props.add(key="format", value=GRAPH_FORMAT)
+    proto.metadata_props.add(key="config", value=json.dumps(model.cfg.to_dict()))
+    proto.producer_version = ""  # the graph, not the torch release, decides the bytes
+    return proto.SerializeToString()
 
 
 PREFIX = "model."  # the step modules hold the model under this name
@@ -142,16 +143,16 @@ def unbind_parameters(graph, state: dict) -> set[str]:
 
 
 def export_graphs(cfg: ModelConfig) -> dict[str, bytes]:
-    """Both step graphs of a config's model: {"encoder": bytes, "decoder": bytes}."""
-    return {side: export_step(cfg, side) for side in SIDES}
+    """The step graphs of a config's model: {"encoder-first": bytes, "encoder": bytes, …} (runtime.GRAPHS)."""
+    return {graph: export_step(cfg, graph) for graph in GRAPHS}
 
 
 def write_graphs(weights: str | Path) -> list[Path]:
     """Export the graphs of a weights file's model and write them next to it."""
     graphs = export_graphs(read_config(weights))
     paths = graph_paths(Path(weights))
-    for side, path in paths.items():
-        atomic_write(path, lambda tmp, data=graphs[side]: Path(tmp).write_bytes(data))
+    for graph, path in paths.items():
+        atomic_write(path, lambda tmp, data=graphs[graph]: Path(tmp).write_bytes(data))
     return list(paths.values())
 
 

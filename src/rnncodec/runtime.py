@@ -22,34 +22,43 @@ from .weights import WeightsError, read_parameters
 
 GRAPH_FORMAT = "rnncodec-step-graph-1"
 BOUND_AT_LOAD = "(weights file)"  # the external-data location of a graph's parameters: supplied at load
-SIDES = ("encoder", "decoder")
+GRAPHS = ("encoder-first", "encoder", "decoder-first", "decoder")  # "-first": iteration 1, without state inputs
 ENCODER_SCALES = (4, 8, 16)  # each encoder cell's state is at 1/scale of the image
 DECODER_SCALES = (16, 8, 4, 2)
 THREADS_VARIABLE = "RNNCODEC_THREADS"  # threads per network call; default 1 (see default_threads)
 
 
-def step_signature(cfg: ModelConfig, side: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
-    """(name, channels, scale) of a step graph's tensor inputs (besides t) and of its outputs."""
+def split(graph: str) -> tuple[str, bool]:
+    """A graph's name → (side, whether it is the first iteration's)."""
+    return graph.removesuffix("-first"), graph.endswith("-first")
+
+
+def step_signature(cfg: ModelConfig, graph: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """(name, channels, scale) of a step graph's tensor inputs (besides t) and of its outputs. The first
+    iteration's graph has no state inputs: no hidden convolutions run on an all-zero state."""
+    side, first = split(graph)
     if side == "encoder":
         first_in, first_out, cells = ("residual", 3, 1), ("bits", cfg.code_channels, 16), zip(cfg.encoder_hidden, ENCODER_SCALES)
     else:
         first_in, first_out, cells = ("bits", cfg.code_channels, 16), ("delta", 3, 1), zip(cfg.decoder_hidden, DECODER_SCALES)
     state = [(f"{k}{i}", width, scale) for i, (width, scale) in enumerate(cells) for k in "hc"]
-    return [first_in, *state], [first_out, *((f"new_{n}", w, s) for n, w, s in state)]
+    return [first_in, *([] if first else state)], [first_out, *((f"new_{n}", w, s) for n, w, s in state)]
 
 
 STEP_MODULES = {"encoder": ("log_gain", "encoder.", "binarizer."), "decoder": ("log_gain", "decoder.")}
 
 
-def step_parameters(params: dict, side: str) -> list[str]:
-    """The names of the parameters a step graph uses: those of the modules it runs (export checks it)."""
-    return [name for name in params if name.startswith(STEP_MODULES[side])]
+def step_parameters(params: dict, graph: str) -> list[str]:
+    """The names of the parameters a step graph uses: those of the modules it runs, less the hidden
+    convolutions in the first iteration's (export checks it)."""
+    side, first = split(graph)
+    return [name for name in params if name.startswith(STEP_MODULES[side]) and not (first and ".conv_hidden." in name)]
 
 
 def graph_paths(weights: Path) -> dict[str, Path]:
-    """Where the step graphs of a weights file live: next to it, ``NAME.encoder.onnx`` and ``NAME.decoder.onnx``."""
+    """Where the step graphs of a weights file live: next to it, ``NAME.encoder.onnx``, ``NAME.encoder-first.onnx`` …"""
     stem = weights.name.removesuffix(".safetensors")
-    return {side: weights.with_name(f"{stem}.{side}.onnx") for side in SIDES}
+    return {graph: weights.with_name(f"{stem}.{graph}.onnx") for graph in GRAPHS}
 
 
 def default_threads() -> int:
@@ -73,16 +82,16 @@ class OnnxEngine:
 
         self.cfg = cfg
         self.sessions = {}
-        for side in SIDES:
-            names = step_parameters(params, side)
-            side_options = session_options(ort, threads or default_threads())
-            side_options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
+        for graph in GRAPHS:
+            names = step_parameters(params, graph)
+            options = session_options(ort, threads or default_threads())
+            options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
             try:
-                self.sessions[side] = ort.InferenceSession(graphs[side], side_options, providers=["CPUExecutionProvider"])
+                self.sessions[graph] = ort.InferenceSession(graphs[graph], options, providers=["CPUExecutionProvider"])
             except Exception as e:  # ONNX Runtime raises its own classes for a bad graph or missing parameters
-                raise GraphError(f"the {side} graph does not load with these weights: {e}") from None
-            check_config(self.sessions[side], cfg, side)
-        self.signatures = {side: step_signature(cfg, side) for side in SIDES}
+                raise GraphError(f"the {graph} graph does not load with these weights: {e}") from None
+            check_config(self.sessions[graph], cfg, graph)
+        self.signatures = {graph: step_signature(cfg, graph) for graph in GRAPHS}
 
     @classmethod
     def load(cls, weights: Path, threads: int | None = None) -> "OnnxEngine":
@@ -90,23 +99,24 @@ class OnnxEngine:
         cfg, params = read_parameters(weights)
         return cls(cfg, load_graphs(weights, cfg), params, threads)
 
-    def zero_state(self, side: str, height: int, width: int) -> list[np.ndarray]:
-        return [np.zeros((1, c, height // s, width // s), np.float32) for _, c, s in self.signatures[side][0][1:]]
+    def state_shapes(self, side: str, height: int, width: int) -> list[tuple[int, ...]]:
+        """The shapes of a side's state tensors (h, c of each cell) for an image of height × width."""
+        return [(1, c, height // s, width // s) for _, c, s in self.signatures[side][0][1:]]
 
-    def _step(self, side: str, first: np.ndarray, t: int, state, height: int, width: int):
-        state = self.zero_state(side, height, width) if state is None else state
-        names = [name for name, _, _ in self.signatures[side][0]]
-        feeds = dict(zip(names, [first, *state])) | {"t": np.array(t, np.int64)}
-        out, *new_state = self.sessions[side].run(None, feeds)
+    def _step(self, side: str, tensor: np.ndarray, t: int, state):
+        graph = side if state is not None else f"{side}-first"
+        names = [name for name, _, _ in self.signatures[graph][0]]
+        feeds = dict(zip(names, [tensor, *(state or [])])) | {"t": np.array(t, np.int64)}
+        out, *new_state = self.sessions[graph].run(None, feeds)
         return out, new_state
 
     def encode_step(self, residual: np.ndarray, t: int, state=None):
         """Residual r_{t-1} (1, 3, H, W) float32 → bits b_t (1, C, H/16, W/16) float32 in ±1, new state."""
-        return self._step("encoder", residual, t, state, *residual.shape[2:])
+        return self._step("encoder", residual, t, state)
 
     def decode_step(self, bits: np.ndarray, t: int, state=None):
         """Bits b_t (1, C, h, w) in ±1 → Dec_t(b_t) (1, 3, 16h, 16w) float32, new state."""
-        return self._step("decoder", bits, t, state, bits.shape[2] * 16, bits.shape[3] * 16)
+        return self._step("decoder", bits, t, state)
 
 
 def session_options(ort, threads: int):
@@ -121,13 +131,13 @@ def session_options(ort, threads: int):
     return options
 
 
-def check_config(session, cfg: ModelConfig, side: str) -> None:
+def check_config(session, cfg: ModelConfig, graph: str) -> None:
     """Refuse a graph made for another format or model config than the weights'."""
     props = session.get_modelmeta().custom_metadata_map
     if props.get("format") != GRAPH_FORMAT:
-        raise GraphError(f"the {side} graph is not an rnncodec step graph of format {GRAPH_FORMAT}")
+        raise GraphError(f"the {graph} graph is not an rnncodec step graph of format {GRAPH_FORMAT}")
     if ModelConfig.from_dict(json.loads(props["config"])) != cfg:
-        raise GraphError(f"the {side} graph is for another model config than the weights")
+        raise GraphError(f"the {graph} graph is for another model config than the weights")
 
 
 def load_graphs(weights: Path, cfg: ModelConfig) -> dict[str, bytes]:
@@ -138,6 +148,6 @@ def load_graphs(weights: Path, cfg: ModelConfig) -> dict[str, bytes]:
     try:
         from .export import export_graphs
     except ImportError:
-        raise GraphError(f"{weights}: no ONNX graphs beside it ({paths['encoder'].name}); make them where PyTorch is "
+        raise GraphError(f"{weights}: no ONNX graphs beside it ({paths['encoder'].name} …); make them where PyTorch is "
                          "installed (pip install 'rnncodec[train]'): python -m rnncodec.export WEIGHTS") from None
     return export_graphs(cfg)
