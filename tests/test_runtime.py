@@ -1,5 +1,6 @@
 """The ONNX Runtime engine against the PyTorch model it is exported from, and the committed graphs."""
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,7 +14,7 @@ from rnncodec.codec import Codec
 from rnncodec.export import export_graphs, write_graphs
 from rnncodec.images import Picture
 from rnncodec.model import RNNCodec, widen
-from rnncodec.runtime import GraphError, OnnxEngine, graph_paths
+from rnncodec.runtime import EngineError, OnnxEngine, graph_paths
 from rnncodec.torch_engine import TorchEngine
 from rnncodec.weights import default_weights_path, load_model, model_id, save_weights
 
@@ -132,7 +133,7 @@ def test_graphs_of_another_config_are_refused(tiny_weights, tmp_path):
     write_graphs(other)
     for side, path in graph_paths(other).items():
         path.rename(graph_paths(copy)[side])  # the tiny weights beside graphs of 4 code channels
-    with pytest.raises(GraphError, match="another model config|does not load"):
+    with pytest.raises(EngineError, match="another model config|does not load"):
         OnnxEngine.load(copy)
 
 
@@ -165,3 +166,38 @@ def test_weights_without_graphs_need_pytorch_to_export_them(tiny_weights):
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode != 0 and "python -m rnncodec.export" in run.stderr
     assert all(not p.exists() for p in graph_paths(tiny_weights).values())
+
+
+def test_golden_files_decode_within_one_level_on_onnx(tmp_path):
+    """The version-1 golden file, decoded through ONNX Runtime, against the pixels PyTorch decoded it to."""
+    from PIL import Image
+
+    from rgc_fuzz import V1_GOLDEN
+    from rnncodec.bitstream import parse_header
+
+    path = tmp_path / "tiny.safetensors"
+    save_weights(tiny_model(False), path)
+    codec = Codec(OnnxEngine.load(path), parse_header(V1_GOLDEN.read_bytes()).model_id)
+    for iterations, png in ((None, "v1-tiny-rgba-8it.png"), (6, "v1-tiny-rgba-8it-n6.png")):
+        decoded = np.asarray(codec.decode(V1_GOLDEN.read_bytes(), iterations=iterations).picture.to_pil()).astype(int)
+        expected = np.asarray(Image.open(V1_GOLDEN.parent / png)).astype(int)
+        assert np.abs(decoded - expected).max() <= 1
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("RNNCODEC_ENGINE", "tensorflow", "unknown engine 'tensorflow'"),
+    ("RNNCODEC_THREADS", "two", "RNNCODEC_THREADS must be a positive whole number"),
+])
+def test_bad_engine_settings_are_one_line_errors(tmp_path, variable, value, message):
+    rgc = tmp_path / "x.rgc"
+    rgc.write_bytes(b"not read: the engine is loaded first")
+    run = subprocess.run([sys.executable, "-m", "rnncodec", "decode", str(rgc)], capture_output=True, text=True,
+                         env={**os.environ, variable: value})
+    assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_engine_is_chosen_by_name_or_environment(tiny_weights, monkeypatch):
+    assert isinstance(Codec.load(tiny_weights, engine="torch").engine, TorchEngine)
+    assert isinstance(Codec.load(tiny_weights).engine, OnnxEngine)
+    monkeypatch.setenv("RNNCODEC_ENGINE", "torch")
+    assert isinstance(Codec.load(tiny_weights).engine, TorchEngine)

@@ -52,7 +52,7 @@ def engine_name(name: str | None = None) -> str:
     """The engine to run: ``name``, else $RNNCODEC_ENGINE, else "onnx" where ONNX Runtime is installed, else "torch"."""
     name = name or os.environ.get(ENGINE_VARIABLE) or ("onnx" if find_spec("onnxruntime") else "torch")
     if name not in ("onnx", "torch"):
-        raise WeightsError(f"unknown engine {name!r} (${ENGINE_VARIABLE}: onnx or torch)")
+        raise WeightsError(f"unknown engine {name!r} (${ENGINE_VARIABLE} may be onnx or torch)")
     return name
 
 

@@ -99,7 +99,7 @@ def read_parameters(path: str | Path | None = None, expect: ModelConfig | None =
     path = Path(path) if path is not None else default_weights_path()
     cfg = read_config(path)
     try:
-        params = {name: value.astype(np.float32) if value.dtype.kind == "f" else value
+        params = {name: value.astype(np.float32, copy=False) if value.dtype.kind == "f" else value
                   for name, value in load_file(str(path)).items() if name not in TABLES}
     except READ_ERRORS as e:
         raise WeightsError(f"cannot read weights {path}: {e}") from None
