@@ -201,3 +201,13 @@ def test_the_engine_is_chosen_by_name_or_environment(tiny_weights, monkeypatch):
     assert isinstance(Codec.load(tiny_weights).engine, OnnxEngine)
     monkeypatch.setenv("RNNCODEC_ENGINE", "torch")
     assert isinstance(Codec.load(tiny_weights).engine, TorchEngine)
+
+
+def test_float16_weights_run_on_onnx_as_on_pytorch(tiny_weights, tmp_path):
+    from rnncodec.weights import convert_weights
+
+    half = tmp_path / "half.safetensors"
+    convert_weights(tiny_weights, half, "float16")
+    picture = Picture(smooth_image(32, 48, seed=2), "RGB")
+    onnx_codec, torch_codec = Codec.load(half, engine="onnx"), Codec.load(half, engine="torch")
+    assert onnx_codec.encode(picture, 4) == torch_codec.encode(picture, 4)

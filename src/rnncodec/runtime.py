@@ -122,8 +122,7 @@ class OnnxEngine:
 def session_options(ort, threads: int):
     """One network call on ``threads`` threads that sleep when idle instead of spinning (on a
     busy machine spinning threads take the cores the others need), its memory from the arena
-    every session shares (one arena per session held 1.1 GiB at the peak of a Kodak encode, the
-    shared one 0.6 GiB)."""
+    every session shares (an arena per session would hold every session's peak at once)."""
     share_one_arena(ort)
     options = ort.SessionOptions()
     options.add_session_config_entry("session.use_env_allocators", "1")
