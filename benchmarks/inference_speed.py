@@ -7,8 +7,8 @@ python of another venv (e.g. a scratch venv with the previous release installed)
 runs, for each variant in turn (the order rotated each repeat, so a busy machine weighs on all
 alike), a fresh `rnncodec encode IMAGE -q Q` process and a fresh `rnncodec decode` of its output,
 under GNU time for the peak memory. Reported: median wall seconds, the median over repeats of each
-variant's time divided by OTHER's in the same repeat (the paired ratio), peak MiB, and whether its
-.rgc file is byte-identical to OTHER's.
+variant's time divided by OTHER's in the same repeat (the paired ratio), peak MiB, whether its
+.rgc file is byte-identical to OTHER's, and how far its decoded pixels are from OTHER's.
 
 The variants of this checkout (--variant NAME:VAR=VALUE,... adds more) are its engines and
 thread counts: ONNX Runtime on 1 and 2 threads, and PyTorch with OMP_WAIT_POLICY=PASSIVE.
@@ -24,6 +24,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from conventional import GNU_TIME, timed_process
 
@@ -63,6 +66,7 @@ def process_runs(commands: dict[str, list[str]], image: Path, iterations: int, r
             runs[name]["encode"].append(timed_process([*cmd, "encode", str(image), "-o", str(rgc), "-q", str(iterations), "-f"], scratch))
             runs[name]["decode"].append(timed_process([*cmd, "decode", str(rgc), "-o", str(png), "-f"], scratch))
             runs[name]["rgc"] = rgc.read_bytes()
+            runs[name]["pixels"] = np.asarray(Image.open(png)).astype(np.int16)
         print(f"repeat {repeat + 1}/{repeats} done", file=sys.stderr)
     return runs
 
@@ -70,7 +74,9 @@ def process_runs(commands: dict[str, list[str]], image: Path, iterations: int, r
 def summary(runs: dict, baseline: str) -> dict:
     table = {}
     for name, r in runs.items():
-        row = {"same_rgc_as_other": r["rgc"] == runs[baseline]["rgc"]}
+        difference = np.abs(r["pixels"] - runs[baseline]["pixels"])
+        row = {"same_rgc_as_other": r["rgc"] == runs[baseline]["rgc"],  # pixels: each decoding its own file
+               "pixels_max_difference": int(difference.max()), "pixel_values_differing": int((difference > 0).sum())}
         for step in ("encode", "decode"):
             seconds = [s for s, _ in r[step]]
             ratios = [s / b for s, (b, _) in zip(seconds, runs[baseline][step])]
@@ -85,11 +91,9 @@ def network_calls(image: Path, repeats: int) -> dict:
     """Median seconds of one encoder step and one decoder step (iteration 2, with the state of
     iteration 1) on the whole padded image, in this process, for each engine and thread count,
     alternating; and each one's median ratio to PyTorch at 1 thread in the same round."""
-    import numpy as np
     import torch
-    from PIL import Image
 
-    from rnncodec.codec import image_to_network
+    from rnncodec.engines import image_to_network
     from rnncodec.runtime import OnnxEngine
     from rnncodec.torch_engine import TorchEngine
     from rnncodec.weights import default_weights_path

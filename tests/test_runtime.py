@@ -211,3 +211,14 @@ def test_float16_weights_run_on_onnx_as_on_pytorch(tiny_weights, tmp_path):
     picture = Picture(smooth_image(32, 48, seed=2), "RGB")
     onnx_codec, torch_codec = Codec.load(half, engine="onnx"), Codec.load(half, engine="torch")
     assert onnx_codec.encode(picture, 4) == torch_codec.encode(picture, 4)
+
+
+def test_numpy_image_conversions_are_the_pytorch_ones():
+    from rnncodec.engines import image_to_network, network_to_image
+    from rnncodec.tensors import to_tensor, to_uint8
+
+    rgb = np.arange(256 * 3, dtype=np.uint16).reshape(16, 16, 3).astype(np.uint8)
+    assert np.array_equal(image_to_network(rgb), to_tensor(rgb)[None].numpy())
+    x = np.random.default_rng(0).uniform(-0.6, 0.6, (3, 16, 16)).astype(np.float32)
+    x[0, 0, :9] = (np.arange(9, dtype=np.float32) + 0.5) / 255 - 0.5  # exactly half-way between two levels
+    assert np.array_equal(network_to_image(x), to_uint8(torch.from_numpy(x).clamp(-0.5, 0.5)))

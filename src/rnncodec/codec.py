@@ -1,8 +1,6 @@
 """The codec: Picture ⇄ .rgc bytes, through the network (tile by tile) and the entropy coder.
 
-The network runs on an engine (numpy in and out, one iteration per call): ONNX Runtime
-(:mod:`rnncodec.runtime`) where it is installed, else PyTorch (:mod:`rnncodec.torch_engine`);
-$RNNCODEC_ENGINE ("onnx" or "torch") chooses."""
+The network runs on an engine, numpy in and out, one iteration per call (:mod:`rnncodec.engines`)."""
 
 from __future__ import annotations
 
@@ -10,15 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import os
-from importlib.util import find_spec
-
 import numpy as np
 
 from .bitstream import BLOCK, Contents, Damage, DamageError, FormatError, Header, pack_file, parse
+from .engines import as_engine, image_to_network, load_engine, network_to_image
 from .entropy import CODER_ID, CodeCoder, CoderTables
 from .images import Picture
-from .weights import WeightsError, default_weights_path, load_coder_tables, model_id
+from .weights import default_weights_path, load_coder_tables, model_id
 
 DEFAULT_TILE = 1024  # the network runs on tiles this big: bounded memory, seams only on larger images
 Progress = Callable[[int], None] | None  # called with the number of network steps just done
@@ -45,59 +41,18 @@ def code_slices(rows: slice, cols: slice):
     return slice(rows.start // BLOCK, rows.stop // BLOCK), slice(cols.start // BLOCK, cols.stop // BLOCK)
 
 
-ENGINE_VARIABLE = "RNNCODEC_ENGINE"
-
-
-def engine_name(name: str | None = None) -> str:
-    """The engine to run: ``name``, else $RNNCODEC_ENGINE, else "onnx" where ONNX Runtime is installed, else "torch"."""
-    name = name or os.environ.get(ENGINE_VARIABLE) or ("onnx" if find_spec("onnxruntime") else "torch")
-    if name not in ("onnx", "torch"):
-        raise WeightsError(f"unknown engine {name!r} (${ENGINE_VARIABLE} may be onnx or torch)")
-    return name
-
-
-def load_engine(path: Path, name: str | None = None):
-    """The network of a weights file on the chosen engine (see :func:`engine_name`)."""
-    name = engine_name(name)
-    try:
-        if name == "onnx":
-            from .runtime import OnnxEngine
-
-            return OnnxEngine.load(path)
-        from .torch_engine import TorchEngine
-    except ImportError as e:
-        raise WeightsError(f"the {name} engine is not installed ({e}); pip install 'rnncodec[train]' brings PyTorch") from None
-    return TorchEngine.load(path)
-
-
-def image_to_network(rgb: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) → float32 (1, 3, H, W) in [-0.5, 0.5], as :func:`rnncodec.tensors.to_tensor` computes it."""
-    x = rgb.astype(np.float32) / np.float32(255) - np.float32(0.5)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
-
-def network_to_image(x: np.ndarray) -> np.ndarray:
-    """float (3, H, W) → uint8 (H, W, 3): clamped to [-0.5, 0.5], rounded as :func:`rnncodec.tensors.to_uint8`."""
-    pixels = np.round((np.clip(x, -0.5, 0.5) + np.float32(0.5)) * np.float32(255))
-    return np.clip(pixels, 0, 255).astype(np.uint8).transpose(1, 2, 0)
-
-
 class Codec:
     def __init__(self, engine, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None):
-        """``engine``: an engine (see :mod:`rnncodec.runtime`), or a PyTorch RNNCodec to run as one."""
-        if hasattr(engine, "load_state_dict"):  # a PyTorch model
-            from .torch_engine import TorchEngine
-
-            engine = TorchEngine(engine)
-        self.engine = engine
-        self.cfg = engine.cfg
+        """``engine``: an engine (see :mod:`rnncodec.engines`), or a PyTorch RNNCodec to run as one."""
+        self.engine = as_engine(engine)
+        self.cfg = self.engine.cfg
         self.model_id = model_id
         self.tile = tile
         self.tables = tables  # the entropy coder's fitted tables (None: uniform)
 
     @classmethod
     def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE, engine: str | None = None) -> "Codec":
-        """The codec of a weights file (the shipped ones by default) on ``engine`` (see :func:`engine_name`)."""
+        """The codec of a weights file (the shipped ones by default) on ``engine`` (see :func:`rnncodec.engines.engine_name`)."""
         path = Path(weights) if weights is not None else default_weights_path()
         network = load_engine(path, engine)
         return cls(network, model_id(path), tile, load_coder_tables(path, network.cfg.code_channels))

@@ -27,7 +27,7 @@ import torch.nn as nn
 from .config import ModelConfig
 from .files import atomic_write
 from .model import RNNCodec
-from .runtime import BOUND_AT_LOAD, GRAPH_FORMAT, GRAPHS, graph_paths, split, step_parameters, step_signature
+from .runtime import BOUND_AT_LOAD, GRAPH_FORMAT, GRAPHS, graph_paths, side_of, step_parameters, step_signature
 from .weights import read_config
 
 OPSET = 17
@@ -93,7 +93,7 @@ def export_step(cfg: ModelConfig, graph: str) -> bytes:
     import onnx
 
     model = placeholder_model(cfg)
-    side = split(graph)[0]
+    side = side_of(graph)[0]
     inputs, outputs = step_signature(model.cfg, graph)
     size = EXAMPLE_SIZE
     args = [torch.zeros(1, c, size // s, size // s) for _, c, s in inputs]

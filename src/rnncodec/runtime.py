@@ -5,7 +5,7 @@ An engine runs one iteration of the encoder or the decoder with explicit recurre
     bits, state = engine.encode_step(residual, t, state)   # residual (1, 3, H, W) float32 → bits ±1
     delta, state = engine.decode_step(bits, t, state)      # bits (1, C, H/16, W/16) → Dec_t(bits) (1, 3, H, W)
 
-``state`` None is the start. The step graphs come from :mod:`rnncodec.export` and hold no weights:
+``state`` None is the start (see :mod:`rnncodec.engines`). The step graphs come from :mod:`rnncodec.export` and hold no weights:
 their parameters are bound at load from the weights file, so the weights are stored once.
 """
 
@@ -28,7 +28,7 @@ DECODER_SCALES = (16, 8, 4, 2)
 THREADS_VARIABLE = "RNNCODEC_THREADS"  # threads per network call; default 1 (see default_threads)
 
 
-def split(graph: str) -> tuple[str, bool]:
+def side_of(graph: str) -> tuple[str, bool]:
     """A graph's name → (side, whether it is the first iteration's)."""
     return graph.removesuffix("-first"), graph.endswith("-first")
 
@@ -36,13 +36,13 @@ def split(graph: str) -> tuple[str, bool]:
 def step_signature(cfg: ModelConfig, graph: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
     """(name, channels, scale) of a step graph's tensor inputs (besides t) and of its outputs. The first
     iteration's graph has no state inputs: no hidden convolutions run on an all-zero state."""
-    side, first = split(graph)
+    side, first = side_of(graph)
     if side == "encoder":
-        first_in, first_out, cells = ("residual", 3, 1), ("bits", cfg.code_channels, 16), zip(cfg.encoder_hidden, ENCODER_SCALES)
+        tensor_in, tensor_out, cells = ("residual", 3, 1), ("bits", cfg.code_channels, 16), zip(cfg.encoder_hidden, ENCODER_SCALES)
     else:
-        first_in, first_out, cells = ("bits", cfg.code_channels, 16), ("delta", 3, 1), zip(cfg.decoder_hidden, DECODER_SCALES)
+        tensor_in, tensor_out, cells = ("bits", cfg.code_channels, 16), ("delta", 3, 1), zip(cfg.decoder_hidden, DECODER_SCALES)
     state = [(f"{k}{i}", width, scale) for i, (width, scale) in enumerate(cells) for k in "hc"]
-    return [first_in, *([] if first else state)], [first_out, *((f"new_{n}", w, s) for n, w, s in state)]
+    return [tensor_in, *([] if first else state)], [tensor_out, *((f"new_{n}", w, s) for n, w, s in state)]
 
 
 STEP_MODULES = {"encoder": ("log_gain", "encoder.", "binarizer."), "decoder": ("log_gain", "decoder.")}
@@ -51,7 +51,7 @@ STEP_MODULES = {"encoder": ("log_gain", "encoder.", "binarizer."), "decoder": ("
 def step_parameters(params: dict, graph: str) -> list[str]:
     """The names of the parameters a step graph uses: those of the modules it runs, less the hidden
     convolutions in the first iteration's (export checks it)."""
-    side, first = split(graph)
+    side, first = side_of(graph)
     return [name for name in params if name.startswith(STEP_MODULES[side]) and not (first and ".conv_hidden." in name)]
 
 
