@@ -66,7 +66,7 @@ def sample_files(codec: ModelCodec) -> list[bytes]:
     ]
     files = []
     for picture, iterations, tile in pictures:
-        files.append(ModelCodec(codec.model, codec.model_id, tile, codec.tables).encode(picture, iterations))
+        files.append(ModelCodec(codec.engine, codec.model_id, tile, codec.tables).encode(picture, iterations))
     return files + [V1_GOLDEN.read_bytes()]
 
 

@@ -104,7 +104,7 @@ def test_bad_files_are_refused(tiny_codec, mutate, message):
 
 def test_other_weights_are_refused(tiny_codec, tiny_weights):
     data = tiny_codec.encode(rgb_picture(16, 16), 1)
-    other = ModelCodec(tiny_codec.model, b"\x01" * 8)
+    other = ModelCodec(tiny_codec.engine, b"\x01" * 8)
     with pytest.raises(FormatError, match="other weights"):
         other.decode(data)
 

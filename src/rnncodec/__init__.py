@@ -20,7 +20,8 @@ _PUBLIC = {
     "errors": ["RnncodecError", "FormatError", "DamageError", "UnknownModelError", "ImageError", "TargetError",
                "WeightsError",
                "RnncodecWarning"],
-    "model": ["ModelConfig", "RNNCodec"],
+    "config": ["ModelConfig"],
+    "model": ["RNNCodec"],
     "weights": ["load_model", "save_weights"],
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}

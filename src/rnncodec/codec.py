@@ -1,6 +1,7 @@
-"""One model's codec: Picture ⇄ codes through the network (tile by tile), codes ⇄ chunk payloads
-through the entropy coder. The container's rules are :mod:`rnncodec.bitstream`'s; choosing the
-model for a file is :mod:`rnncodec.api`'s."""
+"""One model's codec: Picture ⇄ codes through the network (tile by tile, on an engine: numpy in and
+out, one iteration per call, see :mod:`rnncodec.engines`), codes ⇄ chunk payloads through the entropy
+coder. The container's rules are :mod:`rnncodec.bitstream`'s; choosing the model for a file is
+:mod:`rnncodec.api`'s."""
 
 from __future__ import annotations
 
@@ -9,17 +10,15 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
-import torch
 
 from . import bitstream, registry
 from .bitstream import Chunk, Damage, Header
+from .engines import as_engine, image_to_network, load_engine, network_to_image
 from .entropy import CODER_ID, CodeCoder, CoderTables
 from .errors import FormatError
 from .images import Picture
 from .limits import BLOCK
-from .model import RNNCodec
-from .tensors import to_tensor, to_uint8
-from .weights import default_weights_path, load_coder_tables, load_model
+from .weights import default_weights_path, load_coder_tables
 
 DEFAULT_TILE = 1024  # the network runs on tiles this big: bounded memory, seams only on larger images
 Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
@@ -57,22 +56,36 @@ def code_slices(rows: slice, cols: slice):
     return slice(rows.start // BLOCK, rows.stop // BLOCK), slice(cols.start // BLOCK, cols.stop // BLOCK)
 
 
-def network_codes(model: RNNCodec, rgb: np.ndarray, iterations: int, tile: int = DEFAULT_TILE,
+def network_codes(engine, rgb: np.ndarray, iterations: int, tile: int = DEFAULT_TILE,
                   progress: Progress = None) -> np.ndarray:
-    """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/BLOCK⌉, ⌈W/BLOCK⌉) uint8 0/1."""
+    """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/BLOCK⌉, ⌈W/BLOCK⌉) uint8 0/1.
+
+    ``engine``: an engine (see :mod:`rnncodec.engines`), or a PyTorch RNNCodec to run as one."""
+    engine = as_engine(engine)
     h, w = rgb.shape[:2]
     padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
     H, W = padded.shape[:2]
-    out = np.zeros((iterations, model.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
+    out = np.zeros((iterations, engine.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
     tick = _ticker(progress, len(list(tiles(H, W, tile))) * iterations)
-    with torch.inference_mode():
-        for rows, cols in tiles(H, W, tile):
-            x = to_tensor(padded[rows, cols])[None]
-            cr, cc = code_slices(rows, cols)
-            for t, bits in enumerate(model.encode(x, iterations)):
-                out[t, :, cr, cc] = (bits[0] > 0).numpy()
-                tick()
+    for rows, cols in tiles(H, W, tile):
+        cr, cc = code_slices(rows, cols)
+        for t, bits in enumerate(_bits(engine, image_to_network(padded[rows, cols]), iterations)):
+            out[t, :, cr, cc] = bits[0] > 0
+            tick()
     return out
+
+
+def _bits(engine, x: np.ndarray, iterations: int):
+    """Yield the bits b_t (1, C, h, w) in ±1 of an image (1, 3, H, W) for t = 1..iterations, without the
+    decoder step after the last iteration, which nothing uses (as :meth:`RNNCodec.encode`)."""
+    recon = np.zeros_like(x)
+    enc_state = dec_state = None
+    for t in range(1, iterations + 1):
+        bits, enc_state = engine.encode_step(x - recon, t, enc_state)
+        yield bits
+        if t < iterations:
+            delta, dec_state = engine.decode_step(bits, t, dec_state)
+            recon = delta + engine.cfg.gamma * recon
 
 
 def _ticker(progress: Progress, total: int) -> Callable[[], None]:
@@ -89,36 +102,39 @@ def _ticker(progress: Progress, total: int) -> Callable[[], None]:
 
 
 class ModelCodec:
-    """One model's weights and entropy coder tables, under the model id its files carry."""
+    """One model's network (on an engine) and entropy coder tables, under the model id its files carry."""
 
-    def __init__(self, model: RNNCodec, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None):
-        self.model = model.eval()
+    def __init__(self, engine, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None):
+        """``engine``: an engine (see :mod:`rnncodec.engines`), or a PyTorch RNNCodec to run as one."""
+        self.engine = as_engine(engine)
+        self.cfg = self.engine.cfg
         self.model_id = model_id
         self.tile = tile
         self.tables = tables  # the entropy coder's fitted tables (None: uniform)
 
     @classmethod
-    def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None) -> "ModelCodec":
-        """The codec of a weights file (default: the shipped default); its id from the model registry
-        unless given."""
+    def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None,
+             engine: str | None = None) -> "ModelCodec":
+        """The codec of a weights file (default: the shipped default) on ``engine`` (see
+        :func:`rnncodec.engines.engine_name`); its id from the model registry unless given."""
         path = Path(weights) if weights is not None else default_weights_path()
-        model = load_model(path)
+        network = load_engine(path, engine)
         model_id = model_id or registry.load().id_of(path)
-        return cls(model, model_id, tile, load_coder_tables(path, model.cfg.code_channels))
+        return cls(network, model_id, tile, load_coder_tables(path, network.cfg.code_channels))
 
     @property
     def max_iterations(self) -> int:
-        return self.model.cfg.max_iterations
+        return self.cfg.max_iterations
 
     # --- encoding ------------------------------------------------------------------------------
     def codes(self, rgb: np.ndarray, iterations: int, progress: Progress = None) -> np.ndarray:
-        return network_codes(self.model, rgb, iterations, self.tile, progress)
+        return network_codes(self.engine, rgb, iterations, self.tile, progress)
 
     def encode(self, picture: Picture, iterations: int, progress: Progress = None) -> bytes:
         if not 1 <= iterations <= self.max_iterations:
             raise ValueError(f"iterations must be in 1..{self.max_iterations}")
         h, w = picture.rgb.shape[:2]
-        header = Header(w, h, picture.mode, iterations, self.model.cfg.code_channels, self.tile, self.model_id, CODER_ID)
+        header = Header(w, h, picture.mode, iterations, self.cfg.code_channels, self.tile, self.model_id, CODER_ID)
         coder = CodeCoder(*header.code_shape, self.tables)
         chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
         return bitstream.write(header, None if picture.alpha is None else picture.alpha.tobytes(), chunks, picture.icc)
@@ -130,7 +146,7 @@ class ModelCodec:
             raise FormatError(f"file was made with other weights (model id {header.model_id.hex()}, these are {self.model_id.hex()})")
         if header.coder_id != CODER_ID:
             raise FormatError(f"file uses entropy coder {header.coder_id}; this build has coder {CODER_ID}")
-        if header.code_channels != self.model.cfg.code_channels:
+        if header.code_channels != self.cfg.code_channels:
             raise FormatError("file's code channel count does not match the model")
         if header.iterations > self.max_iterations:
             raise FormatError(f"file declares {header.iterations} iterations; the model runs at most {self.max_iterations}")
@@ -170,20 +186,19 @@ class ModelCodec:
         K = codes.shape[0]
         H, W = codes.shape[2] * BLOCK, codes.shape[3] * BLOCK
         outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K if keep_all else 1)]
-        gamma = self.model.cfg.gamma
+        gamma = self.cfg.gamma
         tile = tile or self.tile
         tick = _ticker(progress, len(list(tiles(H, W, tile))) * K)
-        with torch.inference_mode():
-            for rows, cols in tiles(H, W, tile):
-                cr, cc = code_slices(rows, cols)
-                recon, state = None, None
-                for t in range(K):
-                    bits = torch.from_numpy(codes[t, :, cr, cc]).float()[None] * 2 - 1
-                    delta, state = self.model.decode_step(bits, t + 1, state)
-                    recon = delta if recon is None else delta + gamma * recon
-                    if keep_all or t == K - 1:
-                        outs[t if keep_all else 0][rows, cols] = to_uint8(recon[0].clamp(-0.5, 0.5))
-                    tick()
+        for rows, cols in tiles(H, W, tile):
+            cr, cc = code_slices(rows, cols)
+            recon, state = None, None
+            for t in range(K):
+                bits = codes[t, :, cr, cc][None].astype(np.float32) * 2 - 1
+                delta, state = self.engine.decode_step(bits, t + 1, state)
+                recon = delta if recon is None else delta + gamma * recon
+                if keep_all or t == K - 1:
+                    outs[t if keep_all else 0][rows, cols] = network_to_image(recon[0])
+                tick()
         return [o[:height, :width] for o in outs]
 
     def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None,

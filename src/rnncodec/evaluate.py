@@ -48,7 +48,7 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
             rows[k]["ms_ssim"].append(ms_ssim(picture.rgb, out))
     meta = read_metadata(weights)
     points = [
-        {"setting": k, "nominal_bpp": k * codec.model.cfg.code_channels / 256,
+        {"setting": k, "nominal_bpp": k * codec.cfg.code_channels / 256,
          **{name: float(np.mean(values)) for name, values in rows[k].items()}}
         for k in iteration_counts
     ]

@@ -1,4 +1,6 @@
-"""Shipped weights: safetensors files (no pickle) that carry the model config and training facts."""
+"""Shipped weights: safetensors files (no pickle) that carry the model config and training facts.
+
+Reading them needs numpy only; building the PyTorch model (:func:`load_model`) and writing need torch."""
 
 from __future__ import annotations
 
@@ -6,19 +8,18 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file
 
 from . import registry
+from .config import ModelConfig
 from .entropy import CoderTables
 from .errors import WeightsError
 from .files import atomic_write
-from .model import ModelConfig, RNNCodec
 
 FORMAT_TAG = "rnncodec-weights-1"
 TABLES = ("coder.partners", "coder.prior")  # the entropy coder's fitted tables, when the file has them
-STORAGE = {"float32": torch.float32, "float16": torch.float16}  # how a file may store the parameters
+STORAGE = ("float32", "float16")  # how a file may store the parameters
 
 
 def default_weights_path() -> Path:
@@ -26,7 +27,7 @@ def default_weights_path() -> Path:
     return registry.load().default.path
 
 
-def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
+def save_weights(model, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
                  **facts) -> None:
     """Write the model's parameters with its config and training facts (step, seconds, …) as metadata.
 
@@ -34,6 +35,9 @@ def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None =
     ``storage``: "float16" halves the file (the model card's float16 check measures what it costs);
     loading always gives float32 parameters. The coder tables are integers and stay as they are.
     """
+    import torch
+    from safetensors.torch import save_file
+
     tensors = {k: v.detach().cpu().contiguous() for k, v in stored(model.state_dict(), storage).items()}
     if tables is not None:
         tables.check()
@@ -44,14 +48,16 @@ def save_weights(model: RNNCodec, path: str | Path, tables: CoderTables | None =
     atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def stored(tensors: dict[str, torch.Tensor], storage: str) -> dict[str, torch.Tensor]:
-    """The tensors as a file with ``storage`` holds them: floating-point ones converted, others as they are."""
-    dtype = STORAGE[storage]
+def stored(tensors: dict, storage: str) -> dict:
+    """The (torch) tensors as a file with ``storage`` holds them: floating-point ones converted, others as they are."""
+    import torch
+
+    dtype = getattr(torch, storage)
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
 
 
 def read_metadata(path: str | Path) -> dict:
-    with safe_open(str(path), framework="pt") as f:
+    with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata() or {}
     return {k: v if k == "format" else json.loads(v) for k, v in meta.items()}
 
@@ -61,45 +67,69 @@ def read_facts(path: str | Path) -> dict:
     return {k: v for k, v in read_metadata(path).items() if k not in ("format", "config")}
 
 
-def load_model(path: str | Path | None = None, expect: ModelConfig | None = None) -> RNNCodec:
-    """Build the model described by a weights file and load it (eval mode).
+READ_ERRORS = (OSError, SafetensorError, KeyError, TypeError, ValueError, json.JSONDecodeError)
 
-    ``expect``: refuse a file whose config differs from this one.
-    """
-    path = Path(path) if path is not None else default_weights_path()
+
+def read_config(path: str | Path) -> ModelConfig:
+    """The model config a weights file records."""
     try:
         meta = read_metadata(path)
         if meta.get("format") != FORMAT_TAG:
             raise WeightsError(f"{path}: not an rnncodec weights file")
-        cfg = ModelConfig.from_dict(meta["config"])
-        state = {name: value.float() if value.is_floating_point() else value
-                 for name, value in load_file(str(path)).items() if name not in TABLES}
-    except (OSError, SafetensorError, KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
-        if isinstance(e, WeightsError):
-            raise
+        return ModelConfig.from_dict(meta["config"])
+    except WeightsError:
+        raise
+    except READ_ERRORS as e:
+        raise WeightsError(f"cannot read weights {path}: {e}") from None
+
+
+def read_parameters(path: str | Path | None = None, expect: ModelConfig | None = None) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """The config of a weights file and its parameters as float32 arrays (numpy only).
+
+    ``expect``: refuse a file whose config differs from this one.
+    """
+    path = Path(path) if path is not None else default_weights_path()
+    cfg = read_config(path)
+    try:
+        params = {name: value.astype(np.float32, copy=False) if value.dtype.kind == "f" else value
+                  for name, value in load_file(str(path)).items() if name not in TABLES}
+    except READ_ERRORS as e:
         raise WeightsError(f"cannot read weights {path}: {e}") from None
     if expect is not None and cfg != expect:
         raise WeightsError(f"{path}: weights are for config {cfg}, expected {expect}")
+    return cfg, params
+
+
+def load_model(path: str | Path | None = None, expect: ModelConfig | None = None):
+    """Build the PyTorch model (an RNNCodec) described by a weights file and load it (eval mode).
+
+    ``expect``: refuse a file whose config differs from this one.
+    """
+    import torch
+
+    from .model import RNNCodec
+
+    cfg, params = read_parameters(path, expect)
     model = RNNCodec(cfg)
     try:
-        model.load_state_dict(state)
+        model.load_state_dict({name: torch.from_numpy(value) for name, value in params.items()})
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise WeightsError(f"{path}: weights do not match their config: {first}") from None
+        raise WeightsError(f"{path or default_weights_path()}: weights do not match their config: {first}") from None
     return model.eval()
 
 
 def load_coder_tables(path: str | Path, channels: int) -> CoderTables:
     """The entropy coder's tables stored in a weights file, or uniform ones if it has none."""
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             stored = {name: f.get_tensor(name) for name in TABLES if name in f.keys()}
     except (OSError, SafetensorError) as e:
         raise WeightsError(f"cannot read weights {path}: {e}") from None
     if not stored:
         return CoderTables.uniform(channels)
     try:
-        partners, prior = (stored[name].numpy().astype(np.int64) for name in TABLES)
+        partners, prior = (stored[name].astype(np.int64) for name in TABLES)
         tables = CoderTables(partners, prior).check()
     except (KeyError, ValueError) as e:
         raise WeightsError(f"{path}: bad entropy coder tables: {e}") from None
@@ -111,7 +141,7 @@ def load_coder_tables(path: str | Path, channels: int) -> CoderTables:
 def convert_weights(source: str | Path, target: str | Path, storage: str) -> None:
     """Copy a weights file with its parameters stored as ``storage``; tables and facts unchanged."""
     model = load_model(source)
-    with safe_open(str(source), framework="pt") as f:
+    with safe_open(str(source), framework="numpy") as f:
         fitted = TABLES[0] in f.keys()
     tables = load_coder_tables(source, model.cfg.code_channels) if fitted else None
     save_weights(model, target, tables, storage, **read_facts(source))

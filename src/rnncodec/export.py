@@ -1,0 +1,168 @@
+"""PyTorch → ONNX: the encoder and decoder steps as graphs for :mod:`rnncodec.runtime`.
+
+Each graph is one iteration with its recurrent state as explicit inputs and outputs and the
+iteration number t as an input (the learned gain and the tail conditioning are looked up by t),
+so one graph serves every iteration after the first; the first iteration's graph ("-first") has no
+state inputs, as the model runs no hidden convolutions then.
+
+The graphs hold no weights: every parameter is an initializer named as in the model's state dict
+whose data is "external", and the runtime binds a weights file's tensors to them at load. A graph
+therefore depends on the model config and code only, serves every weights file of its config, and
+the weights are stored once, in the safetensors file.
+
+    python -m rnncodec.export [WEIGHTS]   # writes WEIGHTS' graphs next to it (shipped weights by default)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .config import ModelConfig
+from .files import atomic_write
+from .model import RNNCodec
+from .graphs import BOUND_AT_LOAD, GRAPH_FORMAT, GRAPHS, graph_paths, side_of, step_parameters, step_signature
+from .weights import read_config
+
+OPSET = 17
+
+
+def paired(flat):
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def flattened(pairs):
+    return [tensor for pair in pairs for tensor in pair]
+
+
+class EncoderStep(nn.Module):
+    """(residual, t, h/c of each encoder cell) → (bits in ±1, new h/c): :meth:`RNNCodec.encode_step` at inference."""
+
+    def __init__(self, model: RNNCodec):
+        super().__init__()
+        self.model = model
+
+    def forward(self, residual, t, *state):
+        m = self.model
+        features, new_state = m.encoder(residual * m.gain(t), paired(state) if state else None)
+        y = torch.tanh(m.binarizer.conv(features))
+        return (torch.where(y >= 0, 1.0, -1.0), *flattened(new_state))
+
+
+class DecoderStep(nn.Module):
+    """(bits in ±1, t, h/c of each decoder cell) → (Dec_t(bits), new h/c): :meth:`RNNCodec.decode_step`."""
+
+    def __init__(self, model: RNNCodec):
+        super().__init__()
+        self.model = model
+
+    def forward(self, bits, t, *state):
+        out, new_state = self.model.decode_step(bits, t, paired(state) if state else None)
+        return (out, *flattened(new_state))
+
+
+STEPS = {"encoder": EncoderStep, "decoder": DecoderStep}
+EXAMPLE_SIZE = 64  # the image side of the example inputs the graphs are traced with (any multiple of 16)
+
+
+def dynamic_axes(name: str, scale: int) -> dict[int, str]:
+    suffix = "" if scale == 1 else f"/{scale}"
+    return {2: f"height{suffix}", 3: f"width{suffix}"}
+
+
+def placeholder_model(cfg: ModelConfig) -> RNNCodec:
+    """A model of the config with a distinct random value in every parameter: the exporter merges
+    parameters of equal value into one, which would make a graph depend on the weights."""
+    model = RNNCodec(cfg).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            tensor.copy_(torch.randn(tensor.shape, generator=generator))
+    return model
+
+
+def export_step(cfg: ModelConfig, graph: str) -> bytes:
+    """The ONNX graph (bytes) of one encoder or decoder step of a config's model; it holds no weights:
+    the runtime binds a weights file's parameters to it at load."""
+    import onnx
+
+    model = placeholder_model(cfg)
+    side = side_of(graph)[0]
+    inputs, outputs = step_signature(model.cfg, graph)
+    size = EXAMPLE_SIZE
+    args = [torch.zeros(1, c, size // s, size // s) for _, c, s in inputs]
+    args.insert(1, torch.tensor(1))  # t
+    names = [inputs[0][0], "t", *(n for n, _, _ in inputs[1:])]
+    dynamic = {n: dynamic_axes(n, s) for n, _, s in inputs + outputs}
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        # the step module starts in eval mode: export restores the mode it found, all the way down to the model
+        torch.onnx.export(STEPS[side](model).eval(), tuple(args), buffer, dynamo=False, opset_version=OPSET,
+                          input_names=names, output_names=[n for n, _, _ in outputs], dynamic_axes=dynamic,
+                          do_constant_folding=False)  # keeps each parameter an initializer of its own name
+    proto = onnx.load_from_string(buffer.getvalue())
+    unbound = unbind_parameters(proto, model.state_dict())
+    expected = set(step_parameters(model.state_dict(), graph))
+    if unbound != expected:
+        raise RuntimeError(f"the {graph} graph's parameters are not those the runtime binds: {sorted(unbound ^ expected)}")
+    proto.metadata_props.add(key="format", value=GRAPH_FORMAT)
+    proto.metadata_props.add(key="config", value=json.dumps(model.cfg.to_dict()))
+    proto.producer_version = ""  # the graph, not the torch release, decides the bytes
+    return proto.SerializeToString()
+
+
+PREFIX = "model."  # the step modules hold the model under this name
+
+
+def unbind_parameters(graph, state: dict) -> set[str]:
+    """Turn each parameter initializer into a placeholder of the state dict's name, its data stored outside.
+
+    The runtime supplies the data from the weights file (ONNX Runtime's external initializers)."""
+    import onnx
+
+    unbound = set()
+    for init in graph.graph.initializer:
+        name = init.name.removeprefix(PREFIX)
+        if not init.name.startswith(PREFIX) or name not in state:
+            continue
+        for node in graph.graph.node:
+            node.input[:] = [name if i == init.name else i for i in node.input]
+        init.name = name
+        init.ClearField("raw_data")
+        init.data_location = onnx.TensorProto.EXTERNAL
+        init.external_data.add(key="location", value=BOUND_AT_LOAD)
+        unbound.add(name)
+    return unbound
+
+
+def export_graphs(cfg: ModelConfig) -> dict[str, bytes]:
+    """The step graphs of a config's model: {"encoder-first": bytes, "encoder": bytes, …} (runtime.GRAPHS)."""
+    return {graph: export_step(cfg, graph) for graph in GRAPHS}
+
+
+def write_graphs(weights: str | Path) -> list[Path]:
+    """Export the graphs of a weights file's model and write them next to it."""
+    graphs = export_graphs(read_config(weights))
+    paths = graph_paths(Path(weights))
+    for graph, path in paths.items():
+        atomic_write(path, lambda tmp, data=graphs[graph]: Path(tmp).write_bytes(data))
+    return list(paths.values())
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .weights import default_weights_path
+
+    args = sys.argv[1:] if argv is None else argv
+    for path in write_graphs(Path(args[0]) if args else default_weights_path()):
+        print(f"{path} ({path.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The step graphs' contract, shared by their exporter (:mod:`rnncodec.export`) and their runtime
+(:mod:`rnncodec.runtime`): names, tensor inputs and outputs, the parameters each uses, and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import ModelConfig
+from .limits import BLOCK
+
+GRAPH_FORMAT = "rnncodec-step-graph-1"
+BOUND_AT_LOAD = "(weights file)"  # the external-data location of a graph's parameters: supplied at load
+GRAPHS = ("encoder-first", "encoder", "decoder-first", "decoder")  # "-first": iteration 1, without state inputs
+ENCODER_SCALES = (4, 8, BLOCK)  # each encoder cell's state is at 1/scale of the image
+DECODER_SCALES = (BLOCK, 8, 4, 2)
+
+
+def side_of(graph: str) -> tuple[str, bool]:
+    """A graph's name → (side, whether it is the first iteration's)."""
+    return graph.removesuffix("-first"), graph.endswith("-first")
+
+
+def step_signature(cfg: ModelConfig, graph: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """(name, channels, scale) of a step graph's tensor inputs (besides t) and of its outputs. The first
+    iteration's graph has no state inputs: no hidden convolutions run on an all-zero state."""
+    side, first = side_of(graph)
+    if side == "encoder":
+        tensor_in, tensor_out, cells = ("residual", 3, 1), ("bits", cfg.code_channels, BLOCK), zip(cfg.encoder_hidden, ENCODER_SCALES)
+    else:
+        tensor_in, tensor_out, cells = ("bits", cfg.code_channels, BLOCK), ("delta", 3, 1), zip(cfg.decoder_hidden, DECODER_SCALES)
+    state = [(f"{k}{i}", width, scale) for i, (width, scale) in enumerate(cells) for k in "hc"]
+    return [tensor_in, *([] if first else state)], [tensor_out, *((f"new_{n}", w, s) for n, w, s in state)]
+
+
+STEP_MODULES = {"encoder": ("log_gain", "encoder.", "binarizer."), "decoder": ("log_gain", "decoder.")}
+
+
+def step_parameters(params: dict, graph: str) -> list[str]:
+    """The names of the parameters a step graph uses: those of the modules it runs, less the hidden
+    convolutions in the first iteration's (export checks it)."""
+    side, first = side_of(graph)
+    return [name for name in params if name.startswith(STEP_MODULES[side]) and not (first and ".conv_hidden." in name)]
+
+
+def graph_paths(weights: Path) -> dict[str, Path]:
+    """Where the step graphs of a weights file live: next to it, ``NAME.encoder.onnx``, ``NAME.encoder-first.onnx`` …"""
+    stem = weights.name.removesuffix(".safetensors")
+    return {graph: weights.with_name(f"{stem}.{graph}.onnx") for graph in GRAPHS}

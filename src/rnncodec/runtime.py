@@ -1,0 +1,131 @@
+"""The network's steps on ONNX Runtime, numpy in and out: encoding and decoding without PyTorch.
+
+An engine runs one iteration of the encoder or the decoder with explicit recurrent state:
+
+    bits, state = engine.encode_step(residual, t, state)   # residual (1, 3, H, W) float32 → bits ±1
+    delta, state = engine.decode_step(bits, t, state)      # bits (1, C, H/16, W/16) → Dec_t(bits) (1, 3, H, W)
+
+``state`` None is the start (see :mod:`rnncodec.engines`). The step graphs come from :mod:`rnncodec.export` and hold no weights:
+their parameters are bound at load from the weights file, so the weights are stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .config import ModelConfig
+from .graphs import GRAPH_FORMAT, GRAPHS, graph_paths, side_of, step_parameters, step_signature  # noqa: F401
+from .weights import WeightsError, read_parameters
+
+THREADS_VARIABLE = "RNNCODEC_THREADS"  # threads per network call; default 1 (see default_threads)
+
+
+def default_threads() -> int:
+    """Threads per network call: $RNNCODEC_THREADS, else 1 (two threads gain little here, and lose
+    on a busy machine; see benchmarks/inference_speed.py)."""
+    value = os.environ.get(THREADS_VARIABLE, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise EngineError(f"{THREADS_VARIABLE} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
+class EngineError(WeightsError):
+    """The network cannot run: step graphs missing or made for another model, or a bad setting."""
+
+
+class OnnxEngine:
+    """The encoder and decoder steps of one weights file as ONNX Runtime sessions."""
+
+    def __init__(self, cfg: ModelConfig, graphs: dict[str, bytes], params: dict[str, np.ndarray], threads: int | None = None):
+        import onnxruntime as ort
+
+        self.cfg = cfg
+        self.sessions = {}
+        for graph in GRAPHS:
+            names = step_parameters(params, graph)
+            options = session_options(ort, threads or default_threads())
+            options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
+            try:
+                self.sessions[graph] = ort.InferenceSession(graphs[graph], options, providers=["CPUExecutionProvider"])
+            except Exception as e:  # ONNX Runtime raises its own classes for a bad graph or missing parameters
+                raise EngineError(f"the {graph} graph does not load with these weights: {e}") from None
+            check_config(self.sessions[graph], cfg, graph)
+        self.signatures = {graph: step_signature(cfg, graph) for graph in GRAPHS}
+
+    @classmethod
+    def load(cls, weights: Path, threads: int | None = None) -> "OnnxEngine":
+        """The engine of a weights file, with its graphs from beside it (or exported now, where PyTorch is installed)."""
+        cfg, params = read_parameters(weights)
+        return cls(cfg, load_graphs(weights, cfg), params, threads)
+
+    def state_shapes(self, side: str, height: int, width: int) -> list[tuple[int, ...]]:
+        """The shapes of a side's state tensors (h, c of each cell) for an image of height × width."""
+        return [(1, c, height // s, width // s) for _, c, s in self.signatures[side][0][1:]]
+
+    def _step(self, side: str, tensor: np.ndarray, t: int, state):
+        graph = side if state is not None else f"{side}-first"
+        names = [name for name, _, _ in self.signatures[graph][0]]
+        feeds = dict(zip(names, [tensor, *(state or [])])) | {"t": np.array(t, np.int64)}
+        out, *new_state = self.sessions[graph].run(None, feeds)
+        return out, new_state
+
+    def encode_step(self, residual: np.ndarray, t: int, state=None):
+        """Residual r_{t-1} (1, 3, H, W) float32 → bits b_t (1, C, H/16, W/16) float32 in ±1, new state."""
+        return self._step("encoder", residual, t, state)
+
+    def decode_step(self, bits: np.ndarray, t: int, state=None):
+        """Bits b_t (1, C, h, w) in ±1 → Dec_t(b_t) (1, 3, 16h, 16w) float32, new state."""
+        return self._step("decoder", bits, t, state)
+
+
+def session_options(ort, threads: int):
+    """One network call on ``threads`` threads that sleep when idle instead of spinning (on a
+    busy machine spinning threads take the cores the others need), its memory from the arena
+    every session shares (an arena per session would hold every session's peak at once)."""
+    share_one_arena(ort)
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only
+    return options
+
+
+_arena_shared = False
+
+
+def share_one_arena(ort) -> None:
+    """Register, once per process, the CPU memory arena the sessions share."""
+    global _arena_shared
+    if not _arena_shared:
+        memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, -1, -1, -1))  # ORT's default arena settings
+        _arena_shared = True
+
+
+def check_config(session, cfg: ModelConfig, graph: str) -> None:
+    """Refuse a graph made for another format or model config than the weights'."""
+    props = session.get_modelmeta().custom_metadata_map
+    if props.get("format") != GRAPH_FORMAT:
+        raise EngineError(f"the {graph} graph is not an rnncodec step graph of format {GRAPH_FORMAT}")
+    if ModelConfig.from_dict(json.loads(props["config"])) != cfg:
+        raise EngineError(f"the {graph} graph is for another model config than the weights")
+
+
+def load_graphs(weights: Path, cfg: ModelConfig) -> dict[str, bytes]:
+    """The step graphs of a weights file: the files beside it if there are, else exported from the PyTorch model."""
+    paths = graph_paths(Path(weights))
+    if all(p.is_file() for p in paths.values()):
+        return {side: path.read_bytes() for side, path in paths.items()}
+    try:
+        from .export import export_graphs
+    except ImportError:
+        raise EngineError(f"{weights}: no ONNX graphs beside it ({paths['encoder'].name} …); make them where PyTorch is "
+                         "installed (pip install 'rnncodec[train]'): python -m rnncodec.export WEIGHTS") from None
+    return export_graphs(cfg)

@@ -1,0 +1,226 @@
+"""The ONNX Runtime engine against the PyTorch model it is exported from, and the committed graphs."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, smooth_image
+from rnncodec.codec import ModelCodec as Codec
+from rnncodec.export import export_graphs, write_graphs
+from rnncodec.images import Picture
+from rnncodec.model import RNNCodec, widen
+from rnncodec.runtime import EngineError, OnnxEngine, graph_paths
+from rnncodec.torch_engine import TorchEngine
+from rnncodec.registry import load as load_registry
+from rnncodec.weights import default_weights_path, load_model, save_weights
+
+TAIL = {"tail_branches": (8, 8), "full_resolution_channels": 4, "iteration_conditioning": True}
+SHIPPED_TAIL = {"tail_branches": (32, 32), "full_resolution_channels": 16, "iteration_conditioning": True}
+
+
+def with_live_tail(model: RNNCodec) -> RNNCodec:
+    """The model with its tail capacity switched on: conditioning and branch outputs that start at
+    (almost) zero get values that make each iteration's decoder step differ."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, tensor in model.named_parameters():
+            if name.startswith(("decoder.tail_", "decoder.output_bias", "decoder.branches")):
+                tensor.add_(0.1 * torch.randn(tensor.shape, generator=generator))
+    return model
+
+
+def tiny_model(tail: bool) -> RNNCodec:
+    torch.manual_seed(0)
+    model = RNNCodec(replace(TINY, **TAIL) if tail else TINY)
+    return (with_live_tail(model) if tail else model).eval()
+
+
+def shipped_model(tail: bool) -> RNNCodec:
+    model = load_model()
+    return with_live_tail(widen(model, replace(model.cfg, **SHIPPED_TAIL))).eval() if tail else model
+
+
+MODELS = {"tiny": lambda: tiny_model(False), "tiny+tail": lambda: tiny_model(True),
+          "shipped": lambda: shipped_model(False), "shipped+tail": lambda: shipped_model(True)}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def engines(request, tmp_path_factory):
+    """(PyTorch engine, ONNX engine, weights file) of one model, the ONNX one loaded as the codec loads
+    it: for the shipped weights with the graphs committed beside them, else with graphs exported now."""
+    model = MODELS[request.param]()
+    if request.param == "shipped":
+        path = default_weights_path()
+        assert all(p.is_file() for p in graph_paths(path).values()), "the shipped weights' graphs are committed"
+    else:
+        path = tmp_path_factory.mktemp("weights") / f"{request.param}.safetensors"
+        save_weights(model, path)
+    return TorchEngine(model), OnnxEngine.load(path), path
+
+
+def random_state(engine, side, height, width, rng):
+    return [rng.normal(0, 0.3, shape).astype(np.float32) for shape in engine.state_shapes(side, height, width)]
+
+
+def as_torch_state(flat):
+    return [(torch.from_numpy(flat[i]), torch.from_numpy(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+@pytest.mark.parametrize("t", [1, 2, 7, 16])
+def test_steps_match_the_model_on_random_inputs(engines, t):
+    reference, onnx, _ = engines
+    rng = np.random.default_rng(t)
+    h, w = 48, 80
+    bits = np.where(rng.random((1, reference.cfg.code_channels, h // 16, w // 16)) < 0.5, -1.0, 1.0).astype(np.float32)
+    state = random_state(onnx, "decoder", h, w, rng)
+    delta, new_state = onnx.decode_step(bits, t, state)
+    expected, expected_state = reference.decode_step(bits, t, as_torch_state(state))
+    np.testing.assert_allclose(delta, expected, atol=2e-5, rtol=1e-4)
+    for got, want in zip(new_state, (s.numpy() for pair in expected_state for s in pair)):
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
+
+    residual = rng.uniform(-0.5, 0.5, (1, 3, h, w)).astype(np.float32)
+    state = random_state(onnx, "encoder", h, w, rng)
+    with torch.no_grad():
+        features, expected_state = reference.model.encoder(torch.from_numpy(residual) * reference.model.gain(t), as_torch_state(state))
+        logits = reference.model.binarizer.conv(features).numpy()
+    bits, new_state = onnx.encode_step(residual, t, state)
+    clear = np.abs(logits) > 1e-4  # a bit may flip only where the network's output is this close to 0
+    assert np.array_equal((bits > 0)[clear], (logits >= 0)[clear])
+    for got, want in zip(new_state, (s.numpy() for pair in expected_state for s in pair)):
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
+
+
+def test_codec_on_onnx_writes_the_same_file_and_decodes_within_one_level(engines):
+    reference, onnx, path = engines
+    picture = Picture(smooth_image(40, 90, seed=7), "RGB")
+    ids = load_registry().id_of(path)
+    torch_codec, onnx_codec = Codec(reference, ids, tile=48), Codec(onnx, ids, tile=48)  # two tiles
+    data = torch_codec.encode(picture, 8)
+    assert onnx_codec.encode(picture, 8) == data
+    expected = torch_codec.decode(data, keep_all=True).pictures
+    got = onnx_codec.decode(data, keep_all=True).pictures
+    assert len(got) == 8
+    for a, b in zip(expected, got):
+        assert np.abs(a.rgb.astype(int) - b.rgb.astype(int)).max() <= 1
+
+
+def test_committed_graphs_are_those_the_model_exports():
+    """The shipped weights' graphs are generated files: a change to the model must come with them
+    re-made (python -m rnncodec.export). (The tests above run them against the model's outputs;
+    this one also catches a change that the pinned exporter would write differently.)"""
+    weights = default_weights_path()
+    fresh = export_graphs(load_model(weights).cfg)
+    for side, path in graph_paths(weights).items():
+        assert path.read_bytes() == fresh[side], f"{path.name} is stale: run python -m rnncodec.export"
+
+
+def test_graphs_hold_no_weights():
+    weights = default_weights_path()
+    assert sum(p.stat().st_size for p in graph_paths(weights).values()) < weights.stat().st_size / 100
+
+
+def test_graphs_of_another_config_are_refused(tiny_weights, tmp_path):
+    other = tmp_path / "other.safetensors"
+    torch.manual_seed(0)
+    save_weights(RNNCodec(replace(TINY, code_channels=4)), other)
+    copy = tmp_path / "tiny.safetensors"
+    copy.write_bytes(tiny_weights.read_bytes())
+    write_graphs(other)
+    for side, path in graph_paths(other).items():
+        path.rename(graph_paths(copy)[side])  # the tiny weights beside graphs of 4 code channels
+    with pytest.raises(EngineError, match="another model config|does not load"):
+        OnnxEngine.load(copy)
+
+
+NO_TORCH = """
+import sys, importlib.abc
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("no torch here")
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def test_encode_and_decode_run_without_pytorch(tmp_path):
+    """The command line on the shipped weights with torch impossible to import: same file as with it."""
+    image = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.fromarray(smooth_image(48, 64, seed=3)).save(image)
+    script = NO_TORCH + "from rnncodec.cli import main\nmain(sys.argv[1:])\n"
+    for command in (["encode", str(image), "-q", "3"], ["decode", str(tmp_path / "in.rgc"), "-o", str(tmp_path / "out.png")], ["info", str(tmp_path / "in.rgc")]):
+        run = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    data = (tmp_path / "in.rgc").read_bytes()
+    assert data == Codec.load(engine="torch").encode(Picture(smooth_image(48, 64, seed=3), "RGB"), 3)
+
+
+def test_weights_without_graphs_need_pytorch_to_export_them(tiny_weights):
+    script = NO_TORCH + f"from rnncodec.runtime import OnnxEngine\nOnnxEngine.load(__import__('pathlib').Path({str(tiny_weights)!r}))\n"
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode != 0 and "python -m rnncodec.export" in run.stderr
+    assert all(not p.exists() for p in graph_paths(tiny_weights).values())
+
+
+def test_golden_files_decode_within_one_level_on_onnx(tmp_path):
+    """The version-1 golden file, decoded through ONNX Runtime, against the pixels PyTorch decoded it to."""
+    from PIL import Image
+
+    from rgc_fuzz import V1_GOLDEN
+    from rnncodec.bitstream import parse_header
+
+    path = tmp_path / "tiny.safetensors"
+    save_weights(tiny_model(False), path)
+    codec = Codec(OnnxEngine.load(path), parse_header(V1_GOLDEN.read_bytes()).model_id)
+    for iterations, png in ((None, "v1-tiny-rgba-8it.png"), (6, "v1-tiny-rgba-8it-n6.png")):
+        decoded = np.asarray(codec.decode(V1_GOLDEN.read_bytes(), iterations=iterations).picture.to_pil()).astype(int)
+        expected = np.asarray(Image.open(V1_GOLDEN.parent / png)).astype(int)
+        assert np.abs(decoded - expected).max() <= 1
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("RNNCODEC_ENGINE", "tensorflow", "unknown engine 'tensorflow'"),
+    ("RNNCODEC_THREADS", "two", "RNNCODEC_THREADS must be a positive whole number"),
+])
+def test_bad_engine_settings_are_one_line_errors(tmp_path, variable, value, message):
+    rgc = tmp_path / "x.rgc"
+    rgc.write_bytes(next((Path(__file__).parent / "golden").glob("*.rgc")).read_bytes())  # a file the shipped model decodes
+    run = subprocess.run([sys.executable, "-m", "rnncodec", "decode", str(rgc)], capture_output=True, text=True,
+                         env={**os.environ, variable: value})
+    assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_engine_is_chosen_by_name_or_environment(tiny_weights, monkeypatch):
+    assert isinstance(Codec.load(tiny_weights, engine="torch").engine, TorchEngine)
+    assert isinstance(Codec.load(tiny_weights).engine, OnnxEngine)
+    monkeypatch.setenv("RNNCODEC_ENGINE", "torch")
+    assert isinstance(Codec.load(tiny_weights).engine, TorchEngine)
+
+
+def test_float16_weights_run_on_onnx_as_on_pytorch(tiny_weights, tmp_path):
+    from rnncodec.weights import convert_weights
+
+    half = tmp_path / "half.safetensors"
+    convert_weights(tiny_weights, half, "float16")
+    picture = Picture(smooth_image(32, 48, seed=2), "RGB")
+    onnx_codec, torch_codec = Codec.load(half, engine="onnx"), Codec.load(half, engine="torch")
+    assert onnx_codec.encode(picture, 4) == torch_codec.encode(picture, 4)
+
+
+def test_numpy_image_conversions_are_the_pytorch_ones():
+    from rnncodec.engines import image_to_network, network_to_image
+    from rnncodec.tensors import to_tensor, to_uint8
+
+    rgb = np.arange(256 * 3, dtype=np.uint16).reshape(16, 16, 3).astype(np.uint8)
+    assert np.array_equal(image_to_network(rgb), to_tensor(rgb)[None].numpy())
+    x = np.random.default_rng(0).uniform(-0.6, 0.6, (3, 16, 16)).astype(np.float32)
+    x[0, 0, :9] = (np.arange(9, dtype=np.float32) + 0.5) / 255 - 0.5  # exactly half-way between two levels
+    assert np.array_equal(network_to_image(x), to_uint8(torch.from_numpy(x).clamp(-0.5, 0.5)))
