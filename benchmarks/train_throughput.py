@@ -2,6 +2,7 @@
 
     python benchmarks/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2]
         [--analysis-channels N] [--encoder-hidden A,B,C] [--synthesis-channels N] [--decoder-hidden A,B,C,D]
+        [--tail-branches A,B] [--full-resolution-channels N] [--iteration-conditioning]
 Prints parameters, multiply-accumulates per pixel per iteration, seconds per step and patches/s
 (the median of --steps timed steps after two warm-up steps).
 """
@@ -12,7 +13,7 @@ import time
 
 import torch
 
-from rnncodec.model import WIDTHS, ModelConfig, RNNCodec, macs_per_pixel
+from rnncodec.model import TAIL, WIDTHS, ModelConfig, RNNCodec, macs_per_pixel
 
 
 def channel_list(text: str) -> tuple[int, ...]:
@@ -30,8 +31,11 @@ def main():
     ap.add_argument("--encoder-hidden", type=channel_list)
     ap.add_argument("--synthesis-channels", type=int)
     ap.add_argument("--decoder-hidden", type=channel_list)
+    ap.add_argument("--tail-branches", type=channel_list, help="decoder tail capacity, e.g. 128,64")
+    ap.add_argument("--full-resolution-channels", type=int)
+    ap.add_argument("--iteration-conditioning", action="store_true", default=None)
     args = ap.parse_args()
-    widths = {k: getattr(args, k) for k in WIDTHS if getattr(args, k) is not None}
+    widths = {k: getattr(args, k) for k in WIDTHS + TAIL if getattr(args, k) is not None}
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     model = RNNCodec(ModelConfig(**widths))
