@@ -261,8 +261,9 @@ def train(
     """Train until the global step reaches ``steps`` or ``minutes`` of wall time pass.
 
     ``overrides`` sets TrainConfig fields; on resume they replace the checkpoint's own values.
-    ``widths`` sets layer widths (ModelConfig fields): for a new model, or to widen warm-start
-    weights without changing what they compute (:func:`rnncodec.model.widen`).
+    ``widths`` sets layer widths and tail capacity (ModelConfig fields): for a new model, or grown
+    onto warm-start weights almost without changing what they compute (:func:`rnncodec.model.widen`);
+    the added parameters get their own optimizer group (:func:`make_optimizer`).
     """
     torch.set_flush_denormal(True)  # subnormal floats in late training slow CPU kernels many times over
     procs = start_processes(device)
