@@ -304,3 +304,24 @@ def test_chunks_belong_to_their_file_and_the_alpha_chunk_to_its_place(tiny_codec
         parts.chunks.insert(2, parts.chunks[0])
     with pytest.raises(DamageError, match=message):
         tiny_codec.decode(parts.join())
+
+
+def test_the_codes_are_the_bits_of_the_models_iterations_without_the_last_decoder_step(tiny_config):
+    import torch
+
+    from rnncodec.codec import _bits
+    from rnncodec.engines import as_engine, image_to_network
+    from rnncodec.model import RNNCodec
+
+    torch.manual_seed(0)
+    model = RNNCodec(tiny_config).eval()
+    x = image_to_network(smooth_image(32, 48))
+    engine = as_engine(model)
+    calls = []
+    decode_step = engine.decode_step
+    engine.decode_step = lambda *args: calls.append(args[1]) or decode_step(*args)
+    with torch.no_grad():
+        expected = [bits.numpy() for bits, _ in model.iterate(torch.from_numpy(x), 4)]
+    got = list(_bits(engine, x, 4))
+    assert len(got) == 4 and all(np.array_equal(a, b) for a, b in zip(expected, got))
+    assert calls == [1, 2, 3]  # no decoder step after the last iteration

@@ -77,7 +77,7 @@ def network_codes(engine, rgb: np.ndarray, iterations: int, tile: int = DEFAULT_
 
 def _bits(engine, x: np.ndarray, iterations: int):
     """Yield the bits b_t (1, C, h, w) in ±1 of an image (1, 3, H, W) for t = 1..iterations, without the
-    decoder step after the last iteration, which nothing uses (as :meth:`RNNCodec.encode`)."""
+    decoder step after the last iteration, which nothing uses (unlike :meth:`RNNCodec.iterate`)."""
     recon = np.zeros_like(x)
     enc_state = dec_state = None
     for t in range(1, iterations + 1):

@@ -186,19 +186,6 @@ class RNNCodec(nn.Module):
             recon = delta + self.cfg.gamma * previous
             yield bits, recon
 
-    def encode(self, x: torch.Tensor, iterations: int):
-        """Yield the bits b_t for t = 1..iterations: :meth:`iterate` without the decoder step after the
-        last iteration, which nothing uses when only the bits are wanted."""
-        check_shape(x)
-        recon = torch.zeros_like(x)
-        enc_state = dec_state = None
-        for t in range(1, iterations + 1):
-            bits, enc_state = self.encode_step(x - recon, t, enc_state)
-            yield bits
-            if t < iterations:
-                delta, dec_state = self.decode_step(bits, t, dec_state)
-                recon = delta + self.cfg.gamma * recon
-
     def forward(self, x: torch.Tensor, iterations: int, detach_previous: bool = False, error: str = "l1") -> torch.Tensor:
         """Training loss terms, one per iteration t: the ``error`` of r_t (see RESIDUAL_ERRORS)."""
         measure = RESIDUAL_ERRORS[error]
