@@ -19,7 +19,8 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 
-from rnncodec.runtime import GRAPHS, OnnxEngine, graph_paths, session_options
+from rnncodec.graphs import GRAPHS, graph_paths
+from rnncodec.runtime import OnnxEngine, session_options
 from rnncodec.weights import default_weights_path
 
 

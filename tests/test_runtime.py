@@ -15,7 +15,8 @@ from rnncodec.codec import ModelCodec as Codec
 from rnncodec.export import export_graphs, write_graphs
 from rnncodec.images import Picture
 from rnncodec.model import RNNCodec, widen
-from rnncodec.runtime import EngineError, OnnxEngine, graph_paths
+from rnncodec.graphs import graph_paths
+from rnncodec.runtime import EngineError, OnnxEngine
 from rnncodec.torch_engine import TorchEngine
 from rnncodec.registry import load as load_registry
 from rnncodec.weights import default_weights_path, load_model, save_weights

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ModelConfig
-from .graphs import GRAPH_FORMAT, GRAPHS, graph_paths, side_of, step_parameters, step_signature  # noqa: F401
+from .graphs import GRAPH_FORMAT, GRAPHS, graph_paths, step_parameters, step_signature
 from .weights import WeightsError, read_parameters
 
 THREADS_VARIABLE = "RNNCODEC_THREADS"  # threads per network call; default 1 (see default_threads)
