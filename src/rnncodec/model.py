@@ -103,10 +103,10 @@ class Decoder(nn.Module):
             in_ch = hidden // 4  # after depth-to-space ×2
         self.cells = nn.ModuleList(cells)
         tail_in, tail_out = inputs[2:], cfg.decoder_hidden[2:]  # the 1/4 and 1/2 cells
-        self.extra_channels = 4 * (cfg.full_resolution_channels - in_ch) if cfg.full_resolution_channels else 0
-        outs = (tail_out[0], tail_out[1] + self.extra_channels)
+        extra = 4 * (cfg.full_resolution_channels - in_ch) if cfg.full_resolution_channels else 0
+        outs = (tail_out[0], tail_out[1] + extra)
         self.branches = nn.ModuleList(ConvBranch(i, w, o) if w else nn.Identity() for i, w, o in zip(tail_in, cfg.tail_branches, outs))
-        self.to_rgb = nn.Conv2d(in_ch + self.extra_channels // 4, 3, 3, padding=1)
+        self.to_rgb = nn.Conv2d(in_ch + extra // 4, 3, 3, padding=1)
         if cfg.iteration_conditioning:
             T = cfg.max_iterations
             self.tail_scale = nn.ParameterList(nn.Parameter(torch.zeros(T, c)) for c in tail_in)  # input × (1 + scale_t)
