@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Train on a CUDA machine, warm-started from the shipped weights with their recipe (TrainConfig's
-# defaults: 128² crops, 16 unrolled iterations, the PSNR loss, sign bits), bf16 autocast, large batches.
+# Train on a CUDA machine, warm-started from the shipped weights (or INIT) with their recipe
+# (TrainConfig's defaults: 128² crops, 16 unrolled iterations, the PSNR loss, sign bits), bf16
+# autocast, large batches.
 #
 #   benchmarks/gpu_train.sh [DATA_DIR] [MINUTES] [BATCH]
 #
@@ -8,8 +9,9 @@
 # BATCH: crops per GPU and step (default 128). With GPUS=N (default 1) it runs N processes under
 # torchrun (DistributedDataParallel). OUT (default runs/gpu) is the run folder (checkpoint.pt,
 # weights.safetensors, best.safetensors, log.jsonl, train.out); running the script again continues
-# it. The cosine schedule ends at SCHEDULE_STEPS (default: the shipped weights' step + 4000), so the
-# learning rate rises from the schedule's floor where the shipped weights stopped. TRAIN_ARGS adds
+# it. INIT (default: the shipped weights) is the weights file a new run starts from. The learning
+# rate restarts at that file's step (SCHEDULE_START): a warm-up for the fresh Adam state, then the
+# cosine from --lr down to its floor at SCHEDULE_STEPS (default: that step + 4000). TRAIN_ARGS adds
 # `rnncodec train` options, e.g. decoder tail capacity grown onto the shipped weights:
 # TRAIN_ARGS="--tail-branches 128,64 --full-resolution-channels 16 --iteration-conditioning".
 # Then fit the entropy coder's tables and evaluate, as for any new weights (README, "Training").
@@ -22,7 +24,9 @@ BATCH=${3:-128}
 GPUS=${GPUS:-1}
 OUT=${OUT:-runs/gpu}
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
-START=$(python3 -c 'from rnncodec.weights import default_weights_path, read_metadata; print(read_metadata(default_weights_path())["step"])')
+INIT=${INIT:-$(python3 -c 'from rnncodec.weights import default_weights_path; print(default_weights_path())')}
+START=$(python3 -c 'import sys; from rnncodec.weights import read_metadata; print(read_metadata(sys.argv[1])["step"])' "$INIT")
+SCHEDULE_START=${SCHEDULE_START:-$START}
 SCHEDULE_STEPS=${SCHEDULE_STEPS:-$((START + 4000))}
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.device_count(), "GPUs")'
 mkdir -p "$OUT"
@@ -31,5 +35,5 @@ if [ "$GPUS" -gt 1 ]; then
 else
     launch=(python3 -m rnncodec)
 fi
-"${launch[@]}" train --data "$DATA" --out "$OUT" --resume --minutes "$MINUTES" --batch-size "$BATCH" \
-    --schedule-steps "$SCHEDULE_STEPS" --val-every 200 --checkpoint-every 200 ${TRAIN_ARGS:-} 2>&1 | tr '\r' '\n' | tee -a "$OUT/train.out"
+"${launch[@]}" train --data "$DATA" --out "$OUT" --resume --init "$INIT" --minutes "$MINUTES" --batch-size "$BATCH" \
+    --schedule-start "$SCHEDULE_START" --schedule-steps "$SCHEDULE_STEPS" --val-every 200 --checkpoint-every 200 ${TRAIN_ARGS:-} 2>&1 | tr '\r' '\n' | tee -a "$OUT/train.out"

@@ -1,10 +1,11 @@
 """Training throughput of the model on this machine: forward + backward + Adam step.
 
-    python benchmarks/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2]
+    python benchmarks/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2] [--device cuda]
         [--analysis-channels N] [--encoder-hidden A,B,C] [--synthesis-channels N] [--decoder-hidden A,B,C,D]
         [--tail-branches A,B] [--full-resolution-channels N] [--iteration-conditioning]
 Prints parameters, multiply-accumulates per pixel per iteration, seconds per step and patches/s
-(the median of --steps timed steps after two warm-up steps).
+(the median of --steps timed steps after two warm-up steps). On CUDA the step runs under bf16
+autocast, as training does, and the peak of allocated GPU memory is printed too.
 """
 
 import argparse
@@ -27,6 +28,7 @@ def main():
     ap.add_argument("--iterations", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …")
     ap.add_argument("--analysis-channels", type=int)
     ap.add_argument("--encoder-hidden", type=channel_list)
     ap.add_argument("--synthesis-channels", type=int)
@@ -38,25 +40,33 @@ def main():
     widths = {k: getattr(args, k) for k in WIDTHS + TAIL if getattr(args, k) is not None}
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     model = RNNCodec(ModelConfig(**widths))
     params = sum(p.numel() for p in model.parameters())
     macs = macs_per_pixel(model)
-    model.train()
+    model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.rand(args.batch, 3, args.crop, args.crop) - 0.5
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
+    x = torch.rand(args.batch, 3, args.crop, args.crop, device=device) - 0.5
     times = []
     for i in range(args.steps + 2):
         t0 = time.perf_counter()
-        loss = model(x, args.iterations).sum()
+        with autocast:
+            loss = model(x, args.iterations).float().sum()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if cuda:
+            torch.cuda.synchronize(device)
         if i >= 2:
             times.append(time.perf_counter() - t0)
     step = statistics.median(times)
     print(f"parameters: {params / 1e6:.2f} M; MACs per pixel per iteration: {macs:,}")
     print(f"batch {args.batch} × {args.crop}², {args.iterations} iterations, {args.threads} threads: "
-          f"{step:.2f} s/step, {args.batch / step:.1f} patches/s, {args.batch * args.iterations / step:.0f} patch-iterations/s")
+          f"{step:.3f} s/step, {args.batch / step:.1f} patches/s, {args.batch * args.iterations / step:.0f} patch-iterations/s")
+    if cuda:
+        print(f"peak GPU memory allocated: {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB")
 
 
 if __name__ == "__main__":

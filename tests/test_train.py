@@ -21,6 +21,14 @@ def test_learning_rate_schedule():
     assert learning_rate(cfg, 10_000) == learning_rate(cfg, 110)
 
 
+def test_learning_rate_schedule_restarts_at_schedule_start():
+    base = TrainConfig(lr=1e-3, warmup_steps=10, schedule_steps=110, min_lr_ratio=0.1)
+    restarted = TrainConfig(lr=1e-3, warmup_steps=10, schedule_steps=5110, min_lr_ratio=0.1, schedule_start=5000)
+    for step in (0, 5, 9, 10, 60, 110, 500):
+        assert learning_rate(restarted, 5000 + step) == learning_rate(base, step)
+    assert learning_rate(restarted, 4000) == learning_rate(base, 0)  # before the start: the warm-up's first step
+
+
 def test_resume_reproduces_uninterrupted_run(tmp_path, image_folder, tiny_config):
     straight = train(image_folder, tmp_path / "a", FAST, tiny_config, steps=4)
     train(image_folder, tmp_path / "b", FAST, tiny_config, steps=2)

@@ -44,7 +44,8 @@ class TrainConfig:
     iterations: int = MAX_ITERATIONS  # unrolled per step: with 8, the iterations after 8 stayed nearly idle
     lr: float = 3e-4  # Adam; 1e-3 learned fastest for ~300 steps, then collapsed the model
     warmup_steps: int = 100  # lr rises linearly over these steps: a fresh Adam state takes large steps
-    schedule_steps: int = 15500  # cosine decay from lr to lr·min_lr_ratio over these global steps
+    schedule_steps: int = 15500  # cosine decay from lr to lr·min_lr_ratio, ending at this global step
+    schedule_start: int = 0  # global step where warm-up and cosine begin: a warm start's step restarts them
     min_lr_ratio: float = 0.1  # the schedule's floor; raising the lr again later gained little
     new_lr_scale: float = 5.0  # capacity added to warm-start weights learns this much faster, after its own warm-up
     loss: str = "psnr"  # per iteration: minus each crop's PSNR (the mean-PSNR objective), or "l1" / "mse"
@@ -59,9 +60,11 @@ class TrainConfig:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
+    step = max(0, step - cfg.schedule_start)
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.schedule_steps - cfg.warmup_steps))
+    horizon = cfg.schedule_steps - cfg.schedule_start - cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, horizon))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -97,7 +100,10 @@ def start_processes(device: str | None) -> Processes:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # training shapes are fixed: let cuDNN pick its fastest kernels
     owns_group = world > 1 and not dist.is_initialized()
     if owns_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

@@ -18,6 +18,8 @@ from ..limits import BLOCK, MAX_ITERATIONS
 @click.option("--iterations", type=click.IntRange(1, MAX_ITERATIONS), help="Iterations unrolled per training step.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True))
 @click.option("--schedule-steps", type=click.IntRange(1), help="Cosine learning-rate horizon (global steps).")
+@click.option("--schedule-start", type=click.IntRange(0),
+              help="Global step where warm-up and cosine begin, e.g. a warm start's step to restart them.")
 @click.option("--loss", type=click.Choice(["l1", "mse", "psnr"]),
               help="Per iteration: minus each crop's PSNR (the mean-PSNR objective, default), or L1 or MSE of the residual.")
 @click.option("--val-every", type=click.IntRange(1))
