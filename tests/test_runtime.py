@@ -14,15 +14,15 @@ from conftest import TINY, smooth_image
 from rnncodec.codec import ModelCodec as Codec
 from rnncodec.export import export_graphs, write_graphs
 from rnncodec.images import Picture
-from rnncodec.model import RNNCodec, widen
+from rnncodec.model import RNNCodec
 from rnncodec.graphs import graph_paths
 from rnncodec.runtime import EngineError, OnnxEngine
 from rnncodec.torch_engine import TorchEngine
 from rnncodec.registry import load as load_registry
-from rnncodec.weights import default_weights_path, load_model, save_weights
+from rnncodec.weights import load_model, save_weights
 
 TAIL = {"tail_branches": (8, 8), "full_resolution_channels": 4, "iteration_conditioning": True}
-SHIPPED_TAIL = {"tail_branches": (32, 32), "full_resolution_channels": 16, "iteration_conditioning": True}
+SHIPPED = {model.path.stem: model.path for model in load_registry().models.values()}  # every shipped model
 
 
 def with_live_tail(model: RNNCodec) -> RNNCodec:
@@ -42,22 +42,17 @@ def tiny_model(tail: bool) -> RNNCodec:
     return (with_live_tail(model) if tail else model).eval()
 
 
-def shipped_model(tail: bool) -> RNNCodec:
-    model = load_model()
-    return with_live_tail(widen(model, replace(model.cfg, **SHIPPED_TAIL))).eval() if tail else model
-
-
 MODELS = {"tiny": lambda: tiny_model(False), "tiny+tail": lambda: tiny_model(True),
-          "shipped": lambda: shipped_model(False), "shipped+tail": lambda: shipped_model(True)}
+          **{stem: (lambda path=path: load_model(path).eval()) for stem, path in SHIPPED.items()}}
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
 def engines(request, tmp_path_factory):
     """(PyTorch engine, ONNX engine, weights file) of one model, the ONNX one loaded as the codec loads
-    it: for the shipped weights with the graphs committed beside them, else with graphs exported now."""
+    it: for shipped weights with the graphs committed beside them, else with graphs exported now."""
     model = MODELS[request.param]()
-    if request.param == "shipped":
-        path = default_weights_path()
+    if request.param in SHIPPED:
+        path = SHIPPED[request.param]
         assert all(p.is_file() for p in graph_paths(path).values()), "the shipped weights' graphs are committed"
     else:
         path = tmp_path_factory.mktemp("weights") / f"{request.param}.safetensors"
@@ -112,18 +107,18 @@ def test_codec_on_onnx_writes_the_same_file_and_decodes_within_one_level(engines
         assert np.abs(a.rgb.astype(int) - b.rgb.astype(int)).max() <= 1
 
 
-def test_committed_graphs_are_those_the_model_exports():
+@pytest.mark.parametrize("weights", SHIPPED.values(), ids=SHIPPED.keys())
+def test_committed_graphs_are_those_the_model_exports(weights):
     """The shipped weights' graphs are generated files: a change to the model must come with them
     re-made (python -m rnncodec.export). (The tests above run them against the model's outputs;
     this one also catches a change that the pinned exporter would write differently.)"""
-    weights = default_weights_path()
     fresh = export_graphs(load_model(weights).cfg)
     for side, path in graph_paths(weights).items():
         assert path.read_bytes() == fresh[side], f"{path.name} is stale: run python -m rnncodec.export"
 
 
-def test_graphs_hold_no_weights():
-    weights = default_weights_path()
+@pytest.mark.parametrize("weights", SHIPPED.values(), ids=SHIPPED.keys())
+def test_graphs_hold_no_weights(weights):
     assert sum(p.stat().st_size for p in graph_paths(weights).values()) < weights.stat().st_size / 100
 
 

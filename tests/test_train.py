@@ -27,6 +27,8 @@ def test_learning_rate_schedule_restarts_at_schedule_start():
     for step in (0, 5, 9, 10, 60, 110, 500):
         assert learning_rate(restarted, 5000 + step) == learning_rate(base, step)
     assert learning_rate(restarted, 4000) == learning_rate(base, 0)  # before the start: the warm-up's first step
+    floor = TrainConfig(lr=1e-3, warmup_steps=10, schedule_steps=5000, min_lr_ratio=0.1, schedule_start=5000)
+    assert learning_rate(floor, 5009) == learning_rate(floor, 6000) == 1e-4  # no horizon: warm up to the floor
 
 
 def test_resume_reproduces_uninterrupted_run(tmp_path, image_folder, tiny_config):
@@ -136,6 +138,22 @@ def test_warm_start_can_widen_the_model(tmp_path, image_folder, tiny_config):
     assert load_model(tmp_path / "wide" / "weights.safetensors").cfg.decoder_hidden == (16, 16, 8, 16)
     with pytest.raises(ValueError):  # a checkpoint's widths are fixed: widen only from weights
         train(image_folder, tmp_path / "wide", {}, resume=True, steps=3, widths={"decoder_hidden": (16, 16, 8, 24)})
+
+
+def test_warm_start_keeps_the_recipe_but_not_the_run_intervals(tmp_path, image_folder, tiny_config):
+    import dataclasses
+
+    from rnncodec.train import run_from_weights
+    from rnncodec.weights import read_metadata
+
+    settings = {**FAST, "lr": 2e-4, "checkpoint_every": 1_000_000, "val_every": 7}
+    train(image_folder, tmp_path / "first", settings, tiny_config, steps=1)
+    weights = tmp_path / "first" / "weights.safetensors"
+    assert read_metadata(weights)["train_config"]["checkpoint_every"] == 1_000_000
+    cfg = run_from_weights(weights, {}, None).cfg
+    assert cfg.lr == 2e-4 and cfg.batch_size == FAST["batch_size"] and cfg.stochastic_bits
+    assert (cfg.checkpoint_every, cfg.val_every) == (TrainConfig.checkpoint_every, TrainConfig.val_every)
+    assert dataclasses.replace(cfg, val_every=7) == run_from_weights(weights, {"val_every": 7}, None).cfg
 
 
 def test_psnr_loss_is_minus_the_mean_crop_psnr(tiny_config):

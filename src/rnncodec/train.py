@@ -60,12 +60,12 @@ class TrainConfig:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The cosine from lr (after warm-up) to lr·min_lr_ratio, times the warm-up's linear ramp."""
     step = max(0, step - cfg.schedule_start)
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
     horizon = cfg.schedule_steps - cfg.schedule_start - cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, horizon))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    progress = min(1.0, max(0, step - cfg.warmup_steps) / horizon) if horizon > 0 else 1.0
+    cosine = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * cosine * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
 
 
 def new_capacity_lr(cfg: TrainConfig, step: int, grown_at: int) -> float:
@@ -177,10 +177,15 @@ def run_from_checkpoint(checkpoint: dict, overrides: dict, widths: dict | None) 
                grown_at=checkpoint.get("grown_at", 0))
 
 
+RUN_KEEPING = ("val_every", "checkpoint_every", "print_every")  # how a run reports, not how it trains
+
+
 def run_from_weights(path: Path, overrides: dict, widths: dict | None) -> Run:
-    """Warm start: the weights, widened if asked, with the step, seconds and settings they record."""
+    """Warm start: the weights, widened if asked, with the step, seconds and training settings they
+    record (not their run's validation, checkpoint and progress intervals: those start at the defaults)."""
     model, meta = load_model(path), read_metadata(path)
-    cfg = TrainConfig(**{**meta.get("train_config", {}), **overrides})
+    recipe = {k: v for k, v in meta.get("train_config", {}).items() if k not in RUN_KEEPING}
+    cfg = TrainConfig(**{**recipe, **overrides})
     run = Run(model, cfg, int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)))
     if widths:
         torch.manual_seed(cfg.seed + run.step)  # the added weights' initialisation
