@@ -11,7 +11,10 @@
 # weights.safetensors, best.safetensors, log.jsonl, train.out); running the script again continues
 # it. INIT (default: the shipped weights) is the weights file a new run starts from. The learning
 # rate restarts at that file's step (SCHEDULE_START): a warm-up for the fresh Adam state, then the
-# cosine from --lr down to its floor at SCHEDULE_STEPS (default: that step + 4000). TRAIN_ARGS adds
+# cosine from --lr down to its floor at SCHEDULE_STEPS. By default SCHEDULE_STEPS is where the
+# MINUTES end: benchmarks/train_throughput.py times a few steps of INIT's model at BATCH × 128²
+# crops and 16 iterations (the defaults; set SCHEDULE_STEPS if TRAIN_ARGS changes them), and
+# validation is reckoned at 7 % of the time. TRAIN_ARGS adds
 # `rnncodec train` options, e.g. decoder tail capacity grown onto the shipped weights:
 # TRAIN_ARGS="--tail-branches 128,64 --full-resolution-channels 16 --iteration-conditioning".
 # Then fit the entropy coder's tables and evaluate, as for any new weights (README, "Training").
@@ -27,8 +30,16 @@ export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 INIT=${INIT:-$(python3 -c 'from rnncodec.weights import default_weights_path; print(default_weights_path())')}
 START=$(python3 -c 'import sys; from rnncodec.weights import read_metadata; print(read_metadata(sys.argv[1])["step"])' "$INIT")
 SCHEDULE_START=${SCHEDULE_START:-$START}
-SCHEDULE_STEPS=${SCHEDULE_STEPS:-$((START + 4000))}
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.device_count(), "GPUs")'
+if [ -z "${SCHEDULE_STEPS:-}" ]; then
+    device=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+    timing=$(python3 benchmarks/train_throughput.py --weights "$INIT" --device "$device" --batch "$BATCH" \
+        --crop 128 --iterations 16 --steps 3)
+    echo "$timing"
+    seconds_per_step=$(sed -n 's/.*: \([0-9.]*\) s\/step.*/\1/p' <<<"$timing")
+    SCHEDULE_STEPS=$(python3 -c "print($START + max(1, int($MINUTES * 60 * 0.93 / $seconds_per_step)))")
+fi
+echo "schedule: from step $SCHEDULE_START to $SCHEDULE_STEPS"
 mkdir -p "$OUT"
 if [ "$GPUS" -gt 1 ]; then
     launch=(python3 -m torch.distributed.run --standalone --nproc_per_node "$GPUS" -m rnncodec)

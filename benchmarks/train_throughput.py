@@ -2,9 +2,10 @@
 
     python benchmarks/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2] [--device cuda]
         [--analysis-channels N] [--encoder-hidden A,B,C] [--synthesis-channels N] [--decoder-hidden A,B,C,D]
-        [--tail-branches A,B] [--full-resolution-channels N] [--iteration-conditioning]
+        [--tail-branches A,B] [--full-resolution-channels N] [--iteration-conditioning] [--weights FILE]
 Prints parameters, multiply-accumulates per pixel per iteration, seconds per step and patches/s
-(the median of --steps timed steps after two warm-up steps). On CUDA the step runs under bf16
+(the median of --steps timed steps after two warm-up steps). --weights times the model of a
+weights file (its config and parameters) instead of one built from the width options. On CUDA the step runs under bf16
 autocast, as training does, and the peak of allocated GPU memory is printed too.
 """
 
@@ -15,6 +16,7 @@ import time
 import torch
 
 from rnncodec.model import TAIL, WIDTHS, ModelConfig, RNNCodec, macs_per_pixel
+from rnncodec.weights import load_model
 
 
 def channel_list(text: str) -> tuple[int, ...]:
@@ -29,6 +31,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …")
+    ap.add_argument("--weights", help="time this weights file's model")
     ap.add_argument("--analysis-channels", type=int)
     ap.add_argument("--encoder-hidden", type=channel_list)
     ap.add_argument("--synthesis-channels", type=int)
@@ -42,7 +45,7 @@ def main():
     torch.set_flush_denormal(True)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    model = RNNCodec(ModelConfig(**widths))
+    model = load_model(args.weights) if args.weights else RNNCodec(ModelConfig(**widths))
     params = sum(p.numel() for p in model.parameters())
     macs = macs_per_pixel(model)
     model.to(device).train()
