@@ -21,10 +21,14 @@ def test_every_registered_weights_file_is_present_and_unchanged():
         assert registry.file_sha256(model.path) == model.sha256, f"{model.file} changed: register it again, keeping its id"
 
 
-def test_the_wheel_carries_the_registry_and_every_registered_weights_file():
+def test_the_wheel_carries_the_registry_and_every_registered_weights_file_with_its_graphs():
+    from rnncodec.graphs import graph_paths
+
     tomllib = pytest.importorskip("tomllib")
     included = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
-    for name in [registry.REGISTRY_NAME] + [m.file for m in registry.load().models.values()]:
+    models = registry.load().models.values()
+    graphs = [path.name for m in models for path in graph_paths(m.path).values()]
+    for name in [registry.REGISTRY_NAME] + [m.file for m in models] + graphs:
         assert included.get(f"models/{name}") == f"rnncodec/models/{name}", f"pyproject.toml must force-include models/{name}"
 
 
