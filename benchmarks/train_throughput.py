@@ -2,7 +2,8 @@
 
     python benchmarks/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2] [--device cuda]
         [--analysis-channels N] [--encoder-hidden A,B,C] [--synthesis-channels N] [--decoder-hidden A,B,C,D]
-        [--tail-branches A,B] [--full-resolution-channels N] [--iteration-conditioning] [--weights FILE]
+        [--tail-branches A,B] [--full-resolution-channels N] [--iteration-conditioning]
+        [--full-resolution-branch N] [--weights FILE]
 Prints parameters, multiply-accumulates per pixel per iteration, seconds per step and patches/s
 (the median of --steps timed steps after two warm-up steps). --weights times the model of a
 weights file (its config and parameters) instead of one built from the width options. On CUDA the step runs under bf16
@@ -39,6 +40,7 @@ def main():
     ap.add_argument("--tail-branches", type=channel_list, help="decoder tail capacity, e.g. 128,64")
     ap.add_argument("--full-resolution-channels", type=int)
     ap.add_argument("--iteration-conditioning", action="store_true", default=None)
+    ap.add_argument("--full-resolution-branch", type=int)
     args = ap.parse_args()
     widths = {k: getattr(args, k) for k in WIDTHS + TAIL if getattr(args, k) is not None}
     torch.set_num_threads(args.threads)

@@ -180,13 +180,15 @@ def test_widen_adds_tail_capacity_that_learns_at_once(tiny_config):
 
     torch.manual_seed(0)
     model = RNNCodec(tiny_config).eval()
-    cfg = replace(tiny_config, tail_branches=(16, 12), full_resolution_channels=6, iteration_conditioning=True)
+    cfg = replace(tiny_config, tail_branches=(16, 12), full_resolution_channels=6, iteration_conditioning=True,
+                  full_resolution_branch=8)
     grown = widen(model, cfg)
     x = torch.rand(2, 3, 32, 48) - 0.5
     _nearly_the_same_function(model, grown, x)
     assert macs_per_pixel(grown) > macs_per_pixel(model)
     added = new_parameters(grown, model.state_dict())
-    assert {"decoder.branches.0.conv1.weight", "decoder.branches.1.conv2.weight", "decoder.output_bias"} <= added
+    assert {"decoder.branches.0.conv1.weight", "decoder.branches.1.conv2.weight", "decoder.output_bias",
+            "decoder.full_resolution.conv1.weight"} <= added
     assert not any(name.startswith("encoder") for name in added)
     grown.train()
     grown.binarizer.stochastic = False
@@ -200,9 +202,11 @@ def test_widen_adds_tail_capacity_that_learns_at_once(tiny_config):
 def test_tail_capacity_config_round_trip_and_old_configs_load(tiny_config):
     from dataclasses import replace
 
-    cfg = replace(tiny_config, tail_branches=(16, 12), full_resolution_channels=6, iteration_conditioning=True)
+    cfg = replace(tiny_config, tail_branches=(16, 12), full_resolution_channels=6, iteration_conditioning=True,
+                  full_resolution_branch=8)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
-    old = {k: v for k, v in tiny_config.to_dict().items() if k not in ("tail_branches", "full_resolution_channels", "iteration_conditioning")}
+    old = {k: v for k, v in tiny_config.to_dict().items()
+           if k not in ("tail_branches", "full_resolution_channels", "iteration_conditioning", "full_resolution_branch")}
     assert ModelConfig.from_dict(old) == tiny_config  # weights saved before the tail fields existed
     with pytest.raises(ValueError):
         replace(tiny_config, full_resolution_channels=6)  # extra channels need a 1/2 branch

@@ -21,7 +21,7 @@ from rnncodec.torch_engine import TorchEngine
 from rnncodec.registry import load as load_registry
 from rnncodec.weights import load_model, save_weights
 
-TAIL = {"tail_branches": (8, 8), "full_resolution_channels": 4, "iteration_conditioning": True}
+TAIL = {"tail_branches": (8, 8), "full_resolution_channels": 4, "iteration_conditioning": True, "full_resolution_branch": 8}
 SHIPPED = {model.path.stem: model.path for model in load_registry().models.values()}  # every shipped model
 
 
@@ -31,7 +31,7 @@ def with_live_tail(model: RNNCodec) -> RNNCodec:
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for name, tensor in model.named_parameters():
-            if name.startswith(("decoder.tail_", "decoder.output_bias", "decoder.branches")):
+            if name.startswith(("decoder.tail_", "decoder.output_bias", "decoder.branches", "decoder.full_resolution")):
                 tensor.add_(0.1 * torch.randn(tensor.shape, generator=generator))
     return model
 

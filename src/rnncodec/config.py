@@ -18,6 +18,7 @@ class ModelConfig:
     tail_branches: tuple[int, int] = (0, 0)  # hidden width of a feed-forward conv branch beside the 1/4 and 1/2 cells (0: none)
     full_resolution_channels: int = 0  # channels reaching full resolution: the 1/2 branch adds them beyond the cell's (0: the cell's only)
     iteration_conditioning: bool = False  # a per-iteration output bias and scale/shift of the tail cells' inputs
+    full_resolution_branch: int = 0  # hidden width of a residual conv branch at full resolution, before to_rgb (0: none)
     gamma: float = 1.0  # x̂_t = Dec_t(b_t) + γ·x̂_{t-1}: 1 additive, 0 one-shot
     learned_gain: bool = True  # learn the per-iteration residual gain g_t (else g_t = 1)
     max_iterations: int = MAX_ITERATIONS  # the most a file may hold
@@ -29,6 +30,8 @@ class ModelConfig:
             raise ValueError("layer widths must be positive")
         if any(w < 4 or w % 4 for w in self.decoder_hidden):
             raise ValueError("decoder widths must be multiples of 4 (each cell is followed by depth-to-space ×2)")
+        if self.full_resolution_branch < 0:
+            raise ValueError("full_resolution_branch: a width ≥ 0")
         if len(self.tail_branches) != 2 or any(w < 0 for w in self.tail_branches):
             raise ValueError("tail_branches: two widths ≥ 0, for the 1/4 and 1/2 cells")
         if self.full_resolution_channels and (self.full_resolution_channels < self.decoder_hidden[-1] // 4 or not self.tail_branches[1]):

@@ -86,8 +86,9 @@ class Decoder(nn.Module):
     """Bits at 1/16 → image: 1×1 conv, conv + inverse GDN, four ConvLSTM + depth-to-space, conv to RGB.
 
     Optional tail capacity (ModelConfig): feed-forward branches beside the 1/4 and 1/2 cells, extra
-    channels to full resolution, and per-iteration conditioning of the tail (FiLM-style scale and
-    shift of the 1/4 and 1/2 cells' inputs, and an output bias per iteration), all starting at zero.
+    channels to full resolution, a residual branch at full resolution before to_rgb, and
+    per-iteration conditioning of the tail (FiLM-style scale and shift of the 1/4 and 1/2 cells'
+    inputs, and an output bias per iteration), all starting at (almost) zero.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -106,7 +107,10 @@ class Decoder(nn.Module):
         extra = 4 * (cfg.full_resolution_channels - in_ch) if cfg.full_resolution_channels else 0
         outs = (tail_out[0], tail_out[1] + extra)
         self.branches = nn.ModuleList(ConvBranch(i, w, o) if w else nn.Identity() for i, w, o in zip(tail_in, cfg.tail_branches, outs))
-        self.to_rgb = nn.Conv2d(in_ch + extra // 4, 3, 3, padding=1)
+        full = in_ch + extra // 4  # channels at full resolution
+        w = cfg.full_resolution_branch
+        self.full_resolution = ConvBranch(full, w, full) if w else nn.Identity()  # adds to its input
+        self.to_rgb = nn.Conv2d(full, 3, 3, padding=1)
         if cfg.iteration_conditioning:
             T = cfg.max_iterations
             self.tail_scale = nn.ParameterList(nn.Parameter(torch.zeros(T, c)) for c in tail_in)  # input × (1 + scale_t)
@@ -128,6 +132,8 @@ class Decoder(nn.Module):
                 h = torch.cat([h + branch[:, : h.shape[1]], branch[:, h.shape[1] :]], 1)  # extra channels beyond the cell's
             x = F.pixel_shuffle(h, 2)  # doubles the resolution, channels / 4
             new_state.append(s)
+        if not isinstance(self.full_resolution, nn.Identity):
+            x = x + self.full_resolution(x)
         out = self.to_rgb(x)  # (B, 3, H, W)
         if self.conditioning:
             out = out + self.output_bias[t - 1].view(1, 3, 1, 1)
@@ -208,7 +214,7 @@ RESIDUAL_ERRORS = {
 
 
 WIDTHS = ("analysis_channels", "encoder_hidden", "synthesis_channels", "decoder_hidden")  # what widen may grow
-TAIL = ("tail_branches", "full_resolution_channels", "iteration_conditioning")  # capacity widen may add
+TAIL = ("tail_branches", "full_resolution_channels", "iteration_conditioning", "full_resolution_branch")  # capacity widen may add
 
 
 def widen(model: RNNCodec, cfg: ModelConfig) -> RNNCodec:

@@ -38,6 +38,7 @@ from ..limits import BLOCK, MAX_ITERATIONS
               help="Hidden widths of feed-forward conv branches beside the 1/4 and 1/2 decoder cells, e.g. 128,64.")
 @click.option("--full-resolution-channels", type=click.IntRange(1), help="Channels reaching full resolution (needs a 1/2 branch).")
 @click.option("--iteration-conditioning", is_flag=True, default=None, help="Per-iteration output bias and scale/shift of the decoder's tail.")
+@click.option("--full-resolution-branch", type=click.IntRange(1), help="Hidden width of a residual conv branch at full resolution.")
 @click.option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
 def train(data, out, resume, init, steps, minutes, device, threads, no_learned_gain, **options):
