@@ -25,12 +25,9 @@ export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 export INIT=${INIT:-$(python3 -c 'from rnncodec.weights import default_weights_path; print(default_weights_path())')}
 START=$(python3 -c 'import sys; from rnncodec.weights import read_metadata; print(read_metadata(sys.argv[1])["step"])' "$INIT")
 if [ -z "${SCHEDULE_STEPS:-}" ]; then
-    device=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
-    timing=$(python3 benchmarks/train_throughput.py --weights "$INIT" --device "$device" --batch "$BATCH" \
-        --crop 128 --iterations 16 --steps 3)
-    echo "$timing"
-    seconds_per_step=$(sed -n 's/.*: \([0-9.]*\) s\/step.*/\1/p' <<<"$timing")
-    SCHEDULE_STEPS=$(python3 -c "print($START + max(1, int($MINUTES * 60 * 0.93 / $seconds_per_step / ${SHARING:-2})))")
+    timing=$(python3 benchmarks/train_throughput.py --weights "$INIT" --device auto --batch "$BATCH" --crop 128 \
+        --iterations 16 --steps 3 --minutes "$MINUTES" --sharing "${SHARING:-2}" | tee /dev/stderr)
+    SCHEDULE_STEPS=$((START + $(sed -n 's/^steps in .*: //p' <<<"$timing")))
 fi
 export SCHEDULE_STEPS
 echo "both arms: schedule from step $START to $SCHEDULE_STEPS"

@@ -32,12 +32,9 @@ START=$(python3 -c 'import sys; from rnncodec.weights import read_metadata; prin
 SCHEDULE_START=${SCHEDULE_START:-$START}
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.device_count(), "GPUs")'
 if [ -z "${SCHEDULE_STEPS:-}" ]; then
-    device=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
-    timing=$(python3 benchmarks/train_throughput.py --weights "$INIT" --device "$device" --batch "$BATCH" \
-        --crop 128 --iterations 16 --steps 3)
-    echo "$timing"
-    seconds_per_step=$(sed -n 's/.*: \([0-9.]*\) s\/step.*/\1/p' <<<"$timing")
-    SCHEDULE_STEPS=$(python3 -c "print($START + max(1, int($MINUTES * 60 * 0.93 / $seconds_per_step)))")
+    timing=$(python3 benchmarks/train_throughput.py --weights "$INIT" --device auto --batch "$BATCH" --crop 128 \
+        --iterations 16 --steps 3 --minutes "$MINUTES" | tee /dev/stderr)
+    SCHEDULE_STEPS=$((START + $(sed -n 's/^steps in .*: //p' <<<"$timing")))
 fi
 echo "schedule: from step $SCHEDULE_START to $SCHEDULE_STEPS"
 mkdir -p "$OUT"

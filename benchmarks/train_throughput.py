@@ -3,10 +3,12 @@
     python benchmarks/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2] [--device cuda]
         [--analysis-channels N] [--encoder-hidden A,B,C] [--synthesis-channels N] [--decoder-hidden A,B,C,D]
         [--tail-branches A,B] [--full-resolution-channels N] [--iteration-conditioning]
-        [--full-resolution-branch N] [--weights FILE]
+        [--full-resolution-branch N] [--weights FILE] [--minutes M [--sharing S]]
 Prints parameters, multiply-accumulates per pixel per iteration, seconds per step and patches/s
 (the median of --steps timed steps after two warm-up steps). --weights times the model of a
-weights file (its config and parameters) instead of one built from the width options. On CUDA the step runs under bf16
+weights file (its config and parameters) instead of one built from the width options. --minutes
+also prints how many training steps fit in M minutes, reckoning 7 % of the time for validation
+and S runs sharing the device (benchmarks/gpu_train.sh and gpu_ab.sh set their schedules by it). On CUDA the step runs under bf16
 autocast, as training does, and the peak of allocated GPU memory is printed too.
 """
 
@@ -31,7 +33,9 @@ def main():
     ap.add_argument("--iterations", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …, or auto (cuda when present)")
+    ap.add_argument("--minutes", type=float, help="also print the training steps that fit in this many minutes")
+    ap.add_argument("--sharing", type=float, default=1, help="with --minutes: runs sharing the device")
     ap.add_argument("--weights", help="time this weights file's model")
     ap.add_argument("--analysis-channels", type=int)
     ap.add_argument("--encoder-hidden", type=channel_list)
@@ -45,7 +49,8 @@ def main():
     widths = {k: getattr(args, k) for k in WIDTHS + TAIL if getattr(args, k) is not None}
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    device = torch.device(args.device)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else "cpu" if args.device == "auto" else args.device)
     cuda = device.type == "cuda"
     model = load_model(args.weights) if args.weights else RNNCodec(ModelConfig(**widths))
     params = sum(p.numel() for p in model.parameters())
@@ -72,6 +77,8 @@ def main():
           f"{step:.3f} s/step, {args.batch / step:.1f} patches/s, {args.batch * args.iterations / step:.0f} patch-iterations/s")
     if cuda:
         print(f"peak GPU memory allocated: {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB")
+    if args.minutes:
+        print(f"steps in {args.minutes:g} minutes: {max(1, int(args.minutes * 60 * 0.93 / step / args.sharing))}")
 
 
 if __name__ == "__main__":
