@@ -33,11 +33,11 @@ def main():
     dest.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
     total = 0
-    for path in sorted(list_images(args.source)):
+    for path in list_images(args.source):  # sorted: the seeded regions follow the names
         out = dest / (path.stem + ".jpg")
         with Image.open(path) as im:
-            small = min(im.size) < (args.region or 0)
-            if args.region and (is_validation(path) or small) and path.suffix.lower() == ".jpg":
+            as_it_is = args.region and (is_validation(path) or min(im.size) < args.region)
+            if as_it_is and path.suffix.lower() == ".jpg":
                 shutil.copyfile(path, out)
             else:
                 im = im.convert("RGB")

@@ -19,6 +19,7 @@ import time
 import torch
 
 from rnncodec.model import TAIL, WIDTHS, ModelConfig, RNNCodec, macs_per_pixel
+from rnncodec.train import mixed_precision, start_processes
 from rnncodec.weights import load_model
 
 
@@ -49,15 +50,14 @@ def main():
     widths = {k: getattr(args, k) for k in WIDTHS + TAIL if getattr(args, k) is not None}
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else "cpu" if args.device == "auto" else args.device)
+    device = start_processes(None if args.device == "auto" else args.device).device  # as training picks it
     cuda = device.type == "cuda"
     model = load_model(args.weights) if args.weights else RNNCodec(ModelConfig(**widths))
     params = sum(p.numel() for p in model.parameters())
     macs = macs_per_pixel(model)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
+    autocast = mixed_precision(device)
     x = torch.rand(args.batch, 3, args.crop, args.crop, device=device) - 0.5
     times = []
     for i in range(args.steps + 2):

@@ -45,9 +45,10 @@ class OnnxEngine:
 
         self.cfg = cfg
         self.sessions = {}
+        threads = threads or default_threads()
         for graph in GRAPHS:
             names = step_parameters(params, graph)
-            options = session_options(ort, threads or default_threads())
+            options = session_options(ort, threads)
             options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
             try:
                 self.sessions[graph] = ort.InferenceSession(graphs[graph], options, providers=["CPUExecutionProvider"])

@@ -110,6 +110,13 @@ def start_processes(device: str | None) -> Processes:
     return Processes(device, dist.get_rank() if world > 1 else 0, world, owns_group)
 
 
+def mixed_precision(device: torch.device):
+    """The autocast context training runs under: bf16 on CUDA, full precision elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
 def stop_processes(procs: Processes) -> None:
     if procs.owns_group:
         dist.destroy_process_group()
@@ -295,8 +302,7 @@ def train(
 def train_loop(run: Run, sampler: CropSampler, val, procs: Processes, out: Path, until: Until, progress: Progress):
     """Steps, with validation and checkpoints at their intervals, and a checkpoint at the end."""
     model = torch.nn.parallel.DistributedDataParallel(run.model) if procs.world > 1 else run.model
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if procs.device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))
+    autocast = mixed_precision(procs.device)
     while not until.reached(run.step, procs):
         terms = train_step(run, model, sampler, procs.device, autocast)
         progress.step(run, terms)
