@@ -1,0 +1,119 @@
+"""Block stage: iterations after the network's K-th, coded per 16×16 block by a sign-coded transform.
+
+Iteration t > K codes each 16×16×3 block of the residual with the network's 32 bits per block:
+the signs of the block's coefficients on 31 basis vectors (that iteration's principal components
+of training residuals) and one scale bit. The block's increment is basis · (α ⊙ signs) · s, where
+α holds each component's mean magnitude and s is the block's scale: the scale bit multiplies s by
+``step`` (bit 1: the block's best scale for its signs is larger) or divides it, before use. s
+starts from the RMS of the network's last increment x̂_K − x̂_{K−1} in the block, which the decoder
+has, through a power law. Everything is fitted on training residuals (:func:`fit_block_stage`);
+nothing is trained by gradient. Arrays are (1, 3, H, W) images and (1, 32, H/16, W/16) bits in ±1,
+as the engines pass them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BLOCK = 16
+SHAPE_BITS = 31  # sign bits per block; + 1 scale bit = 32 code channels
+
+
+def to_blocks(images: np.ndarray) -> np.ndarray:
+    """(B, 3, H, W) → (B, H/16 · W/16, 768): each 16×16×3 block as a row, blocks in raster order."""
+    b, c, H, W = images.shape
+    h, w = H // BLOCK, W // BLOCK
+    return images.reshape(b, c, h, BLOCK, w, BLOCK).transpose(0, 2, 4, 1, 3, 5).reshape(b, h * w, c * BLOCK * BLOCK)
+
+
+def from_blocks(rows: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Inverse of :func:`to_blocks`."""
+    b = rows.shape[0]
+    h, w = height // BLOCK, width // BLOCK
+    return rows.reshape(b, h, w, 3, BLOCK, BLOCK).transpose(0, 3, 1, 4, 2, 5).reshape(b, 3, height, width)
+
+
+def _log_rms(rows: np.ndarray) -> np.ndarray:
+    return 0.5 * np.log(np.mean(rows * rows, axis=-1) + 1e-8)
+
+
+def _best_scale(coefficients: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Per block, the scale that brings α ⊙ sign(c) closest to c (least squares)."""
+    return np.abs(coefficients) @ alpha / (alpha @ alpha)
+
+
+@dataclass(frozen=True)
+class BlockStage:
+    """The fitted stage: iterations ``after`` + 1 … ``after`` + len(basis)."""
+
+    after: int  # K: network iterations before the stage
+    step: float  # factor of the scale bit
+    exponent: float  # start scale = exp(exponent · (log RMS of the last increment − center))
+    center: float
+    basis: np.ndarray  # (S, 768, 31): per iteration, the basis vectors as columns
+    alpha: np.ndarray  # (S, 31): per iteration, each component's magnitude
+
+    @property
+    def iterations(self) -> int:
+        return len(self.basis)
+
+    def start_scale(self, last_increment: np.ndarray) -> np.ndarray:
+        """(B, L) scales from the network's last increment x̂_K − x̂_{K−1}, (B, 3, H, W)."""
+        return np.exp(self.exponent * (_log_rms(to_blocks(last_increment)) - self.center))
+
+    def _index(self, t: int) -> int:
+        if not self.after < t <= self.after + self.iterations:
+            raise ValueError(f"iteration {t} is not in the block stage ({self.after + 1}–{self.after + self.iterations})")
+        return t - self.after - 1
+
+    def _increment(self, i: int, signs: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        return (signs * self.alpha[i] * scale[..., None]) @ self.basis[i].T
+
+    def encode(self, residual: np.ndarray, t: int, scale: np.ndarray):
+        """Residual r_{t−1} (B, 3, H, W) → bits (B, 32, H/16, W/16) in ±1, increment, new scale."""
+        i = self._index(t)
+        B, _, H, W = residual.shape
+        c = to_blocks(residual) @ self.basis[i]  # (B, L, 31)
+        up = _best_scale(c, self.alpha[i]) > scale
+        scale = np.where(up, scale * self.step, scale / self.step)
+        signs = np.where(c >= 0, 1.0, -1.0)
+        bits = np.concatenate([signs, np.where(up, 1.0, -1.0)[..., None]], axis=-1)
+        bits = bits.transpose(0, 2, 1).reshape(B, SHAPE_BITS + 1, H // BLOCK, W // BLOCK)
+        return bits.astype(residual.dtype), from_blocks(self._increment(i, signs, scale), H, W).astype(residual.dtype), scale
+
+    def decode(self, bits: np.ndarray, t: int, scale: np.ndarray):
+        """Bits (B, 32, h, w) in ±1 → increment (B, 3, 16h, 16w), new scale."""
+        i = self._index(t)
+        B, C, h, w = bits.shape
+        rows = bits.reshape(B, C, h * w).transpose(0, 2, 1)
+        scale = np.where(rows[..., SHAPE_BITS] > 0, scale * self.step, scale / self.step)
+        return from_blocks(self._increment(i, rows[..., :SHAPE_BITS], scale), h * BLOCK, w * BLOCK).astype(bits.dtype), scale
+
+
+def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: int, iterations: int,
+                    step: float = 1.25) -> BlockStage:
+    """Fit a stage of ``iterations`` on training images: their residuals x − x̂_K and the network's
+    last increments x̂_K − x̂_{K−1}, both (B, 3, H, W) with H, W multiples of 16.
+
+    The start scale's power law is the least-squares line of the blocks' log RMS residual on their
+    log RMS increment; then each iteration's basis is the principal components of the residual
+    blocks it meets, and α the mean magnitude of their coefficients over the scale."""
+    rows = to_blocks(residuals.astype(np.float64)).reshape(-1, 3 * BLOCK * BLOCK)
+    x, y = _log_rms(to_blocks(last_increments.astype(np.float64)).reshape(rows.shape)), _log_rms(rows)
+    center = float(x.mean())
+    exponent = float(np.mean((x - center) * (y - y.mean())) / np.mean((x - center) ** 2))
+    scale = np.exp(exponent * (x - center))
+    bases, alphas = [], []
+    for _ in range(iterations):
+        _, vectors = np.linalg.eigh(rows.T @ rows / len(rows))  # ascending eigenvalues
+        basis = vectors[:, ::-1][:, :SHAPE_BITS]
+        c = rows @ basis
+        alpha = np.mean(np.abs(c) / scale[:, None], axis=0)
+        up = _best_scale(c, alpha) > scale
+        scale = np.where(up, scale * step, scale / step)
+        rows = rows - (np.where(c >= 0, 1.0, -1.0) * alpha * scale[:, None]) @ basis.T
+        bases.append(basis)
+        alphas.append(alpha)
+    return BlockStage(after, step, exponent, center, np.stack(bases).astype(np.float32), np.stack(alphas).astype(np.float32))
