@@ -3,7 +3,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnncodec.block_stage import BLOCK, SHAPE_BITS, fit_block_stage, from_blocks, to_blocks
+from rnncodec.block_stage import BLOCK, fit_block_stage, from_blocks, to_blocks
+from rnncodec.engines import image_to_network
+
+from conftest import smooth_image
+
+SIGNS = 31  # the default 32 code channels less the scale bit
 
 
 PATTERNS = np.random.default_rng(99).normal(size=(20, 3 * BLOCK * BLOCK))  # the structure residual blocks share
@@ -50,16 +55,16 @@ def test_blocks_round_trip(batch, h, w, seed):
 
 def test_fitted_shapes(fitted):
     stage, _, _ = fitted
-    assert stage.basis.shape == (3, 3 * BLOCK * BLOCK, SHAPE_BITS) and stage.alpha.shape == (3, SHAPE_BITS)
+    assert stage.basis.shape == (3, 3 * BLOCK * BLOCK, SIGNS) and stage.alpha.shape == (3, SIGNS)
     assert np.all(stage.alpha > 0) and stage.exponent > 0
     basis = stage.basis[0].astype(np.float64)
-    np.testing.assert_allclose(basis.T @ basis, np.eye(SHAPE_BITS), atol=1e-5)  # orthonormal components
+    np.testing.assert_allclose(basis.T @ basis, np.eye(SIGNS), atol=1e-5)  # orthonormal components
 
 
 def test_decoder_follows_encoder(fitted):
     stage, residual, last = fitted
     for bits, increment, decoded, _ in run(stage, residual, last):
-        assert bits.shape == (8, SHAPE_BITS + 1, 4, 4) and set(np.unique(bits)) == {-1.0, 1.0}
+        assert bits.shape == (8, SIGNS + 1, 4, 4) and set(np.unique(bits)) == {-1.0, 1.0}
         np.testing.assert_allclose(decoded, increment, atol=1e-6)
 
 
@@ -76,7 +81,7 @@ def test_scale_bit_tracks_block_strength(fitted):
     stage, residual, last = fitted
     quiet = residual * 0.01  # blocks far weaker than the start scale expects: the scale must go down
     bits, *_ = run(stage, quiet, last)[0]
-    assert np.mean(bits[:, SHAPE_BITS] < 0) > 0.95
+    assert np.mean(bits[:, SIGNS] < 0) > 0.95
 
 
 def test_iterations_outside_the_stage_are_refused(fitted):
@@ -85,3 +90,73 @@ def test_iterations_outside_the_stage_are_refused(fitted):
     for t in (stage.after, stage.after + stage.iterations + 1):
         with pytest.raises(ValueError, match="not in the block stage"):
             stage.encode(residual, t, scale)
+
+
+# --- a network and a stage as one engine, under the codec -------------------------------------
+TINY_AFTER = 2
+
+
+def network_recons(network, x: np.ndarray, iterations: int) -> list[np.ndarray]:
+    """The network's reconstructions x̂_1 … x̂_iterations of one (1, 3, H, W) image."""
+    recon, recons, enc, dec = np.zeros_like(x), [], None, None
+    for t in range(1, iterations + 1):
+        bits, enc = network.encode_step(x - recon, t, enc)
+        delta, dec = network.decode_step(bits, t, dec)
+        recon = delta + recon
+        recons.append(recon)
+    return recons
+
+
+@pytest.fixture(scope="module")
+def tiny_staged(tiny_weights):
+    """The tiny network for two iterations, then a block stage fitted on its residuals."""
+    from rnncodec.block_stage import StagedEngine
+    from rnncodec.torch_engine import TorchEngine
+
+    network = TorchEngine.load(tiny_weights)
+    images = [image_to_network(smooth_image(64, 64, seed)) for seed in range(8)]
+    recons = [network_recons(network, x, TINY_AFTER) for x in images]
+    x = np.concatenate(images)
+    last, before = np.concatenate([r[-1] for r in recons]), np.concatenate([r[-2] for r in recons])
+    stage = fit_block_stage(x - last, last - before, TINY_AFTER, network.cfg.max_iterations - TINY_AFTER,
+                            code_channels=network.cfg.code_channels)
+    return network, StagedEngine(network, stage)
+
+
+def test_staged_codec_round_trip(tiny_staged):
+    from rnncodec.codec import ModelCodec, network_codes
+    from rnncodec.images import Picture
+
+    network, staged = tiny_staged
+    codec = ModelCodec(staged, b"\x00" * 8)
+    rgb = smooth_image(48, 80, seed=11)  # not a fitting image; 48×80: blocks of 16 in both directions
+    data = codec.encode(Picture(rgb, "RGB"), network.cfg.max_iterations)
+    decoded = codec.decode(data, keep_all=True)
+    errors = [np.mean((p.rgb.astype(float) - rgb) ** 2) for p in decoded.pictures]
+    assert errors[-1] < 0.8 * errors[TINY_AFTER - 1], errors  # the stage's iterations code the residual
+    # up to K the file's codes are the network's own, and its prefixes decode as the network alone
+    np.testing.assert_array_equal(network_codes(staged, rgb, TINY_AFTER), network_codes(network, rgb, TINY_AFTER))
+    plain = ModelCodec(network, b"\x00" * 8).reconstruct(codec.read(data, TINY_AFTER).codes, 48, 80)[0]
+    np.testing.assert_array_equal(decoded.pictures[TINY_AFTER - 1].rgb, plain)
+
+
+def test_stage_must_fit_the_network(tiny_staged):
+    from dataclasses import replace
+
+    from rnncodec.block_stage import StagedEngine
+
+    network, staged = tiny_staged
+    with pytest.raises(ValueError, match="does not fit this network"):
+        StagedEngine(network, replace(staged.stage, after=TINY_AFTER + 1))
+
+
+def test_staged_encoder_and_decoder_keep_the_same_scales(tiny_staged):
+    _, staged = tiny_staged
+    x = image_to_network(smooth_image(32, 48, seed=12))
+    recon, enc, dec = np.zeros_like(x), None, None
+    for t in range(1, staged.cfg.max_iterations + 1):
+        bits, enc = staged.encode_step(x - recon, t, enc)
+        delta, dec = staged.decode_step(bits, t, dec)
+        recon = delta + recon
+        if t > TINY_AFTER:
+            np.testing.assert_allclose(enc, dec, rtol=1e-5)

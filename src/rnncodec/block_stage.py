@@ -1,14 +1,14 @@
 """Block stage: iterations after the network's K-th, coded per 16×16 block by a sign-coded transform.
 
-Iteration t > K codes each 16×16×3 block of the residual with the network's 32 bits per block:
-the signs of the block's coefficients on 31 basis vectors (that iteration's principal components
-of training residuals) and one scale bit. The block's increment is basis · (α ⊙ signs) · s, where
+Iteration t > K codes each 16×16×3 block of the residual with the network's C bits per block
+(C = 32 for the shipped models): the signs of the block's coefficients on C − 1 basis vectors
+(that iteration's principal components of training residuals) and one scale bit. The block's increment is basis · (α ⊙ signs) · s, where
 α holds each component's mean magnitude and s is the block's scale: the scale bit multiplies s by
 ``step`` (bit 1: the block's best scale for its signs is larger) or divides it, before use. s
 starts from the RMS of the network's last increment x̂_K − x̂_{K−1} in the block, which the decoder
 has, through a power law. Everything is fitted on training residuals (:func:`fit_block_stage`);
-nothing is trained by gradient. Arrays are (1, 3, H, W) images and (1, 32, H/16, W/16) bits in ±1,
-as the engines pass them.
+nothing is trained by gradient. Arrays are (B, 3, H, W) images and (B, C, H/16, W/16) bits in ±1,
+as the engines pass them; :class:`StagedEngine` runs a network and a stage as one engine.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 BLOCK = 16
-SHAPE_BITS = 31  # sign bits per block; + 1 scale bit = 32 code channels
 
 
 def to_blocks(images: np.ndarray) -> np.ndarray:
@@ -52,12 +51,16 @@ class BlockStage:
     step: float  # factor of the scale bit
     exponent: float  # start scale = exp(exponent · (log RMS of the last increment − center))
     center: float
-    basis: np.ndarray  # (S, 768, 31): per iteration, the basis vectors as columns
-    alpha: np.ndarray  # (S, 31): per iteration, each component's magnitude
+    basis: np.ndarray  # (S, 768, C − 1): per iteration, the basis vectors as columns
+    alpha: np.ndarray  # (S, C − 1): per iteration, each component's magnitude
 
     @property
     def iterations(self) -> int:
         return len(self.basis)
+
+    @property
+    def sign_bits(self) -> int:
+        return self.basis.shape[2]
 
     def start_scale(self, last_increment: np.ndarray) -> np.ndarray:
         """(B, L) scales from the network's last increment x̂_K − x̂_{K−1}, (B, 3, H, W)."""
@@ -72,28 +75,28 @@ class BlockStage:
         return (signs * self.alpha[i] * scale[..., None]) @ self.basis[i].T
 
     def encode(self, residual: np.ndarray, t: int, scale: np.ndarray):
-        """Residual r_{t−1} (B, 3, H, W) → bits (B, 32, H/16, W/16) in ±1, increment, new scale."""
+        """Residual r_{t−1} (B, 3, H, W) → bits (B, C, H/16, W/16) in ±1, increment, new scale."""
         i = self._index(t)
         B, _, H, W = residual.shape
-        c = to_blocks(residual) @ self.basis[i]  # (B, L, 31)
+        c = to_blocks(residual) @ self.basis[i]  # (B, L, C − 1)
         up = _best_scale(c, self.alpha[i]) > scale
         scale = np.where(up, scale * self.step, scale / self.step)
         signs = np.where(c >= 0, 1.0, -1.0)
         bits = np.concatenate([signs, np.where(up, 1.0, -1.0)[..., None]], axis=-1)
-        bits = bits.transpose(0, 2, 1).reshape(B, SHAPE_BITS + 1, H // BLOCK, W // BLOCK)
+        bits = bits.transpose(0, 2, 1).reshape(B, self.sign_bits + 1, H // BLOCK, W // BLOCK)
         return bits.astype(residual.dtype), from_blocks(self._increment(i, signs, scale), H, W).astype(residual.dtype), scale
 
     def decode(self, bits: np.ndarray, t: int, scale: np.ndarray):
-        """Bits (B, 32, h, w) in ±1 → increment (B, 3, 16h, 16w), new scale."""
+        """Bits (B, C, h, w) in ±1 → increment (B, 3, 16h, 16w), new scale."""
         i = self._index(t)
         B, C, h, w = bits.shape
         rows = bits.reshape(B, C, h * w).transpose(0, 2, 1)
-        scale = np.where(rows[..., SHAPE_BITS] > 0, scale * self.step, scale / self.step)
-        return from_blocks(self._increment(i, rows[..., :SHAPE_BITS], scale), h * BLOCK, w * BLOCK).astype(bits.dtype), scale
+        scale = np.where(rows[..., -1] > 0, scale * self.step, scale / self.step)
+        return from_blocks(self._increment(i, rows[..., :-1], scale), h * BLOCK, w * BLOCK).astype(bits.dtype), scale
 
 
 def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: int, iterations: int,
-                    step: float = 1.25) -> BlockStage:
+                    step: float = 1.25, code_channels: int = 32) -> BlockStage:
     """Fit a stage of ``iterations`` on training images: their residuals x − x̂_K and the network's
     last increments x̂_K − x̂_{K−1}, both (B, 3, H, W) with H, W multiples of 16.
 
@@ -108,7 +111,7 @@ def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: i
     bases, alphas = [], []
     for _ in range(iterations):
         _, vectors = np.linalg.eigh(rows.T @ rows / len(rows))  # ascending eigenvalues
-        basis = vectors[:, ::-1][:, :SHAPE_BITS]
+        basis = vectors[:, ::-1][:, : code_channels - 1]
         c = rows @ basis
         alpha = np.mean(np.abs(c) / scale[:, None], axis=0)
         up = _best_scale(c, alpha) > scale
@@ -117,3 +120,37 @@ def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: i
         bases.append(basis)
         alphas.append(alpha)
     return BlockStage(after, step, exponent, center, np.stack(bases).astype(np.float32), np.stack(alphas).astype(np.float32))
+
+
+class StagedEngine:
+    """An engine (see :mod:`rnncodec.engines`) that runs a network engine for iterations 1…K and a
+    block stage for K + 1…, the network's last iteration.
+
+    The stage's start scale needs the network's last increment x̂_K − x̂_{K−1}: the decoder keeps
+    Dec_K (that increment, as γ = 1) in its state; the encoder, which sees residuals only, keeps
+    r_{K−1} and takes r_{K−1} − r_K. After K the state is the blocks' scales.
+    """
+
+    def __init__(self, network, stage: BlockStage):
+        cfg = network.cfg
+        if cfg.gamma != 1 or stage.sign_bits + 1 != cfg.code_channels or stage.after + stage.iterations != cfg.max_iterations:
+            raise ValueError(f"a block stage for iterations {stage.after + 1}–{stage.after + stage.iterations} with "
+                             f"{stage.sign_bits + 1} code channels does not fit this network")
+        self.network, self.stage, self.cfg = network, stage, cfg
+
+    def encode_step(self, residual: np.ndarray, t: int, state=None):
+        if t <= self.stage.after:
+            bits, network_state = self.network.encode_step(residual, t, None if state is None else state[0])
+            return bits, (network_state, residual)
+        scale = self.stage.start_scale(state[1] - residual) if t == self.stage.after + 1 else state
+        bits, _, scale = self.stage.encode(residual, t, scale)
+        return bits, scale
+
+    def decode_step(self, bits: np.ndarray, t: int, state=None):
+        if t < self.stage.after:
+            return self.network.decode_step(bits, t, state)
+        if t == self.stage.after:
+            delta, _ = self.network.decode_step(bits, t, state)
+            return delta, delta
+        scale = self.stage.start_scale(state) if t == self.stage.after + 1 else state
+        return self.stage.decode(bits, t, scale)
