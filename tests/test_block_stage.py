@@ -160,3 +160,100 @@ def test_staged_encoder_and_decoder_keep_the_same_scales(tiny_staged):
         recon = delta + recon
         if t > TINY_AFTER:
             np.testing.assert_allclose(enc, dec, rtol=1e-5)
+
+
+# --- block stage files ---------------------------------------------------------------------------
+@pytest.fixture
+def stage_file(tiny_staged, tiny_weights, tmp_path):
+    """The tiny network copied to a folder with a block stage file for it beside it."""
+    import shutil
+
+    from rnncodec.weights import save_block_stage
+
+    network = tmp_path / "net.safetensors"
+    shutil.copyfile(tiny_weights, network)
+    path = tmp_path / "net-stage.safetensors"
+    save_block_stage(path, network, tiny_staged[1].stage, None, note="test")
+    return path
+
+
+def test_block_stage_file_round_trip(stage_file, tiny_staged):
+    from rnncodec.weights import is_block_stage, load_block_stage, network_weights, read_config, read_facts
+
+    stage = tiny_staged[1].stage
+    assert is_block_stage(stage_file) and not is_block_stage(network_weights(stage_file))
+    loaded = load_block_stage(stage_file)
+    assert (loaded.after, loaded.step, loaded.exponent, loaded.center) == (stage.after, stage.step, stage.exponent, stage.center)
+    np.testing.assert_array_equal(loaded.basis, stage.basis)
+    np.testing.assert_array_equal(loaded.alpha, stage.alpha)
+    assert read_config(stage_file) == tiny_staged[0].cfg and read_facts(stage_file)["note"] == "test"
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_codec_runs_a_block_stage_file(stage_file, tiny_staged, engine):
+    from rnncodec.block_stage import StagedEngine
+    from rnncodec.codec import ModelCodec
+    from rnncodec.images import Picture
+
+    codec = ModelCodec.load(stage_file, engine=engine)
+    assert isinstance(codec.engine, StagedEngine)
+    rgb = smooth_image(32, 48, seed=13)
+    data = codec.encode(Picture(rgb, "RGB"), codec.max_iterations)
+    in_memory = ModelCodec(tiny_staged[1], codec.model_id).decode(data).picture.rgb  # the PyTorch network
+    assert np.abs(codec.decode(data).picture.rgb.astype(int) - in_memory).max() <= 1
+
+
+def test_block_stage_file_refuses_a_changed_network(stage_file):
+    from rnncodec.codec import ModelCodec
+    from rnncodec.errors import WeightsError
+
+    network = stage_file.with_name("net.safetensors")
+    network.write_bytes(network.read_bytes() + b" ")
+    with pytest.raises(WeightsError, match="not the file the stage was made for"):
+        ModelCodec.load(stage_file, engine="torch")
+    network.unlink()
+    with pytest.raises(WeightsError, match="cannot read weights"):
+        ModelCodec.load(stage_file, engine="torch")
+
+
+def test_block_stage_file_must_lie_beside_its_network(tiny_staged, tiny_weights, tmp_path):
+    from rnncodec.weights import save_block_stage
+
+    with pytest.raises(ValueError, match="beside its network"):
+        save_block_stage(tmp_path / "stage.safetensors", tiny_weights, tiny_staged[1].stage)
+
+
+def test_fit_block_stage_command(image_folder, tiny_weights, tmp_path, capsys):
+    import shutil
+
+    from rnncodec.cli.main import main
+    from rnncodec.codec import ModelCodec
+    from rnncodec.images import Picture
+    from rnncodec.weights import load_block_stage
+
+    network = tmp_path / "net.safetensors"
+    shutil.copyfile(tiny_weights, network)
+    out = tmp_path / "net-stage.safetensors"
+    args = ["fit-block-stage", str(network), "--data", str(image_folder), "-o", str(out), "--after", "3",
+            "--crops", "8", "--crop", "64", "--images", "2"]
+    main(args)
+    assert "wrote" in capsys.readouterr().out
+    assert load_block_stage(out).after == 3
+    codec = ModelCodec.load(out, engine="torch")
+    rgb = smooth_image(40, 56, seed=14)
+    decoded = codec.decode(codec.encode(Picture(rgb, "RGB"), 6), keep_all=True)
+    assert len(decoded.pictures) == 6
+    with pytest.raises(SystemExit):
+        main(args)  # the output exists: kept without -f
+    assert "exists" in capsys.readouterr().err
+    from PIL import Image
+
+    Image.fromarray(rgb).save(tmp_path / "in.png")
+    main(["encode", str(tmp_path / "in.png"), "-q", "6", "-o", str(tmp_path / "in.rgc"), "--model", str(out)])
+    main(["decode", str(tmp_path / "in.rgc"), "-o", str(tmp_path / "out.png"), "--model", str(out)])
+    expected = ModelCodec.load(out).decode((tmp_path / "in.rgc").read_bytes()).picture.rgb  # the CLI's engine
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), expected)
+    assert ModelCodec.load(out).read((tmp_path / "in.rgc").read_bytes()).header.iterations == 6
+    with pytest.raises(SystemExit):
+        main(["fit-block-stage", str(out), "--data", str(image_folder), "-o", str(tmp_path / "again.safetensors")])
+    assert "is a block stage file" in capsys.readouterr().err

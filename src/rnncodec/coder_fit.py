@@ -14,7 +14,6 @@ from tqdm import tqdm
 from .codec import network_codes
 from .data import is_validation, list_images, load_rgb
 from .entropy import fit_tables, ideal_bits
-from .model import RNNCodec
 from .weights import load_model, read_facts, save_weights, stored
 
 FIT_CROP = (512, 768)  # the central crop of each image that is coded: Kodak-sized, bounded time
@@ -34,8 +33,9 @@ def spread(items: list, count: int) -> list:
     return [items[i * len(items) // count] for i in range(count)]
 
 
-def image_codes(model: RNNCodec, paths: list[Path], label: str) -> list[np.ndarray]:
-    """All iterations' codes of each image's central crop: (T, C, h, w) 0/1 arrays."""
+def image_codes(model, paths: list[Path], label: str) -> list[np.ndarray]:
+    """All iterations' codes of each image's central crop: (T, C, h, w) 0/1 arrays; ``model`` an
+    RNNCodec or an engine (see :mod:`rnncodec.engines`)."""
     iterations = model.cfg.max_iterations
     return [network_codes(model, central_crop(load_rgb(p)), iterations) for p in tqdm(paths, desc=label, unit="image")]
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .weights import WeightsError
+from .block_stage import StagedEngine
+from .weights import WeightsError, is_block_stage, load_block_stage, network_weights
 
 ENGINE_VARIABLE = "RNNCODEC_ENGINE"
 
@@ -30,7 +31,13 @@ def engine_name(name: str | None = None) -> str:
 
 
 def load_engine(path: Path, name: str | None = None):
-    """The network of a weights file on the chosen engine (see :func:`engine_name`)."""
+    """The network of a weights file on the chosen engine (see :func:`engine_name`); for a block stage
+    file, its network's with the stage after it (:class:`rnncodec.block_stage.StagedEngine`)."""
+    if is_block_stage(path):
+        try:
+            return StagedEngine(load_engine(network_weights(path), name), load_block_stage(path))
+        except ValueError as e:
+            raise WeightsError(f"{path}: {e}") from None
     name = engine_name(name)
     try:
         if name == "onnx":

@@ -1,5 +1,7 @@
 """Shipped weights: safetensors files (no pickle) that carry the model config and training facts.
 
+A block stage file (:func:`save_block_stage`) holds a block stage (:mod:`rnncodec.block_stage`)
+and the coder tables for a network weights file beside it, which it names.
 Reading them needs numpy only; building the PyTorch model (:func:`load_model`) and writing need torch."""
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file
 
 from . import registry
+from .block_stage import BlockStage
 from .config import ModelConfig
 from .entropy import CoderTables
 from .errors import WeightsError
 from .files import atomic_write
 
 FORMAT_TAG = "rnncodec-weights-1"
+STAGE_TAG = "rnncodec-block-stage-1"  # a block stage file
 TABLES = ("coder.partners", "coder.prior")  # the entropy coder's fitted tables, when the file has them
+STAGE = ("block_stage.basis", "block_stage.alpha")
 STORAGE = ("float32", "float16")  # how a file may store the parameters
 
 
@@ -39,13 +44,75 @@ def save_weights(model, path: str | Path, tables: CoderTables | None = None, sto
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in stored(model.state_dict(), storage).items()}
-    if tables is not None:
-        tables.check()
-        tensors[TABLES[0]] = torch.from_numpy(np.asarray(tables.partners, np.int16))
-        tensors[TABLES[1]] = torch.from_numpy(np.asarray(tables.prior, np.uint8))
+    tensors.update({k: torch.from_numpy(v) for k, v in table_tensors(tables).items()})
     metadata = {"format": FORMAT_TAG, "config": json.dumps(model.cfg.to_dict())}
     metadata.update({k: json.dumps(v) for k, v in facts.items()})
     atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def table_tensors(tables: CoderTables | None) -> dict[str, np.ndarray]:
+    """The coder tables as a file stores them (none without tables)."""
+    if tables is None:
+        return {}
+    tables.check()
+    return {TABLES[0]: np.asarray(tables.partners, np.int16), TABLES[1]: np.asarray(tables.prior, np.uint8)}
+
+
+def save_block_stage(path: str | Path, network: str | Path, stage: BlockStage, tables: CoderTables | None = None,
+                     **facts) -> None:
+    """Write a block stage file: ``stage`` for the network weights file ``network``, and the coder
+    tables fitted to the codes they make together. The file names its network and records the
+    network file's SHA-256, so it must lie beside it and the network may not change."""
+    from safetensors.numpy import save_file
+
+    path, network = Path(path), Path(network)
+    if path.resolve().parent != network.resolve().parent:
+        raise ValueError(f"{path}: a block stage file must lie beside its network weights ({network})")
+    tensors = {STAGE[0]: np.ascontiguousarray(stage.basis, np.float32), STAGE[1]: np.ascontiguousarray(stage.alpha, np.float32)}
+    tensors.update(table_tensors(tables))
+    settings = {"after": stage.after, "step": stage.step, "exponent": stage.exponent, "center": stage.center}
+    metadata = {"format": STAGE_TAG, "config": json.dumps(read_config(network).to_dict()), "block_stage": json.dumps(settings),
+                "network": json.dumps({"file": network.name, "sha256": registry.file_sha256(network)})}
+    metadata.update({k: json.dumps(v) for k, v in facts.items()})
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def is_block_stage(path: str | Path) -> bool:
+    """Whether a weights file is a block stage file."""
+    try:
+        return read_metadata(path).get("format") == STAGE_TAG
+    except READ_ERRORS as e:
+        raise WeightsError(f"cannot read weights {path}: {e}") from None
+
+
+def network_weights(path: str | Path) -> Path:
+    """The network weights file a block stage file extends: beside it, unchanged since the stage was made."""
+    try:
+        named = read_metadata(path)["network"]
+        network, digest = Path(path).with_name(Path(named["file"]).name), named["sha256"]
+    except READ_ERRORS as e:
+        raise WeightsError(f"{path}: bad block stage file: {e}") from None
+    if registry.file_sha256(network) != digest:
+        raise WeightsError(f"{path}: its network weights {network.name} are not the file the stage was made for")
+    return network
+
+
+def load_block_stage(path: str | Path) -> BlockStage:
+    """The block stage a block stage file holds (its shapes and settings checked)."""
+    try:
+        settings = read_metadata(path)["block_stage"]
+        with safe_open(str(path), framework="numpy") as f:
+            basis, alpha = (f.get_tensor(name).astype(np.float32) for name in STAGE)
+        stage = BlockStage(int(settings["after"]), float(settings["step"]), float(settings["exponent"]),
+                           float(settings["center"]), basis, alpha)
+    except READ_ERRORS as e:
+        raise WeightsError(f"{path}: bad block stage file: {e}") from None
+    well_formed = (basis.ndim == 3 and basis.shape[1] == 3 * 16 * 16 and alpha.shape == (basis.shape[0], basis.shape[2])
+                   and stage.after >= 1 and stage.step > 1 and np.isfinite([stage.exponent, stage.center]).all()
+                   and np.isfinite(basis).all() and np.isfinite(alpha).all())
+    if not well_formed:
+        raise WeightsError(f"{path}: bad block stage file: its stage is malformed")
+    return stage
 
 
 def stored(tensors: dict, storage: str) -> dict:
@@ -71,10 +138,10 @@ READ_ERRORS = (OSError, SafetensorError, KeyError, TypeError, ValueError, json.J
 
 
 def read_config(path: str | Path) -> ModelConfig:
-    """The model config a weights file records."""
+    """The model config a weights file records (a block stage file: its network's)."""
     try:
         meta = read_metadata(path)
-        if meta.get("format") != FORMAT_TAG:
+        if meta.get("format") not in (FORMAT_TAG, STAGE_TAG):
             raise WeightsError(f"{path}: not an rnncodec weights file")
         return ModelConfig.from_dict(meta["config"])
     except WeightsError:

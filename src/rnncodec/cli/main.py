@@ -13,6 +13,7 @@ from .coder_command import fit_coder
 from .eval_command import evaluate
 from .io import error
 from .models_command import models
+from .stage_command import fit_block_stage
 from .train_command import train
 
 BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
@@ -49,7 +50,7 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
-for command in (encode, decode, info, models, evaluate, fit_coder, train):
+for command in (encode, decode, info, models, evaluate, fit_coder, fit_block_stage, train):
     cli.add_command(command)
 
 
