@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from rnncodec.graphs import GRAPHS, graph_paths
 from rnncodec.runtime import OnnxEngine, session_options
-from rnncodec.weights import default_weights_path
+from rnncodec.weights import default_network_path
 
 
 def safetensors_offsets(path: Path) -> dict[str, tuple[int, int]]:
@@ -53,7 +53,7 @@ def offset_graphs(weights: Path, folder: Path) -> dict[str, Path]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("weights", type=Path, nargs="?", default=default_weights_path())
+    parser.add_argument("weights", type=Path, nargs="?", default=default_network_path())
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

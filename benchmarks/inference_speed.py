@@ -96,12 +96,12 @@ def network_calls(image: Path, repeats: int) -> dict:
     from rnncodec.engines import image_to_network
     from rnncodec.runtime import OnnxEngine
     from rnncodec.torch_engine import TorchEngine
-    from rnncodec.weights import default_weights_path
+    from rnncodec.weights import default_network_path
 
     rgb = np.asarray(Image.open(image).convert("RGB"))
     h, w = (s - s % 16 for s in rgb.shape[:2])
     x = image_to_network(rgb[:h, :w])
-    weights = default_weights_path()
+    weights = default_network_path()
     torch_engine = TorchEngine.load(weights)
     engines = {"torch-1t": (torch_engine, 1), "torch-2t": (torch_engine, 2),
                "onnx-1t": (OnnxEngine.load(weights, threads=1), 1), "onnx-2t": (OnnxEngine.load(weights, threads=2), 2)}

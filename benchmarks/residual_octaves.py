@@ -4,7 +4,7 @@
         [--json OUT.json]
 
 On the validation split's central 256² crops of TRAIN_FOLDER (default $RNNCODEC_DATA/train; never Kodak), runs the codec for
-each weights file and prints, after each iteration t, the mean PSNR (8-bit RGB) and the share of
+each weights file (a block stage file: its network, then the stage; PyTorch engine) and prints, after each iteration t, the mean PSNR (8-bit RGB) and the share of
 the image's energy in each Haar octave that the reconstruction has removed from the residual:
 1 − E_band(x − x̂_t) / E_band(x). "finest" is the first octave (detail at full resolution),
 "approx" what is left at 1/16. An orthonormal Haar transform splits the energy exactly, so the
@@ -13,14 +13,16 @@ bands add up to the whole residual.
 
 import argparse
 import json
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from folders import add_image_folder
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr
-from rnncodec.weights import load_model
+from rnncodec.engines import load_engine
 
 OCTAVES = 4  # 16× downsampling: the code's resolution
 BANDS = ("finest", "2nd", "3rd", "4th", "approx")
@@ -37,16 +39,27 @@ def band_energies(x: torch.Tensor) -> torch.Tensor:
     return torch.stack(energies)
 
 
+def reconstructions(engine, x: torch.Tensor, iterations: int):
+    """Yield x̂_1 … x̂_iterations of a batch, as the codec's encoder computes them."""
+    image = x.numpy()
+    recon, enc_state, dec_state = np.zeros_like(image), None, None
+    for t in range(1, iterations + 1):
+        bits, enc_state = engine.encode_step(image - recon, t, enc_state)
+        delta, dec_state = engine.decode_step(bits, t, dec_state)
+        recon = delta + engine.cfg.gamma * recon
+        yield torch.from_numpy(recon)
+
+
 @torch.no_grad()
 def measure(weights: str, crops: torch.Tensor, iterations: int) -> list[dict]:
-    model = load_model(weights)
-    iterations = min(iterations, model.cfg.max_iterations)
+    engine = load_engine(Path(weights), "torch")  # a block stage file runs its network, then the stage
+    iterations = min(iterations, engine.cfg.max_iterations)
     psnr = torch.zeros(iterations)
     residual = torch.zeros(iterations, len(BANDS))
     image = torch.zeros(len(BANDS))
     for x in crops.split(4):
         image += band_energies(x)
-        for t, (_, recon) in enumerate(model.iterate(x, iterations)):
+        for t, recon in enumerate(reconstructions(engine, x, iterations)):
             psnr[t] += sum(batch_psnr(x, recon))
             residual[t] += band_energies(x - recon)
     removed = 1 - residual / image

@@ -257,3 +257,12 @@ def test_fit_block_stage_command(image_folder, tiny_weights, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["fit-block-stage", str(out), "--data", str(image_folder), "-o", str(tmp_path / "again.safetensors")])
     assert "is a block stage file" in capsys.readouterr().err
+
+
+def test_default_network_is_the_default_models_network():
+    from rnncodec.weights import default_network_path, default_weights_path, is_block_stage, load_model, network_weights
+
+    default, network = default_weights_path(), default_network_path()
+    assert not is_block_stage(network)
+    assert network == (network_weights(default) if is_block_stage(default) else default)
+    assert load_model().cfg == load_model(network).cfg  # what training warm-starts from by default

@@ -23,11 +23,13 @@ def test_every_registered_weights_file_is_present_and_unchanged():
 
 def test_the_wheel_carries_the_registry_and_every_registered_weights_file_with_its_graphs():
     from rnncodec.graphs import graph_paths
+    from rnncodec.weights import is_block_stage
 
     tomllib = pytest.importorskip("tomllib")
     included = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
     models = registry.load().models.values()
-    graphs = [path.name for m in models for path in graph_paths(m.path).values()]
+    networks = [m for m in models if not is_block_stage(m.path)]  # a block stage file has no graphs of its own
+    graphs = [path.name for m in networks for path in graph_paths(m.path).values()]
     for name in [registry.REGISTRY_NAME] + [m.file for m in models] + graphs:
         assert included.get(f"models/{name}") == f"rnncodec/models/{name}", f"pyproject.toml must force-include models/{name}"
 

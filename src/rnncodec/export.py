@@ -157,10 +157,10 @@ def write_graphs(weights: str | Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .weights import default_weights_path
+    from .weights import default_network_path
 
     args = sys.argv[1:] if argv is None else argv
-    for path in write_graphs(Path(args[0]) if args else default_weights_path()):
+    for path in write_graphs(Path(args[0]) if args else default_network_path()):
         print(f"{path} ({path.stat().st_size} bytes)")
 
 

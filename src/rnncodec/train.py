@@ -29,7 +29,7 @@ from .data import CropSampler, is_validation, list_images, load_rgb, validation_
 from .files import atomic_write
 from .metrics import batch_psnr
 from .model import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
-from .weights import WeightsError, default_weights_path, load_model, read_metadata, save_weights
+from .weights import WeightsError, default_network_path, load_model, read_metadata, save_weights
 
 CHECKPOINT, LAST, BEST, LOG = "checkpoint.pt", "weights.safetensors", "best.safetensors", "log.jsonl"
 
@@ -142,7 +142,7 @@ class Run:
 
 def shipped_weights() -> Path | None:
     try:
-        return default_weights_path()
+        return default_network_path()
     except WeightsError:
         return None
 

@@ -32,6 +32,13 @@ def default_weights_path() -> Path:
     return registry.load().default.path
 
 
+def default_network_path() -> Path:
+    """The default model's network weights: the default weights file, or the network file a
+    default block stage file extends (what training warm-starts from and graphs are made for)."""
+    path = default_weights_path()
+    return network_weights(path) if is_block_stage(path) else path
+
+
 def save_weights(model, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
                  **facts) -> None:
     """Write the model's parameters with its config and training facts (step, seconds, …) as metadata.
@@ -155,7 +162,7 @@ def read_parameters(path: str | Path | None = None, expect: ModelConfig | None =
 
     ``expect``: refuse a file whose config differs from this one.
     """
-    path = Path(path) if path is not None else default_weights_path()
+    path = Path(path) if path is not None else default_network_path()
     cfg = read_config(path)
     try:
         params = {name: value.astype(np.float32, copy=False) if value.dtype.kind == "f" else value
@@ -182,7 +189,7 @@ def load_model(path: str | Path | None = None, expect: ModelConfig | None = None
         model.load_state_dict({name: torch.from_numpy(value) for name, value in params.items()})
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise WeightsError(f"{path or default_weights_path()}: weights do not match their config: {first}") from None
+        raise WeightsError(f"{path or default_network_path()}: weights do not match their config: {first}") from None
     return model.eval()
 
 
