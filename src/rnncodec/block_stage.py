@@ -38,9 +38,22 @@ def _log_rms(rows: np.ndarray) -> np.ndarray:
     return 0.5 * np.log(np.mean(rows * rows, axis=-1) + 1e-8)
 
 
-def _best_scale(coefficients: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Per block, the scale that brings α ⊙ sign(c) closest to c (least squares)."""
-    return np.abs(coefficients) @ alpha / (alpha @ alpha)
+def _rescale(scale: np.ndarray, up: np.ndarray, step: float) -> np.ndarray:
+    """The scale bit's rule: each block's scale times ``step`` where ``up``, else divided by it."""
+    return np.where(up, scale * step, scale / step)
+
+
+def _code(coefficients: np.ndarray, alpha: np.ndarray, scale: np.ndarray, step: float):
+    """The encoder's choice for blocks' coefficients (…, C − 1): signs, scale bits (up), new scales.
+
+    A block's scale goes up when the least-squares scale of α ⊙ sign(c) against c exceeds it."""
+    up = np.abs(coefficients) @ alpha / (alpha @ alpha) > scale
+    return np.where(coefficients >= 0, 1.0, -1.0), up, _rescale(scale, up, step)
+
+
+def _synthesis(signs: np.ndarray, alpha: np.ndarray, scale: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Blocks' increments (…, 768): basis · (α ⊙ signs) · scale."""
+    return (signs * alpha * scale[..., None]) @ basis.T
 
 
 @dataclass(frozen=True)
@@ -71,28 +84,24 @@ class BlockStage:
             raise ValueError(f"iteration {t} is not in the block stage ({self.after + 1}–{self.after + self.iterations})")
         return t - self.after - 1
 
-    def _increment(self, i: int, signs: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        return (signs * self.alpha[i] * scale[..., None]) @ self.basis[i].T
-
     def encode(self, residual: np.ndarray, t: int, scale: np.ndarray):
         """Residual r_{t−1} (B, 3, H, W) → bits (B, C, H/16, W/16) in ±1, increment, new scale."""
         i = self._index(t)
         B, _, H, W = residual.shape
-        c = to_blocks(residual) @ self.basis[i]  # (B, L, C − 1)
-        up = _best_scale(c, self.alpha[i]) > scale
-        scale = np.where(up, scale * self.step, scale / self.step)
-        signs = np.where(c >= 0, 1.0, -1.0)
+        signs, up, scale = _code(to_blocks(residual) @ self.basis[i], self.alpha[i], scale, self.step)
         bits = np.concatenate([signs, np.where(up, 1.0, -1.0)[..., None]], axis=-1)
         bits = bits.transpose(0, 2, 1).reshape(B, self.sign_bits + 1, H // BLOCK, W // BLOCK)
-        return bits.astype(residual.dtype), from_blocks(self._increment(i, signs, scale), H, W).astype(residual.dtype), scale
+        increment = from_blocks(_synthesis(signs, self.alpha[i], scale, self.basis[i]), H, W)
+        return bits.astype(residual.dtype), increment.astype(residual.dtype), scale
 
     def decode(self, bits: np.ndarray, t: int, scale: np.ndarray):
         """Bits (B, C, h, w) in ±1 → increment (B, 3, 16h, 16w), new scale."""
         i = self._index(t)
         B, C, h, w = bits.shape
         rows = bits.reshape(B, C, h * w).transpose(0, 2, 1)
-        scale = np.where(rows[..., -1] > 0, scale * self.step, scale / self.step)
-        return from_blocks(self._increment(i, rows[..., :-1], scale), h * BLOCK, w * BLOCK).astype(bits.dtype), scale
+        scale = _rescale(scale, rows[..., -1] > 0, self.step)
+        increment = from_blocks(_synthesis(rows[..., :-1], self.alpha[i], scale, self.basis[i]), h * BLOCK, w * BLOCK)
+        return increment.astype(bits.dtype), scale
 
 
 def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: int, iterations: int,
@@ -114,9 +123,8 @@ def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: i
         basis = vectors[:, ::-1][:, : code_channels - 1]
         c = rows @ basis
         alpha = np.mean(np.abs(c) / scale[:, None], axis=0)
-        up = _best_scale(c, alpha) > scale
-        scale = np.where(up, scale * step, scale / step)
-        rows = rows - (np.where(c >= 0, 1.0, -1.0) * alpha * scale[:, None]) @ basis.T
+        signs, _, scale = _code(c, alpha, scale, step)
+        rows = rows - _synthesis(signs, alpha, scale, basis)
         bases.append(basis)
         alphas.append(alpha)
     return BlockStage(after, step, exponent, center, np.stack(bases).astype(np.float32), np.stack(alphas).astype(np.float32))

@@ -15,7 +15,7 @@ from .codec import ModelCodec
 from .data import list_images
 from .images import read_picture
 from .metrics import ms_ssim, psnr
-from .weights import default_weights_path, is_block_stage, network_weights, read_metadata
+from .weights import default_weights_path, network_path, read_metadata
 
 
 def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: str | Path | None = None) -> dict:
@@ -46,7 +46,7 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
             rows[k]["raw_bpp"].append((HEADER_SIZE + k * raw_chunk) * 8 / (h * w))
             rows[k]["psnr"].append(psnr(picture.rgb, out))
             rows[k]["ms_ssim"].append(ms_ssim(picture.rgb, out))
-    meta = read_metadata(network_weights(weights) if is_block_stage(weights) else weights)  # training facts: the network's
+    meta = read_metadata(network_path(weights))  # training facts: the network's
     points = [
         {"setting": k, "nominal_bpp": k * codec.cfg.code_channels / 256,
          **{name: float(np.mean(values)) for name, values in rows[k].items()}}

@@ -14,7 +14,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file
 
 from . import registry
-from .block_stage import BlockStage
+from .block_stage import BLOCK, BlockStage
 from .config import ModelConfig
 from .entropy import CoderTables
 from .errors import WeightsError
@@ -33,10 +33,13 @@ def default_weights_path() -> Path:
 
 
 def default_network_path() -> Path:
-    """The default model's network weights: the default weights file, or the network file a
-    default block stage file extends (what training warm-starts from and graphs are made for)."""
-    path = default_weights_path()
-    return network_weights(path) if is_block_stage(path) else path
+    """The default model's network weights (what training warm-starts from and graphs are made for)."""
+    return network_path(default_weights_path())
+
+
+def network_path(path: str | Path) -> Path:
+    """A model's network weights file: the file itself, or the one a block stage file extends."""
+    return network_weights(path) if is_block_stage(path) else Path(path)
 
 
 def save_weights(model, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
@@ -114,7 +117,7 @@ def load_block_stage(path: str | Path) -> BlockStage:
                            float(settings["center"]), basis, alpha)
     except READ_ERRORS as e:
         raise WeightsError(f"{path}: bad block stage file: {e}") from None
-    well_formed = (basis.ndim == 3 and basis.shape[1] == 3 * 16 * 16 and alpha.shape == (basis.shape[0], basis.shape[2])
+    well_formed = (basis.ndim == 3 and basis.shape[1] == 3 * BLOCK * BLOCK and alpha.shape == (basis.shape[0], basis.shape[2])
                    and stage.after >= 1 and stage.step > 1 and np.isfinite([stage.exponent, stage.center]).all()
                    and np.isfinite(basis).all() and np.isfinite(alpha).all())
     if not well_formed:
