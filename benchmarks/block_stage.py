@@ -6,7 +6,7 @@
 After the network's first K iterations, each further iteration is coded by the block stage
 (src/rnncodec/block_stage.py: per 16×16×3 block, 31 signs on that iteration's principal
 components of training residuals and one bit that scales the block by STEP up or down), fitted
-here on training residuals; the codec does not use it yet.
+here on training residuals (`rnncodec fit-block-stage` makes the codec's block stage files).
 
 Fitted on random 128² crops of the training split, reported on the validation split's central
 256² crops (never Kodak): mean PSNR per iteration and bits per pixel as the entropy coder would
@@ -36,13 +36,17 @@ def network_run(model, x: torch.Tensor, iterations: int):
     return recons, codes
 
 
+def after_network(x: np.ndarray, recons: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The residual x − x̂_K and the network's last increment x̂_K − x̂_{K−1} after K iterations."""
+    return x - recons[k - 1], recons[k - 1] - (recons[k - 2] if k > 1 else 0)
+
+
 def stage_run(stage, x: np.ndarray, recons: list[np.ndarray]):
     """Residuals and codes (0/1 uint8) of the stage's iterations after the network's first K."""
-    k = stage.after
-    last = recons[k - 1] - (recons[k - 2] if k > 1 else 0)
-    residual, scale = x - recons[k - 1], stage.start_scale(last)
+    residual, last = after_network(x, recons, stage.after)
+    scale = stage.start_scale(last)
     residuals, codes = [], []
-    for t in range(k + 1, k + stage.iterations + 1):
+    for t in range(stage.after + 1, stage.after + stage.iterations + 1):
         bits, increment, scale = stage.encode(residual, t, scale)
         residual = residual - increment
         residuals.append(residual)
@@ -94,8 +98,7 @@ def main():
     print("|---:|---:|---:|" + "---:|---:|" * len(afters))
     columns = []
     for k in afters:
-        last = train_recons[k - 1] - (train_recons[k - 2] if k > 1 else 0)
-        stage = fit_block_stage(train - train_recons[k - 1], last, k, iterations - k, args.step)
+        stage = fit_block_stage(*after_network(train, train_recons, k), k, iterations - k, args.step)
         tables = fit_tables(per_image(train_codes[:k] + stage_run(stage, train, train_recons)[1]))
         residuals, codes = stage_run(stage, val, val_recons)
         columns.append((network_psnr[:k] + [mean_psnr(r) for r in residuals],
