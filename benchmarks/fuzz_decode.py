@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from rgc_fuzz import Fuzzer, Outcome, mutations, peak_rss_mib, sample_files, tiny_codec_for_golden  # noqa: E402
+from rgc_fuzz import Fuzzer, Outcome, fuzz_setup, mutations, peak_rss_mib  # noqa: E402
 from rnncodec.bitstream import parse_header  # noqa: E402
 
 BATCH = 2000
@@ -45,7 +45,8 @@ class Tally:
         self.slow_s = slow_s
         self.outcomes = collections.Counter()
         self.by_mutation = collections.Counter()
-        self.silent = collections.Counter()  # format version → chance damage that changed the image silently
+        self.silent = collections.Counter()  # format version → damage that changed the image silently
+        self.dropped = collections.Counter()  # format version → damage that dropped the ICC profile silently
         self.bugs = collections.Counter()  # first line of each unexpected exception
         self.slow = self.hangs = 0
         self.slowest = 0.0
@@ -54,6 +55,7 @@ class Tally:
         self.outcomes[outcome.kind if outcome.kind in ("decoded", "FormatError") else "other exception"] += 1
         self.by_mutation[name] += 1
         self.silent[version] += outcome.silent_change
+        self.dropped[version] += outcome.dropped_optional
         if outcome.kind not in ("decoded", "FormatError"):
             self.bugs[outcome.message.splitlines()[0][:160]] += 1
         self.slow += outcome.seconds > self.slow_s
@@ -95,8 +97,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny tensors: one thread is much faster
     signal.signal(signal.SIGALRM, _alarm)
-    codec = tiny_codec_for_golden()
-    fuzzer = Fuzzer(codec, sample_files(codec))
+    fuzzer = fuzz_setup()
     tally = Tally(args.slow)
     start_rss, start = peak_rss_mib(), time.perf_counter()
     for b in range(0, args.cases, BATCH):
@@ -106,15 +107,17 @@ def main() -> int:
     print(f"fuzz_decode.py {args.cases} --seed {args.seed}: {tally.cases} cases from {len(fuzzer.pool)} valid files "
           f"in {wall:.0f} s ({tally.cases / wall:.0f} cases/s)")
     print("outcomes:", ", ".join(f"{k} {tally.outcomes[k]}" for k in ("decoded", "FormatError", "other exception")))
-    print("chance damage decoded with no warning to another image:",
-          ", ".join(f"version {v}: {tally.silent[v]}" for v in sorted(set(parse_header(d).version for d in fuzzer.pool))))
+    versions = sorted(set(parse_header(d).version for d in fuzzer.pool))
+    print("damage decoded with no warning to another image:", ", ".join(f"version {v}: {tally.silent[v]}" for v in versions))
+    print("damage decoded with no warning without the ICC profile:", ", ".join(f"version {v}: {tally.dropped[v]}" for v in versions))
     print(f"slow cases (> {args.slow:g} s): {tally.slow}; slowest {tally.slowest:.2f} s; hangs (> {args.hang} s): {tally.hangs}")
     print(f"peak memory: {start_rss:.0f} MiB after setup, {peak_rss_mib():.0f} MiB at the end "
           f"(growth {peak_rss_mib() - start_rss:.0f} MiB)")
     print("cases per mutation:", ", ".join(f"{k} {v}" for k, v in sorted(tally.by_mutation.items())))
     for message, count in tally.bugs.most_common(20):
         print(f"  {count} × {message}")
-    return 1 if tally.outcomes["other exception"] or tally.hangs else 0
+    silent_v3 = sum(tally.silent[v] + tally.dropped[v] for v in versions if v >= 3)
+    return 1 if tally.outcomes["other exception"] or tally.hangs or silent_v3 else 0
 
 
 if __name__ == "__main__":

@@ -59,3 +59,40 @@ def tiny_codec(tiny_weights):
     from rnncodec.codec import ModelCodec
 
     return ModelCodec.load(tiny_weights)
+
+
+TINY_AFTER = 2  # the tiny staged model's network iterations
+
+
+def network_recons(network, x: np.ndarray, iterations: int) -> list[np.ndarray]:
+    """The network's reconstructions x̂_1 … x̂_iterations of one (1, 3, H, W) image."""
+    recon, recons, enc, dec = np.zeros_like(x), [], None, None
+    for t in range(1, iterations + 1):
+        bits, enc = network.encode_step(x - recon, t, enc)
+        delta, dec = network.decode_step(bits, t, dec)
+        recon = delta + recon
+        recons.append(recon)
+    return recons
+
+
+def tiny_staged_engine(network):
+    """The tiny network for TINY_AFTER iterations, then a block stage fitted on its residuals."""
+    from rnncodec.block_stage import StagedEngine, fit_block_stage
+    from rnncodec.engines import image_to_network
+
+    images = [image_to_network(smooth_image(64, 64, seed)) for seed in range(8)]
+    recons = [network_recons(network, x, TINY_AFTER) for x in images]
+    x = np.concatenate(images)
+    last, before = np.concatenate([r[-1] for r in recons]), np.concatenate([r[-2] for r in recons])
+    stage = fit_block_stage(x - last, last - before, TINY_AFTER, network.cfg.max_iterations - TINY_AFTER,
+                            code_channels=network.cfg.code_channels)
+    return StagedEngine(network, stage)
+
+
+@pytest.fixture(scope="session")
+def tiny_staged(tiny_weights):
+    """The tiny network (on PyTorch) and it with a block stage after TINY_AFTER iterations."""
+    from rnncodec.torch_engine import TorchEngine
+
+    network = TorchEngine.load(tiny_weights)
+    return network, tiny_staged_engine(network)

@@ -1,10 +1,13 @@
 """Damaged and crafted .rgc files for fuzzing the decoder (tests/test_fuzz.py, benchmarks/fuzz_decode.py).
 
-Mutations start from small valid files. *Chance* damage (bit flips, byte edits, truncation, appended
-bytes, chunks swapped, duplicated, dropped or taken from another file) keeps the CRCs as they were:
-the decoder must report it. *Crafted* damage (payloads filled, bytes edited, header or chunk fields
-set to odd values) recomputes every CRC, as someone building a file by hand would: the decoder may
-then decode an image, but must fail only with its own error.
+Mutations start from small valid files, plain and layered (a model with a block stage), some of
+them *twins*: files whose headers are the same but for the file id. *Chance* damage (bit flips,
+byte edits, truncation, appended bytes, chunks swapped, duplicated, dropped or taken from another
+file or from a twin, the ICC or alpha chunk dropped or repeated) keeps the CRCs as they were: the
+decoder must report it. *Crafted* damage (payloads filled, resized, bytes edited, header or chunk
+fields set to odd values) recomputes every CRC, as someone building a file by hand would: the
+decoder may then decode an image, but must fail only with its own error; a coded payload made
+longer or shorter must still never decode silently to another image.
 """
 
 from __future__ import annotations
@@ -21,17 +24,18 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from conftest import TINY, smooth_image
-from rnncodec.bitstream import HEADER_SIZE, MAGIC, FormatError, parse_header, read
+from conftest import TINY, smooth_image, tiny_staged_engine
+from rnncodec.bitstream import MAGIC, FormatError, parse_header, read
 from rnncodec.codec import ModelCodec
 from rnncodec.images import Picture
 from rnncodec.model import RNNCodec
 
 V1_GOLDEN = Path(__file__).parent / "data" / "v1-tiny-rgba-8it.rgc"
-_BODY = HEADER_SIZE - 4
 # header fields (offset, size) after the magic: version, mode, coder, iterations, width, height,
-# padding right and bottom, tile, code channels, model id
-HEADER_FIELDS = [(8, 1), (9, 1), (10, 1), (11, 1), (12, 4), (16, 4), (20, 1), (21, 1), (22, 2), (24, 1), (25, 8)]
+# padding right and bottom, tile, code channels, model id; from version 3 chunk flags and file id
+HEADER_FIELDS = {1: [(8, 1), (9, 1), (10, 1), (11, 1), (12, 4), (16, 4), (20, 1), (21, 1), (22, 2), (24, 1), (25, 8)]}
+HEADER_FIELDS[2] = HEADER_FIELDS[1]
+HEADER_FIELDS[3] = HEADER_FIELDS[1] + [(33, 1), (34, 8)]
 CHUNK_FIELDS = {1: [(0, 1), (1, 1), (2, 4)], 2: [(0, 1), (1, 1), (2, 1), (3, 4)]}  # type, mode, [index,] length
 
 
@@ -54,20 +58,39 @@ def golden_source() -> Picture:
     return Picture(rgb, "RGBA", alpha)
 
 
-def sample_files(codec: ModelCodec) -> list[bytes]:
-    """Small valid files of every colour mode, tile and chunk mode, plus the version-1 golden file."""
+FAKE_ICC = bytes(range(256)) * 2  # the container does not look inside a profile
+
+
+def sample_files(codec: ModelCodec, staged: ModelCodec) -> list[bytes]:
+    """Small valid files of every colour mode, tile and chunk mode, with and without an ICC profile,
+    twins (same header, other image), layered files of the staged codec, and the version-1 golden file."""
     gray = smooth_image(20, 24, seed=2)[..., :1].repeat(3, axis=2)
     pictures = [
-        (Picture(smooth_image(40, 56, seed=1), "RGB"), 3, codec.tile),
-        (Picture(gray, "L"), 2, codec.tile),
-        (Picture(smooth_image(24, 40, seed=3), "LA", np.full((24, 40), 200, np.uint8)), 2, 16),
-        (Picture(smooth_image(17, 33, seed=4), "RGB"), 4, 16),
-        (golden_source(), 8, codec.tile),
+        (codec, Picture(smooth_image(40, 56, seed=1), "RGB"), 3, codec.tile),
+        (codec, Picture(smooth_image(40, 56, seed=6), "RGB"), 3, codec.tile),  # a twin of the first
+        (codec, Picture(gray, "L", icc=FAKE_ICC), 2, codec.tile),
+        (codec, Picture(smooth_image(24, 40, seed=3), "LA", np.full((24, 40), 200, np.uint8)), 2, 16),
+        (codec, Picture(smooth_image(17, 33, seed=4), "RGB"), 4, 16),
+        (codec, golden_source(), 8, codec.tile),
+        (staged, Picture(smooth_image(48, 40, seed=7), "RGB"), 8, codec.tile),
+        (staged, Picture(smooth_image(48, 40, seed=8), "RGB"), 8, codec.tile),  # a layered twin
+        (staged, Picture(smooth_image(32, 48, seed=9), "RGBA", np.full((32, 48), 9, np.uint8), FAKE_ICC), 6, 16),
     ]
     files = []
-    for picture, iterations, tile in pictures:
-        files.append(ModelCodec(codec.engine, codec.model_id, tile, codec.tables).encode(picture, iterations))
+    for model, picture, iterations, tile in pictures:
+        files.append(ModelCodec(model.engine, model.model_id, tile, model.tables).encode(picture, iterations))
     return files + [V1_GOLDEN.read_bytes()]
+
+
+def fuzz_setup(stage=None) -> "Fuzzer":
+    """The tiny test model, plain and with a block stage (``stage``, or one fitted here), and the fuzzer
+    of their sample files."""
+    from rnncodec.block_stage import StagedEngine
+
+    codec = tiny_codec_for_golden()
+    engine = tiny_staged_engine(codec.engine) if stage is None else StagedEngine(codec.engine, stage)
+    staged = ModelCodec(engine, b"\x05" * 8)
+    return Fuzzer([codec, staged], sample_files(codec, staged))
 
 
 # --- the file as parts: header (with CRC), chunks (each with its CRC) ---------------------------
@@ -81,15 +104,16 @@ class Parts:
     def of(cls, data: bytes) -> "Parts":
         contents = read(data)
         chunks = [c for c in (contents.icc_chunk, contents.alpha_chunk) if c] + contents.iterations
-        return cls(contents.header.version, bytearray(data[:HEADER_SIZE]), [bytearray(data[c.start : c.end]) for c in chunks])
+        return cls(contents.header.version, bytearray(data[: contents.header.size]), [bytearray(data[c.start : c.end]) for c in chunks])
 
     def join(self) -> bytes:
         return bytes(self.header) + b"".join(bytes(c) for c in self.chunks)
 
     def fix_crcs(self) -> None:
         """Recompute every CRC, as the format defines them, over the bytes as they now are."""
-        self.header[_BODY:] = struct.pack("<I", zlib.crc32(self.header[:_BODY]))
-        start = zlib.crc32(self.header[:_BODY]) if self.version >= 2 else 0
+        body = self.header[:-4]
+        self.header[-4:] = struct.pack("<I", zlib.crc32(body))
+        start = zlib.crc32(body) if self.version >= 2 else 0
         for chunk in self.chunks:
             chunk[-4:] = struct.pack("<I", zlib.crc32(chunk[:-4], start))
 
@@ -159,6 +183,40 @@ def transplant_chunk(data: bytes, rng: random.Random, pool) -> bytes:
     return parts.join()
 
 
+def transplant_twin_chunks(data: bytes, rng: random.Random, pool) -> bytes:
+    """Chunks of a twin (a file whose header differs only in its file id) put in place of this file's
+    from some chunk on; another file's chunk when the file has no twin."""
+    parts = Parts.of(data)
+    twins = [d for d in pool if d != data and _same_but_id(Parts.of(d), parts)]
+    if not twins:
+        return transplant_chunk(data, rng, pool)
+    donor = Parts.of(rng.choice(twins))
+    start = rng.randrange(len(parts.chunks))
+    parts.chunks[start:] = donor.chunks[start:]
+    return parts.join()
+
+
+def _same_but_id(a: Parts, b: Parts) -> bool:
+    id_at = 34  # version 3: the file id's offset
+    return a.version == b.version >= 3 and len(a.chunks) == len(b.chunks) and a.header[:id_at] == b.header[:id_at]
+
+
+def drop_optional_chunk(data: bytes, rng: random.Random, pool) -> bytes:
+    """The ICC or alpha chunk dropped (any chunk when the file has neither)."""
+    parts, contents = Parts.of(data), read(data)
+    optional = sum(c is not None for c in (contents.icc_chunk, contents.alpha_chunk))
+    del parts.chunks[rng.randrange(optional or len(parts.chunks))]
+    return parts.join()
+
+
+def duplicate_optional_chunk(data: bytes, rng: random.Random, pool) -> bytes:
+    """The ICC or alpha chunk repeated somewhere (any chunk when the file has neither)."""
+    parts, contents = Parts.of(data), read(data)
+    optional = sum(c is not None for c in (contents.icc_chunk, contents.alpha_chunk))
+    parts.chunks.insert(rng.randrange(len(parts.chunks) + 1), parts.chunks[rng.randrange(optional or len(parts.chunks))])
+    return parts.join()
+
+
 # --- crafted damage: every CRC recomputed -------------------------------------------------------
 def fill_payload(data: bytes, rng: random.Random, pool) -> bytes:
     parts = Parts.of(data)
@@ -184,6 +242,23 @@ def garble_codes(data: bytes, rng: random.Random, pool) -> bytes:
     return parts.join()
 
 
+def resize_payload(data: bytes, rng: random.Random, pool) -> bytes:
+    """A range-coded iteration's payload (any iteration's if none is coded) made whole words longer or
+    shorter, its length field and every CRC set to match."""
+    parts, contents = Parts.of(data), read(data)
+    first = len(parts.chunks) - len(contents.iterations)
+    coded = [first + i for i, c in enumerate(contents.iterations) if c.mode == 1]
+    chunk = parts.chunks[rng.choice(coded or range(first, len(parts.chunks)))]
+    head = parts.head_size()
+    payload = bytes(chunk[head:-4])
+    words = rng.choice([-2, -1, 1, 2])
+    payload = payload[: 4 * words] if words < 0 else payload + rng.choice([bytes(4 * words), rng.randbytes(4 * words)])
+    chunk[head:] = payload + bytes(4)
+    chunk[head - 4 : head] = len(payload).to_bytes(4, "little")
+    parts.fix_crcs()
+    return parts.join()
+
+
 def edit_bytes_fixed(data: bytes, rng: random.Random, pool) -> bytes:
     parts = Parts.of(data)
     for _ in range(rng.choice([1, 1, 2, 4])):
@@ -196,7 +271,7 @@ def edit_bytes_fixed(data: bytes, rng: random.Random, pool) -> bytes:
 
 def set_header_field(data: bytes, rng: random.Random, pool) -> bytes:
     parts = Parts.of(data)
-    offset, size = rng.choice(HEADER_FIELDS)
+    offset, size = rng.choice(HEADER_FIELDS[parts.version])
     _set_field(parts.header, offset, size, rng)
     parts.fix_crcs()
     return parts.join()
@@ -212,8 +287,12 @@ def set_chunk_field(data: bytes, rng: random.Random, pool) -> bytes:
 
 
 MUTATIONS = {f.__name__: f for f in (flip_bits, edit_bytes, truncate, append, swap_chunks, duplicate_chunk, drop_chunk,
-                                      transplant_chunk, fill_payload, garble_codes, edit_bytes_fixed, set_header_field, set_chunk_field)}
-CHANCE = ("flip_bits", "edit_bytes", "truncate", "append", "swap_chunks", "duplicate_chunk", "drop_chunk", "transplant_chunk")
+                                      transplant_chunk, transplant_twin_chunks, drop_optional_chunk, duplicate_optional_chunk,
+                                      fill_payload, garble_codes, resize_payload, edit_bytes_fixed, set_header_field,
+                                      set_chunk_field)}
+CHANCE = ("flip_bits", "edit_bytes", "truncate", "append", "swap_chunks", "duplicate_chunk", "drop_chunk", "transplant_chunk",
+          "transplant_twin_chunks", "drop_optional_chunk", "duplicate_optional_chunk")
+NEVER_SILENT = CHANCE + ("resize_payload",)  # damage that must never decode, without a warning, to another image
 
 
 def mutations(pool: list[bytes]):
@@ -235,35 +314,51 @@ class Outcome:
     kind: str  # "decoded" or "FormatError"; anything else is the exception's type name
     seconds: float
     message: str = ""
-    silent_change: bool = False  # chance damage decoded with no warning to an image the valid file does not give
+    silent_change: bool = False  # damage (NEVER_SILENT) decoded with no warning to an image the valid file does not give
+    dropped_optional: bool = False  # decoded with no warning and without the valid file's ICC profile
 
 
 class Fuzzer:
     """Decodes mutated files the way ``rnncodec decode`` does and classifies what happened."""
 
-    def __init__(self, codec: ModelCodec, pool: list[bytes]):
-        self.codec, self.pool = codec, pool
+    def __init__(self, codecs: list[ModelCodec], pool: list[bytes]):
+        self.codecs = {codec.model_id: codec for codec in codecs}
+        self.codec, self.pool = codecs[0], pool  # the codec of files whose model id is none of these
         self._clean = {}  # (file index, iterations) → the valid file's picture
+
+    def decode(self, data: bytes, **options):
+        """Decode as ``rnncodec decode`` would: with the model the header names (if it parses)."""
+        try:
+            codec = self.codecs.get(parse_header(data).model_id, self.codec)
+        except FormatError:
+            codec = self.codec
+        return codec.decode(data, **options)
 
     def run(self, name: str, data: bytes, index: int) -> Outcome:
         start = time.perf_counter()
         try:
-            decoded = self.codec.decode(data)
+            decoded = self.decode(data)
         except FormatError as e:
             return Outcome("FormatError", time.perf_counter() - start, str(e))
         except Exception as e:  # what the fuzzing looks for: any of these is a bug
             return Outcome(type(e).__name__, time.perf_counter() - start, f"{type(e).__name__}: {e}")
         seconds = time.perf_counter() - start
-        silent = name in CHANCE and not decoded.warnings and not self._matches(index, decoded)
-        return Outcome("decoded", seconds, silent_change=silent)
+        checked = name in NEVER_SILENT and not decoded.warnings
+        clean = self._clean_picture(index, decoded.iterations) if checked else None
+        silent = checked and not _same_picture(clean, decoded.picture)
+        dropped = checked and clean.icc is not None and decoded.picture.icc != clean.icc
+        return Outcome("decoded", seconds, silent_change=silent, dropped_optional=dropped)
 
-    def _matches(self, index: int, decoded) -> bool:
-        key = (index, decoded.iterations)
+    def _clean_picture(self, index: int, iterations: int):
+        key = (index, iterations)
         if key not in self._clean:
-            self._clean[key] = self.codec.decode(self.pool[index], iterations=decoded.iterations).picture
-        clean, got = self._clean[key], decoded.picture
-        alpha_same = (clean.alpha is None) == (got.alpha is None) and (clean.alpha is None or np.array_equal(clean.alpha, got.alpha))
-        return got.mode == clean.mode and np.array_equal(clean.rgb, got.rgb) and alpha_same
+            self._clean[key] = self.decode(self.pool[index], iterations=iterations).picture
+        return self._clean[key]
+
+
+def _same_picture(clean, got) -> bool:
+    alpha_same = (clean.alpha is None) == (got.alpha is None) and (clean.alpha is None or np.array_equal(clean.alpha, got.alpha))
+    return got.mode == clean.mode and np.array_equal(clean.rgb, got.rgb) and alpha_same
 
 
 def peak_rss_mib() -> float:

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from rnncodec.block_stage import BLOCK, fit_block_stage, from_blocks, to_blocks
 from rnncodec.engines import image_to_network
 
-from conftest import smooth_image
+from conftest import TINY_AFTER, smooth_image
 
 SIGNS = 31  # the default 32 code channels less the scale bit
 
@@ -93,36 +93,6 @@ def test_iterations_outside_the_stage_are_refused(fitted):
 
 
 # --- a network and a stage as one engine, under the codec -------------------------------------
-TINY_AFTER = 2
-
-
-def network_recons(network, x: np.ndarray, iterations: int) -> list[np.ndarray]:
-    """The network's reconstructions x̂_1 … x̂_iterations of one (1, 3, H, W) image."""
-    recon, recons, enc, dec = np.zeros_like(x), [], None, None
-    for t in range(1, iterations + 1):
-        bits, enc = network.encode_step(x - recon, t, enc)
-        delta, dec = network.decode_step(bits, t, dec)
-        recon = delta + recon
-        recons.append(recon)
-    return recons
-
-
-@pytest.fixture(scope="module")
-def tiny_staged(tiny_weights):
-    """The tiny network for two iterations, then a block stage fitted on its residuals."""
-    from rnncodec.block_stage import StagedEngine
-    from rnncodec.torch_engine import TorchEngine
-
-    network = TorchEngine.load(tiny_weights)
-    images = [image_to_network(smooth_image(64, 64, seed)) for seed in range(8)]
-    recons = [network_recons(network, x, TINY_AFTER) for x in images]
-    x = np.concatenate(images)
-    last, before = np.concatenate([r[-1] for r in recons]), np.concatenate([r[-2] for r in recons])
-    stage = fit_block_stage(x - last, last - before, TINY_AFTER, network.cfg.max_iterations - TINY_AFTER,
-                            code_channels=network.cfg.code_channels)
-    return network, StagedEngine(network, stage)
-
-
 def test_staged_codec_round_trip(tiny_staged):
     from rnncodec.codec import ModelCodec, network_codes
     from rnncodec.images import Picture

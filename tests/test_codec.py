@@ -23,7 +23,7 @@ def rgb_picture(h, w, seed=0):
 def test_decode_returns_the_encoders_codes_exactly(tiny_codec, h, w, iterations):
     picture = rgb_picture(h, w)
     data = tiny_codec.encode(picture, iterations)
-    header, _, codes, ends, warnings, _ = tiny_codec.read(data)
+    header, _, codes, ends, warnings, *_ = tiny_codec.read(data)
     assert np.array_equal(codes, tiny_codec.codes(picture.rgb, iterations))
     assert (header.width, header.height, header.iterations) == (w, h, iterations)
     assert ends[-1] == len(data) and not warnings
@@ -91,7 +91,7 @@ def test_header_limits_are_checked_before_allocation(tiny_codec):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: b"GIF89a" + d[6:], "magic"),
-    (lambda d: d[:8] + bytes([9]) + d[9:], "version"),
+    (lambda d: d[:8] + bytes([9]) + d[9:], "unsupported .rgc version 9"),
     (lambda d: d[:20], "truncated header"),
     (lambda d: d[:HEADER_SIZE - 4] + b"\0\0\0\0" + d[HEADER_SIZE:], "header is corrupt"),
     (lambda d: d + b"junk", "chunk"),
@@ -139,13 +139,13 @@ def test_sixteen_bit_input_is_converted_with_a_warning():
     assert picture.rgb[..., 0].max() == round(int(a.max()) * 255 / 65535)
 
 
-# --- format version 2: chunks bound to their place, damage named, intact iterations kept ----------
-def test_encoder_writes_version_2_with_the_documented_sizes(tiny_codec):
+# --- format versions 2 and 3: chunks bound to their place and file, damage named, intact iterations kept
+def test_encoder_writes_version_3_with_the_documented_sizes(tiny_codec):
     data = tiny_codec.encode(rgb_picture(32, 32), 3)
     contents = read(data)
-    assert contents.header.version == VERSION == 2
+    assert contents.header.version == VERSION == 3
     assert [chunk.index for chunk in contents.iterations] == [1, 2, 3]
-    assert (HEADER_SIZE, CHUNK_OVERHEAD) == (37, 11)  # docs/format.md
+    assert (HEADER_SIZE, CHUNK_OVERHEAD) == (46, 11)  # docs/format.md
     assert len(data) == HEADER_SIZE + sum(CHUNK_OVERHEAD + len(c.payload) for c in contents.iterations)
 
 
@@ -248,7 +248,7 @@ def _shorter_raw_chunk(parts):
 # Every header and chunk field the spec defines, set to an invalid value (CRCs recomputed unless
 # noted): the error each one gets (docs/format.md, "What a decoder refuses").
 FIELD_CASES = {
-    "version": (_header(8, 1, 3), "unsupported .rgc version 3"),
+    "version": (_header(8, 1, 4), "unsupported .rgc version 4"),
     "colour mode": (_header(9, 1, 7), "unknown colour mode 7"),
     "coder id": (_header(10, 1, 9), "entropy coder 9"),
     "iterations 0": (_header(11, 1, 0), "iteration count 0"),
@@ -260,6 +260,9 @@ FIELD_CASES = {
     "code channels": (_header(24, 1, 0), "code channel count 0"),
     "code channels of another model": (_header(24, 1, 9), "does not match the model"),
     "model id": (_header(25, 8, 7), "other weights"),
+    "chunk flags": (_header(33, 1, 6), "unknown chunk flags 0x06"),
+    "alpha flag": (_header(33, 1, 0), "alpha flag disagrees with colour mode RGBA"),
+    "ICC flag": (_header(33, 1, 3), "ICC chunk: missing: the header lists an ICC profile"),
     "alpha mode": (_chunk(0, 1, 1, 1), "alpha chunk: .*mode 1 and index 0"),
     "alpha index": (_chunk(0, 2, 1, 1), "alpha chunk: .*mode 0 and index 1"),
     "alpha payload": (_chunk(0, 7, 1, 0), "alpha chunk: .*does not decompress"),
@@ -285,7 +288,7 @@ def test_every_field_is_checked(tiny_codec, case):
 
 @pytest.mark.parametrize("case, message", [
     ("header edited, its CRC recomputed", "alpha chunk: .*CRC mismatch"),
-    ("alpha chunk in an RGB file", "iteration 1: alpha chunk at byte 37 in a file without alpha"),
+    ("alpha chunk in an RGB file", "iteration 1: alpha chunk at byte 46 in a file without alpha"),
     ("alpha chunk dropped", "alpha chunk: missing"),
     ("second alpha chunk", "iteration 2: second or misplaced alpha chunk"),
 ])
@@ -325,3 +328,52 @@ def test_the_codes_are_the_bits_of_the_models_iterations_without_the_last_decode
     got = list(_bits(engine, x, 4))
     assert len(got) == 4 and all(np.array_equal(a, b) for a, b in zip(expected, got))
     assert calls == [1, 2, 3]  # no decoder step after the last iteration
+
+
+def test_a_tiny_file_claiming_a_huge_image_is_refused_before_allocating():
+    """A 1-iteration file of a flat 32×32 image from the shipped default (65 bytes), edited (every CRC
+    made to match) to claim 8192×8192: refused from its payload's length, in well under 10 MB."""
+    import tracemalloc
+
+    from rgc_fuzz import Parts
+
+    codec = ModelCodec.load()
+    parts = Parts.of(codec.encode(Picture(np.full((32, 32, 3), 128, np.uint8), "RGB"), 1))
+    parts.header[12:20] = struct.pack("<II", 8192, 8192)
+    parts.fix_crcs()
+    data = parts.join()
+    assert len(data) < 80
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match="iteration 1: its .* bytes are too few for 262144 blocks' codes"):
+            codec.decode(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20
+
+
+def test_a_payload_shorter_than_its_grid_is_refused():
+    """A small file edited (every CRC made to match) to claim a taller image than its codes cover."""
+    from rgc_fuzz import Parts
+
+    codec = ModelCodec.load()
+    parts = Parts.of(codec.encode(Picture(smooth_image(24, 40), "RGB"), 2))
+    parts.header[16:20] = struct.pack("<I", 536)
+    parts.header[21] = -536 % 16
+    parts.fix_crcs()
+    with pytest.raises(FormatError, match="iteration 1: its codes do not decode|too few"):
+        codec.decode(parts.join())
+
+
+def test_chunks_of_a_file_with_the_same_header_are_refused_naming_the_iteration():
+    """Two 48×40 photos through the shipped default: their headers differ only in the file id, so
+    iterations 5–8 of one in the other fail their CRCs instead of decoding to a mixed picture."""
+    from rgc_fuzz import Parts
+
+    codec = ModelCodec.load()
+    a, b = (Parts.of(codec.encode(Picture(smooth_image(40, 48, seed), "RGB"), 8)) for seed in (1, 2))
+    assert a.header[:34] == b.header[:34] and a.header[34:42] != b.header[34:42]
+    a.chunks[4:] = b.chunks[4:]
+    with pytest.raises(DamageError, match="iteration 5: the chunk at byte .* is corrupt"):
+        codec.decode(a.join())

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rnncodec.entropy import CODED, RAW, CodeCoder, CoderTables, fit_tables, ideal_bits
+from rnncodec.entropy import CODED, RAW, CodeCoder, CoderTables, fit_tables, ideal_bits, shortest_first_payload
 
 
 def correlated_codes(iterations, shape, seed=0):
@@ -104,8 +104,31 @@ def test_a_coded_payload_with_unused_words_is_refused():
     mode, payload = CodeCoder(*shape, tables).encode(bits)
     assert mode == CODED
     assert np.array_equal(CodeCoder(*shape, tables).decode(mode, payload), bits)
-    with pytest.raises(ValueError, match="more data than its codes"):
+    with pytest.raises(ValueError, match="not the coding of its codes"):
         CodeCoder(*shape, tables).decode(mode, payload + b"\x01\x00\x00\x00" * 2)  # one more word hides in the look-ahead
+    with pytest.raises(ValueError, match="not the coding of its codes"):
+        CodeCoder(*shape, tables).decode(mode, payload + b"\x00" * 4)
+    with pytest.raises((ValueError, AssertionError)):
+        CodeCoder(*shape, tables).decode(mode, payload[:-4])  # the range decoder would read past the end
+
+
+@pytest.mark.parametrize("tables", ["uniform", "fitted"])
+def test_the_shortest_first_payload_is_a_true_bound(tables):
+    """Codes the prior predicts best (each context's likelier bit everywhere) still take at least the bound."""
+    shape = (8, 40, 40)
+    fitted = fit_tables([partnered_codes(6, shape, seed) for seed in range(2)]) if tables == "fitted" else CoderTables.uniform(8)
+    coder = CodeCoder(*shape, fitted)
+    bits = np.zeros(shape, np.uint8)
+    for mask, c, contexts in coder._coding_order(bits):
+        bits[c][mask] = coder._probabilities(contexts) > 0.5
+    mode, payload = CodeCoder(*shape, fitted).encode(bits)
+    assert mode == RAW or len(payload) >= shortest_first_payload(fitted, shape)
+
+
+def test_a_first_payload_too_short_for_its_grid_is_refused_before_allocating():
+    shape = (32, 512, 512)  # an 8192×8192 image
+    with pytest.raises(ValueError, match="too short"):
+        CodeCoder(*shape).decode(CODED, b"\0" * 20)
 
 
 def test_malformed_tables_are_refused():

@@ -38,12 +38,13 @@ def spec_value(field: str, notes: str, header: Header) -> int | bytes:
     return {"version": header.version, "entropy coder id": header.coder_id, "iterations": header.iterations,
             "width": header.width, "height": header.height, "padding right": header.pad_right,
             "padding bottom": header.pad_bottom, "tile": header.tile, "code channels": header.code_channels,
-            "model id": header.model_id}[field]
+            "model id": header.model_id, "chunk flags": header.flags, "file id": header.file_id}[field]
 
 
 def test_the_header_built_from_the_spec_table_is_what_pack_writes():
     header = Header(width=1001, height=517, mode="LA", iterations=9, code_channels=32, tile=512,
-                    model_id=bytes.fromhex("0123456789abcdef"), coder_id=2)
+                    model_id=bytes.fromhex("0123456789abcdef"), coder_id=3, flags=bitstream.HAS_ICC | bitstream.HAS_ALPHA,
+                    file_id=bytes.fromhex("fedcba9876543210"))
     built = bytearray()
     for offset, size, field, notes in header_rows():
         assert offset == len(built), f"{field}: offset {offset} does not follow the fields before it"
@@ -54,16 +55,18 @@ def test_the_header_built_from_the_spec_table_is_what_pack_writes():
         built += value if isinstance(value, bytes) else value.to_bytes(size, "little")
         assert len(built) == offset + size, field
     assert bytes(built) == header.pack()
-    assert f"## Header ({bitstream.HEADER_SIZE} bytes" in SPEC and len(built) == bitstream.HEADER_SIZE
+    assert f"## Header ({bitstream.HEADER_SIZE} bytes)" in SPEC and len(built) == bitstream.HEADER_SIZE
+    assert "the first 33 bytes of this one" in SPEC and bitstream.header_size(2) == 33 + 4
 
 
 def test_a_chunk_built_from_the_spec_table_is_what_the_container_writes():
-    header = Header(48, 40, "RGB", 2, 32, 1024, bytes(8), 2)
+    header = Header(48, 40, "RGB", 2, 32, 1024, bytes(8), 2, file_id=b"\x07" * 8)
     payload = b"\x01\x02\x03\x04"
     sizes = [size for size, _ in table_after("## Chunks")]
     assert sizes == ["1", "1", "1", "4", "n", "4"]
     head = bytes([ord("I"), 1, 2]) + len(payload).to_bytes(4, "little")  # type I, mode 1 (range-coded), iteration 2
-    crc = zlib.crc32(head + payload, zlib.crc32(header.pack()[:33]))  # the header's bytes 0–32, then the chunk's
+    crc = zlib.crc32(head + payload, zlib.crc32(header.pack()[:42]))  # the header's bytes 0–41, then the chunk's
+    assert "CRC-32 of the header's bytes before its CRC (0–41; 0–32 in version 2)" in SPEC
     assert head + payload + struct.pack("<I", crc) == bitstream.pack_chunk(header, bitstream.CHUNK_ITERATION, 1, 2, payload)
     assert bitstream.CHUNK_OVERHEAD == 11 and "11 bytes of framing per chunk" in SPEC
 

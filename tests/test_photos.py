@@ -15,7 +15,7 @@ from conftest import smooth_image
 from rgc_fuzz import V1_GOLDEN, Parts
 from rnncodec import RnncodecWarning
 from rnncodec.api import to_picture
-from rnncodec.bitstream import MAX_ICC, DamageError, FormatError, read
+from rnncodec.bitstream import HEADER_SIZE, MAX_ICC, DamageError, FormatError, read
 from rnncodec.images import ICC_FORMATS, encode_output
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -147,8 +147,8 @@ def with_profile(codec):
 
 def test_the_icc_chunk_comes_first_and_is_framed_like_the_others(with_profile):
     contents = read(with_profile)
-    assert contents.icc_chunk.start == 37 and contents.alpha_chunk.start == contents.icc_chunk.end
-    head = with_profile[37:44]
+    assert contents.icc_chunk.start == HEADER_SIZE and contents.alpha_chunk.start == contents.icc_chunk.end
+    head = with_profile[HEADER_SIZE : HEADER_SIZE + 7]
     assert head[:3] == b"C\x00\x00" and int.from_bytes(head[3:], "little") == len(contents.icc_chunk.payload)
     assert zlib.decompress(contents.icc_chunk.payload) == SRGB
 
@@ -173,14 +173,15 @@ def _payload(payload: bytes):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (_set(0, 1, 1), "ICC chunk: ICC chunk at byte 37 has mode 1 and index 0"),
-    (_set(0, 2, 1), "ICC chunk: ICC chunk at byte 37 has mode 0 and index 1"),
+    (_set(0, 1, 1), "ICC chunk: ICC chunk at byte 46 has mode 1 and index 0"),
+    (_set(0, 2, 1), "ICC chunk: ICC chunk at byte 46 has mode 0 and index 1"),
     (_payload(b"not zlib"), "ICC chunk: ICC chunk does not decompress"),
     (_payload(zlib.compress(b"")), "ICC chunk: ICC chunk does not hold a profile of 1..1048576 bytes"),
     (_payload(zlib.compress(bytes(MAX_ICC + 1))), "does not hold a profile of 1..1048576 bytes"),
     (lambda parts: parts.chunks.insert(1, parts.chunks[0]), "alpha chunk: second or misplaced ICC chunk"),
     (lambda parts: parts.chunks.insert(3, parts.chunks[0]), "iteration 2: second or misplaced ICC chunk"),
-    (lambda parts: parts.chunks.__setitem__(slice(0, 2), parts.chunks[1::-1]), "misplaced ICC chunk"),
+    (lambda parts: parts.chunks.__setitem__(slice(0, 2), parts.chunks[1::-1]), "ICC chunk: missing: the header lists an ICC profile"),
+    (lambda parts: parts.chunks.pop(0), "ICC chunk: missing: the header lists an ICC profile"),
 ])
 def test_a_bad_icc_chunk_is_damage_named_as_such(codec, with_profile, edit, message):
     with pytest.raises(DamageError, match=message):

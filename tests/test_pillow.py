@@ -77,6 +77,6 @@ def test_the_icc_profile_is_in_info_and_saved_back(tmp_path):
     data = bytearray((tmp_path / "p.rgc").read_bytes())
     data[50] ^= 1  # inside the ICC chunk: opening still works, decoding reports the damage
     (tmp_path / "bad.rgc").write_bytes(bytes(data))
-    with Image.open(tmp_path / "bad.rgc") as im, pytest.raises(rnncodec.DamageError, match="the chunk at byte 37 is corrupt"):
+    with Image.open(tmp_path / "bad.rgc") as im, pytest.raises(rnncodec.DamageError, match="the chunk at byte 46 is corrupt"):
         assert "icc_profile" not in im.info
         im.load()

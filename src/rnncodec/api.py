@@ -55,7 +55,9 @@ class Codec:
         """An .rgc file of ``iterations`` iterations (1 to MAX_ITERATIONS, default 8; 0.125 bpp each before entropy
         coding), or of the iterations a target picks; give at most one of
 
-        - ``size``: the largest file of at most that many bytes (TargetError if one iteration is larger),
+        - ``size``: the largest file of at most that many bytes (TargetError if one iteration is larger):
+          the most iterations that fit, and with a layered model (one with a block stage, such as
+          the default) as many of the next iteration's refinements as fit too,
         - ``bpp``: the same as bits per pixel,
         - ``psnr``: the fewest iterations whose decoded picture reaches that PSNR (dB) against the
           image; all of them, with a RnncodecWarning, if none does.
@@ -65,11 +67,17 @@ class Codec:
         encoder = self._encoder()
         if size is None and bpp is None and psnr is None:
             return encoder.encode(picture, DEFAULT_ITERATIONS if iterations is None else iterations, progress)
+        if psnr is None and encoder.stage is not None:
+            budget = _budget(picture.rgb.shape[0] * picture.rgb.shape[1], size, bpp)
+            data = encoder.encode(picture, encoder.max_iterations, progress, budget=budget)
+            if data is None:
+                _fitting(bitstream.read(encoder.encode(picture, 1)), budget)  # raises TargetError, naming one iteration's size
+            return data
         stages = 1 if psnr is None else 2  # the PSNR target decodes what it encoded
         data = encoder.encode(picture, encoder.max_iterations, _stage(progress, 0, stages))
         contents = bitstream.read(data)
         if psnr is None:
-            keep = _fitting(contents, _budget(contents.header, size, bpp))
+            keep = _fitting(contents, _budget(contents.header.width * contents.header.height, size, bpp))
         else:
             decoded = encoder.decode(data, keep_all=True, progress=_stage(progress, 1, stages))
             keep = _fewest_reaching(psnr, _psnrs(picture, decoded.pictures))
@@ -184,9 +192,9 @@ def _at_most_one(**choices) -> None:
             raise ValueError(f"{name} must be a positive number, got {value}")
 
 
-def _budget(header: bitstream.Header, size: int | None, bpp: float | None) -> int:
-    """Bytes allowed: ``size``, or ``bpp`` bits per pixel of the image."""
-    return size if size is not None else int(bpp * header.width * header.height // 8)
+def _budget(pixels: int, size: int | None, bpp: float | None) -> int:
+    """Bytes allowed: ``size``, or ``bpp`` bits per pixel of an image of ``pixels`` (a size's own bpp gives that size)."""
+    return size if size is not None else math.floor(bpp * pixels / 8 * (1 + 1e-12))
 
 
 def _fitting(contents: bitstream.Contents, budget: int) -> int:
@@ -204,7 +212,7 @@ def _within_budget(data: bytes, iterations: int | None, size: int | None, bpp: f
     """What a decode within a byte budget decodes: the file's first ``budget`` bytes, as a client that
     has downloaded only those holds them, and the complete iterations among them (at most ``iterations``)."""
     contents = bitstream.read(data)
-    budget = _budget(contents.header, size, bpp)
+    budget = _budget(contents.header.width * contents.header.height, size, bpp)
     if budget >= len(data) or not contents.iterations:
         return data, iterations  # the whole file; or nothing intact, which the decode reports
     _fitting(contents, budget)

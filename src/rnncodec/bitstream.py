@@ -9,6 +9,7 @@ writes the file of the first ones. Nothing here sees a tensor or a picture.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from dataclasses import dataclass, field, replace
@@ -19,8 +20,8 @@ from .limits import BLOCK, MAX_ITERATIONS  # noqa: F401  (re-exported: part of t
 from .wording import count
 
 MAGIC = b"\x89RGC\r\n\x1a\n"
-VERSION = 2  # what the encoder writes; version 2 adds each chunk's index and ties its CRC to the header
-READABLE_VERSIONS = (1, 2)
+VERSION = 3  # what the encoder writes; 2 added each chunk's index and tied its CRC to the header, 3 a file id and chunk flags
+READABLE_VERSIONS = (1, 2, 3)
 MAX_SIDE = 1 << 15  # 32768 pixels per side
 MAX_PIXELS = 1 << 26  # 67 megapixels (below Pillow's decompression-bomb warning)
 MAX_TILE = 4096
@@ -31,11 +32,21 @@ CHUNK_ICC = ord("C")  # version 2 only, optional: the input's ICC colour profile
 ITERATION_RAW, ITERATION_CODED = 0, 1  # an iteration chunk's modes (rnncodec.entropy.RAW, CODED)
 ALPHA_ZLIB = ICC_ZLIB = 0  # the only mode of the alpha and ICC chunks
 MAX_ICC = 1 << 20  # bytes of the largest ICC profile a file may carry
+HAS_ICC, HAS_ALPHA = 1, 2  # version 3's chunk flags: the optional chunks a file carries
+FILE_ID_BYTES = 8
+LAYER_REFINEMENTS = 48  # the most refinements a block may get in one layer of entropy coder 3 (rnncodec uses ≤ 39)
 
-_HEADER = struct.Struct("<8sBBBBIIBBHB8s")  # magic … model id; a CRC32 of these bytes follows
-_CHUNK_HEADS = {1: struct.Struct("<BBI"), 2: struct.Struct("<BBBI")}  # type, mode, [index,] payload length
-HEADER_SIZE = _HEADER.size + 4  # 37 bytes in both versions
+_HEADER = struct.Struct("<8sBBBBIIBBHB8s")  # magic … model id (versions 1 and 2); a CRC32 of the header's bytes follows
+_HEADER_3 = struct.Struct("<8sBBBBIIBBHB8sB8s")  # … model id, chunk flags, file id
+_CHUNK_HEADS = {1: struct.Struct("<BBI"), 2: struct.Struct("<BBBI"), 3: struct.Struct("<BBBI")}  # type, mode, [index,] length
+HEADER_SIZE = _HEADER_3.size + 4  # 46 bytes in version 3 (37 in versions 1 and 2)
 CHUNK_OVERHEAD = _CHUNK_HEADS[VERSION].size + 4  # 11 bytes (10 in version 1): head and CRC
+PREFIX_SIZE = 9  # magic and version: what says how long the header is
+
+
+def header_size(version: int) -> int:
+    """Bytes of a header of this version, its CRC included."""
+    return (_HEADER_3 if version >= 3 else _HEADER).size + 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,12 @@ class Header:
     model_id: bytes  # 8 bytes identifying the weights
     coder_id: int  # entropy coder (rnncodec.entropy.CODER_ID)
     version: int = VERSION
+    flags: int = 0  # version 3: the optional chunks the file carries (HAS_ICC | HAS_ALPHA)
+    file_id: bytes = bytes(FILE_ID_BYTES)  # version 3: names this file's chunks (their CRCs start from it)
+
+    @property
+    def size(self) -> int:
+        return header_size(self.version)
 
     @property
     def pad_right(self) -> int:
@@ -73,9 +90,18 @@ class Header:
         c, h, w = self.code_shape
         return (c * h * w + 7) // 8
 
+    @property
+    def blocks(self) -> int:
+        _, h, w = self.code_shape
+        return h * w
+
     def chunk_limits(self) -> dict[int, int]:
-        """Largest valid payload of each chunk type this version has (zlib may grow incompressible data slightly)."""
-        limits = {CHUNK_ITERATION: self.raw_code_bytes, CHUNK_ALPHA: _zlib_bound(self.width * self.height)}
+        """Largest valid payload of each chunk type this version has (zlib may grow incompressible data slightly).
+
+        A layer (entropy coder 3) may carry up to LAYER_REFINEMENTS refinements per block, at up to
+        two bits per code bit, and its map."""
+        iteration = self.raw_code_bytes if self.coder_id != 3 else 2 * LAYER_REFINEMENTS * self.raw_code_bytes + self.blocks + 64
+        limits = {CHUNK_ITERATION: iteration, CHUNK_ALPHA: _zlib_bound(self.width * self.height)}
         if self.version >= 2:
             limits[CHUNK_ICC] = _zlib_bound(MAX_ICC)
         return limits
@@ -95,13 +121,23 @@ class Header:
             raise FormatError(f"tile size {self.tile} is not a multiple of {BLOCK} in {BLOCK}..{MAX_TILE}")
         if len(self.model_id) != 8:
             raise FormatError("model id must be 8 bytes")
+        if self.version >= 3:
+            if self.flags & ~(HAS_ICC | HAS_ALPHA):
+                raise FormatError(f"unknown chunk flags {self.flags:#04x} (this build knows ICC and alpha)")
+            if bool(self.flags & HAS_ALPHA) != self.has_alpha:
+                raise FormatError(f"the alpha flag disagrees with colour mode {self.mode}")
+            if len(self.file_id) != FILE_ID_BYTES:
+                raise FormatError(f"file id must be {FILE_ID_BYTES} bytes")
 
     def body(self) -> bytes:
         """The header's bytes before its CRC."""
         self.validate()
         mode = {v: k for k, v in MODES.items()}[self.mode]
-        return _HEADER.pack(MAGIC, self.version, mode, self.coder_id, self.iterations, self.width, self.height,
-                            self.pad_right, self.pad_bottom, self.tile, self.code_channels, self.model_id)
+        fields = (MAGIC, self.version, mode, self.coder_id, self.iterations, self.width, self.height,
+                  self.pad_right, self.pad_bottom, self.tile, self.code_channels, self.model_id)
+        if self.version >= 3:
+            return _HEADER_3.pack(*fields, self.flags, self.file_id)
+        return _HEADER.pack(*fields)
 
     def pack(self) -> bytes:
         body = self.body()
@@ -114,22 +150,27 @@ def _zlib_bound(size: int) -> int:
 
 
 def parse_header(data: bytes) -> Header:
+    """The header at the start of ``data`` (which may go on past it)."""
     if not data:
         raise FormatError("empty file")
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not an .rgc file (bad magic bytes)")
-    if len(data) < HEADER_SIZE:
+    if len(data) < PREFIX_SIZE:
         raise FormatError("truncated header")
-    body = data[: _HEADER.size]
-    (magic, version, mode, coder_id, iterations, width, height, pad_r, pad_b, tile, channels, model_id) = _HEADER.unpack(body)
+    version = data[len(MAGIC)]
     if version not in READABLE_VERSIONS:
         raise FormatError(f"unsupported .rgc version {version} (this build reads versions 1–{VERSION})")
-    (crc,) = struct.unpack_from("<I", data, _HEADER.size)
+    layout = _HEADER_3 if version >= 3 else _HEADER
+    if len(data) < layout.size + 4:
+        raise FormatError("truncated header")
+    body = data[: layout.size]
+    (magic, version, mode, coder_id, iterations, width, height, pad_r, pad_b, tile, channels, model_id, *v3) = layout.unpack(body)
+    (crc,) = struct.unpack_from("<I", data, layout.size)
     if crc != zlib.crc32(body):
         raise FormatError("header is corrupt (CRC mismatch)")
     if mode not in MODES:
         raise FormatError(f"unknown colour mode {mode}")
-    header = Header(width, height, MODES[mode], iterations, channels, tile, model_id, coder_id, version)
+    header = Header(width, height, MODES[mode], iterations, channels, tile, model_id, coder_id, version, *v3)
     header.validate()
     if (pad_r, pad_b) != (header.pad_right, header.pad_bottom):
         raise FormatError("padding does not match the image size")
@@ -137,14 +178,24 @@ def parse_header(data: bytes) -> Header:
 
 
 # --- chunks ----------------------------------------------------------------------------------------
+def read_header(stream: BinaryIO) -> Header:
+    """The header of the file ``stream`` starts with, read no further than its end."""
+    prefix = stream.read(PREFIX_SIZE)
+    rest = header_size(prefix[-1]) - len(prefix) if len(prefix) == PREFIX_SIZE and prefix[-1] in READABLE_VERSIONS else 0
+    return parse_header(prefix + stream.read(rest))
+
+
 def _crc_start(header: Header) -> int:
-    """Where a chunk's CRC starts: version 2 continues the header's CRC, tying each chunk to its file."""
+    """Where a chunk's CRC starts: from version 2 on it continues the header's CRC, tying each chunk to
+    its file (version 3: to its file id, so no chunk verifies in a file with another id)."""
     return zlib.crc32(header.body()) if header.version >= 2 else 0
 
 
 def pack_chunk(header: Header, kind: int, mode: int, index: int, payload: bytes) -> bytes:
-    """One chunk of a version-2 file; index: the iteration it carries, 0 for the alpha chunk."""
-    head = _CHUNK_HEADS[VERSION].pack(kind, mode, index, len(payload))
+    """One chunk of a file of version 2 or later; index: the iteration it carries, 0 for the alpha and ICC chunks."""
+    if len(payload) > header.chunk_limits()[kind]:
+        raise ValueError(f"a chunk of type {kind} may hold at most {header.chunk_limits()[kind]} bytes, not {len(payload)}")
+    head = _CHUNK_HEADS[header.version].pack(kind, mode, index, len(payload))
     return head + payload + struct.pack("<I", zlib.crc32(head + payload, _crc_start(header)))
 
 
@@ -152,16 +203,35 @@ def pack_alpha(alpha: bytes) -> bytes:
     return zlib.compress(alpha, 9)
 
 
-def write(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes]], icc: bytes | None = None) -> bytes:
+def write(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes]], icc: bytes | None = None,
+          identity: bytes | None = None) -> bytes:
     """A complete file: header, the ICC chunk (a profile of 1..MAX_ICC bytes) if any, the alpha chunk
-    (plane bytes, row-major) if any, one chunk per (mode, payload)."""
+    (plane bytes, row-major) if any, one chunk per (mode, payload). ``identity``: the file id
+    (version 3; default: :func:`file_id` of the payloads)."""
     if icc is not None and not 1 <= len(icc) <= MAX_ICC:
         raise ValueError(f"an ICC profile must hold 1..{MAX_ICC} bytes, not {len(icc)}")
-    return _assemble(header, icc and zlib.compress(icc, 9), alpha and pack_alpha(alpha), iterations)
+    return _assemble(header, icc and zlib.compress(icc, 9), alpha and pack_alpha(alpha), iterations, identity)
 
 
-def _assemble(header: Header, icc: bytes | None, alpha: bytes | None, iterations: list[tuple[int, bytes]]) -> bytes:
-    """The file of these payloads: the ICC and alpha ones already compressed."""
+def file_id(*parts: bytes | None) -> bytes:
+    """A file id from what the file is made of: the first bytes of the SHA-256 of the parts (each
+    length-prefixed; None counts as empty). The encoder hashes the image it codes (its size, mode,
+    pixels, alpha and profile), so files of different images get different ids and the files of one
+    image (fewer iterations, a cut) share theirs."""
+    digest = hashlib.sha256()
+    for part in parts:
+        part = part or b""
+        digest.update(struct.pack("<Q", len(part)) + part)
+    return digest.digest()[:FILE_ID_BYTES]
+
+
+def _assemble(header: Header, icc: bytes | None, alpha: bytes | None, iterations: list[tuple[int, bytes]],
+              identity: bytes | None = None) -> bytes:
+    """The file of these payloads (the ICC and alpha ones already compressed) under ``header``; from
+    version 3 on with its chunk flags and with the file id ``identity`` (default: :func:`file_id`)."""
+    if header.version >= 3:
+        flags = (HAS_ICC if icc is not None else 0) | (HAS_ALPHA if alpha is not None else 0)
+        header = replace(header, flags=flags, file_id=identity or file_id(icc, alpha, *(payload for _, payload in iterations)))
     parts = [header.pack()]
     if icc is not None:
         parts.append(pack_chunk(header, CHUNK_ICC, ICC_ZLIB, 0, icc))
@@ -241,14 +311,15 @@ class Contents:
         return sum(end <= budget for end in self.chunk_ends)
 
     def cut(self, iterations: int) -> bytes:
-        """A complete version-2 file of the first ``iterations`` intact iterations: the header declares
-        that many, every CRC is recomputed. From a version-2 file it is exactly as long as the
-        file's prefix through iteration ``iterations``."""
+        """A complete file of the first ``iterations`` intact iterations: the header declares that many,
+        every CRC is recomputed. A file of version 2 or later keeps its version (and a version-3 file
+        its id), so the result is exactly as long as the file's prefix through iteration ``iterations``;
+        a version-1 file becomes version 2."""
         if not 1 <= iterations <= len(self.iterations):
             raise ValueError(f"cannot cut {count(iterations, 'iteration')} from a file with {len(self.iterations)} intact")
-        header = replace(self.header, iterations=iterations, version=VERSION)
+        header = replace(self.header, iterations=iterations, version=max(self.header.version, 2))
         return _assemble(header, self.icc_chunk and self.icc_chunk.payload, self.alpha_chunk and self.alpha_chunk.payload,
-                         [(chunk.mode, chunk.payload) for chunk in self.iterations[:iterations]])
+                         [(chunk.mode, chunk.payload) for chunk in self.iterations[:iterations]], self.header.file_id)
 
     def damaged(self, damage: Damage) -> Contents:
         """These contents with damage found later (an iteration whose codes do not decode)."""
@@ -276,7 +347,7 @@ def _frames(data: bytes, header: Header):
     stopped at one. A chunk cut short ends the walk quietly (a truncated file)."""
     head = _CHUNK_HEADS[header.version]
     limits, crc_start = header.chunk_limits(), _crc_start(header)
-    offset, place = HEADER_SIZE, 0
+    offset, place = header.size, 0
     while len(data) - offset >= head.size:
         fields = head.unpack_from(data, offset)
         kind, mode, length = fields[0], fields[1], fields[-1]
@@ -387,9 +458,9 @@ def read_icc(header: Header, stream: BinaryIO) -> bytes | None:
     ICC chunk; None when the file carries none or that chunk is damaged (decoding reports it)."""
     head = _CHUNK_HEADS[header.version]
     data = header.pack() + stream.read(head.size)
-    if header.version < 2 or len(data) < HEADER_SIZE + head.size or data[HEADER_SIZE] != CHUNK_ICC:
+    if header.version < 2 or len(data) < header.size + head.size or data[header.size] != CHUNK_ICC:
         return None
-    length = head.unpack_from(data, HEADER_SIZE)[-1]
+    length = head.unpack_from(data, header.size)[-1]
     if length > header.chunk_limits()[CHUNK_ICC]:
         return None
     data += stream.read(length + 4)
@@ -412,13 +483,18 @@ def read(data: bytes) -> Contents:
         if expected > header.iterations:
             break
         awaiting_alpha = header.has_alpha and contents.alpha is None
-        stage = "alpha chunk" if awaiting_alpha else f"iteration {expected}"
+        awaiting_icc = header.version >= 3 and header.flags & HAS_ICC and contents.icc is None
+        stage = "ICC chunk" if awaiting_icc else "alpha chunk" if awaiting_alpha else f"iteration {expected}"
         if isinstance(frame, BrokenChunk):
             problem = f"the chunk at byte {frame.start} {frame.problem}"
+        elif awaiting_icc and frame.kind != CHUNK_ICC:
+            problem = f"missing: the header lists an ICC profile, the chunk at byte {frame.start} is another"
         elif frame.kind == CHUNK_ICC:
             if not (contents.icc or contents.alpha or contents.iterations):
                 stage = "ICC chunk"  # where it belongs: a problem of its own
             problem = _take_icc(frame, contents)
+            if problem is None and header.version >= 3 and not header.flags & HAS_ICC:
+                problem = f"the chunk at byte {frame.start} is an ICC profile the header does not list"
         elif frame.kind == CHUNK_ALPHA:
             problem = _take_alpha(frame, contents)
         elif awaiting_alpha:

@@ -86,7 +86,10 @@ class BlockStage:
 
     def encode(self, residual: np.ndarray, t: int, scale: np.ndarray):
         """Residual r_{t−1} (B, 3, H, W) → bits (B, C, H/16, W/16) in ±1, increment, new scale."""
-        i = self._index(t)
+        return self.encode_level(residual, self._index(t), scale)
+
+    def encode_level(self, residual: np.ndarray, i: int, scale: np.ndarray):
+        """:meth:`encode` with level i's basis (0-based)."""
         B, _, H, W = residual.shape
         signs, up, scale = _code(to_blocks(residual) @ self.basis[i], self.alpha[i], scale, self.step)
         bits = np.concatenate([signs, np.where(up, 1.0, -1.0)[..., None]], axis=-1)
@@ -162,3 +165,96 @@ class StagedEngine:
             return delta, delta
         scale = self.stage.start_scale(state) if t == self.stage.after + 1 else state
         return self.stage.decode(bits, t, scale)
+
+
+# --- layered files: each block's refinements, and the layers the encoder puts them in ---------------
+PASSES = 3  # in a layered file a block gets up to PASSES · S refinements: refinement l uses level (l − 1) mod S
+
+
+def refinements(stage: BlockStage, residual: np.ndarray, last_increment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every refinement's bits for each block of an image after the network's K iterations, and what
+    each buys: residual r_K and last increment x̂_K − x̂_{K−1}, (1, 3, H, W). Returns codes
+    (L, C, H/16, W/16) 0/1 and gains (L, H/16, W/16), each refinement's drop in the block's squared
+    error, L = PASSES · S."""
+    _, _, H, W = residual.shape
+    h, w = H // BLOCK, W // BLOCK
+    scale = stage.start_scale(last_increment)
+    levels = PASSES * stage.iterations
+    codes = np.zeros((levels, stage.sign_bits + 1, h, w), np.uint8)
+    gains = np.zeros((levels, h, w))
+    error = np.sum(to_blocks(residual.astype(np.float64)) ** 2, axis=-1).reshape(h, w)
+    for i in range(levels):
+        bits, increment, scale = stage.encode_level(residual, i % stage.iterations, scale)
+        residual = residual - increment
+        after = np.sum(to_blocks(residual.astype(np.float64)) ** 2, axis=-1).reshape(h, w)
+        codes[i], gains[i], error = bits[0] > 0, error - after, after
+    return codes, gains
+
+
+def hull_slopes(gains: np.ndarray) -> np.ndarray:
+    """(S, N) gains of each block's refinements in order → the slopes of the upper concave hull of their
+    running sum: non-increasing along each block, so the best refinements first never skip one."""
+    levels, blocks = gains.shape
+    total = np.concatenate([np.zeros((1, blocks)), np.cumsum(gains, axis=0)])
+    slopes = np.zeros_like(gains, dtype=np.float64)
+    start = np.zeros(blocks, np.int64)
+    columns = np.arange(blocks)
+    span = np.arange(1, levels + 1)[:, None]
+    while (start < levels).any():
+        ends = start[None] + span  # (S, N) candidate ends of the segment from start
+        valid = ends <= levels
+        mean = np.where(valid, (total[np.minimum(ends, levels), columns] - total[start, columns]) / span, -np.inf)
+        best = levels - 1 - np.argmax(mean[::-1], axis=0)  # the longest segment of the steepest mean
+        end = np.where(start < levels, start + best + 1, start)
+        for i in range(levels):
+            inside = (start <= i) & (i < end)
+            slopes[i, inside] = mean[best[inside], columns[inside]]
+        start = end
+    return slopes
+
+
+def refinement_order(gains: np.ndarray) -> np.ndarray:
+    """The blocks (raster index) of all S·N refinements in the order they are given out: by hull
+    slope (:func:`hull_slopes`), ties to the lower level then the earlier block. gains: (S, h, w)."""
+    levels, h, w = gains.shape
+    blocks = h * w
+    slopes = hull_slopes(gains.reshape(levels, blocks))
+    level_of = np.repeat(np.arange(levels), blocks)
+    block_of = np.tile(np.arange(blocks), levels)
+    return block_of[np.lexsort((block_of, level_of, -slopes.ravel()))]
+
+
+def levels_after(order: np.ndarray, given: int, shape: tuple[int, int]) -> np.ndarray:
+    """Each block's stage level (h, w) once the first ``given`` refinements of ``order`` are given out."""
+    return np.bincount(order[:given], minlength=shape[0] * shape[1]).reshape(shape)
+
+
+def layer_levels(gains: np.ndarray, layers: int | None = None) -> np.ndarray:
+    """The stage level of each block after each of ``layers`` iterations (default S): iteration j gives
+    out the j-th N of the S·N refinements (N blocks) in :func:`refinement_order`, so each iteration
+    costs what a uniform one does and the last completes every block. gains: (S, h, w); returns
+    (layers, h, w) int."""
+    levels, h, w = gains.shape
+    order = refinement_order(gains)
+    return np.stack([levels_after(order, (j + 1) * h * w, (h, w)) for j in range(layers or levels)])
+
+
+def layered_pictures(stage: BlockStage, recon: np.ndarray, last_increment: np.ndarray, codes: np.ndarray,
+                     levels: np.ndarray):
+    """Yield the reconstruction (1, 3, H, W) after each layer: ``recon`` x̂_K and ``last_increment`` of
+    the network, ``codes`` (PASSES · S, C, h, w) 0/1 and ``levels`` (layers, h, w), each block's
+    refinements after each layer."""
+    _, _, H, W = recon.shape
+    rows = to_blocks(recon)[0].astype(np.float32)
+    scale = stage.start_scale(last_increment)[0]
+    signs = codes.reshape(*codes.shape[:2], -1).transpose(0, 2, 1).astype(np.float32) * 2 - 1  # (L, N, C)
+    level = np.zeros(rows.shape[0], np.int64)
+    for target in levels.reshape(len(levels), -1):
+        while (level < target).any():
+            for i in np.unique(level[level < target]):
+                blocks = np.nonzero((level == i) & (level < target))[0]
+                bits, basis = signs[i, blocks], i % stage.iterations
+                scale[blocks] = _rescale(scale[blocks], bits[:, -1] > 0, stage.step)
+                rows[blocks] += _synthesis(bits[:, :-1], stage.alpha[basis], scale[blocks], stage.basis[basis])
+                level[blocks] += 1
+        yield from_blocks(rows[None], H, W)

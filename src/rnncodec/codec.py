@@ -1,11 +1,15 @@
 """One model's codec: Picture ⇄ codes through the network (tile by tile, on an engine: numpy in and
 out, one iteration per call, see :mod:`rnncodec.engines`), codes ⇄ chunk payloads through the entropy
-coder. The container's rules are :mod:`rnncodec.bitstream`'s; choosing the model for a file is
+coder. A model with a block stage writes layered files (entropy coder 3, :mod:`rnncodec.layered`):
+after the network's iterations each block gets its stage refinements in the iterations where they
+buy the most (:func:`rnncodec.block_stage.layer_levels`); files of coder 2 still decode as they did.
+The container's rules are :mod:`rnncodec.bitstream`'s; choosing the model for a file is
 :mod:`rnncodec.api`'s."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -13,10 +17,12 @@ import numpy as np
 
 from . import bitstream, registry
 from .bitstream import Chunk, Damage, Header
+from .block_stage import PASSES, StagedEngine, layered_pictures, levels_after, refinement_order, refinements
 from .engines import as_engine, image_to_network, load_engine, network_to_image
-from .entropy import CODER_ID, CodeCoder, CoderTables
+from .entropy import CODED, CODER_ID, CodeCoder, CoderTables, shortest_first_payload
 from .errors import FormatError
 from .images import Picture
+from .layered import LAYERED_CODER_ID, LayeredCoder
 from .limits import BLOCK
 from .weights import default_weights_path, load_coder_tables
 
@@ -29,10 +35,23 @@ class FileCodes(NamedTuple):
 
     header: Header
     alpha: np.ndarray | None  # (H, W) uint8 when the mode has alpha
-    codes: np.ndarray  # (K, C, h, w) 0/1, the K iterations decoded
+    codes: np.ndarray  # (K, C, h, w) 0/1, the K iterations decoded (layered files: the network's iterations)
     chunk_ends: list[int]  # byte offset just past each intact iteration chunk: a file cut there is valid
     warnings: list[str]
     icc: bytes | None = None  # the ICC profile the file carries
+    layers: Layers | None = None  # layered files: the stage iterations decoded
+
+    @property
+    def iterations(self) -> int:
+        return len(self.codes) + (0 if self.layers is None else len(self.layers.levels))
+
+
+class Layers(NamedTuple):
+    """A layered file's stage iterations: every refinement's bits (S, C, h, w) 0/1 (zero where not sent)
+    and each block's stage level after each layer, (L, h, w)."""
+
+    codes: np.ndarray
+    levels: np.ndarray
 
 
 @dataclass
@@ -101,51 +120,153 @@ def _ticker(progress: Progress, total: int) -> Callable[[], None]:
     return tick
 
 
+def _most_that_fit(payload: Callable[[int], bytes], least: int, most: int, room: int | None) -> int:
+    """The largest n in least..most whose payload(n) holds at most ``room`` bytes (any: most), or least
+    if none above it does (payloads grow with n, give or take a word: a bisection)."""
+    if room is None or len(payload(most)) <= room:
+        return most
+    low, high = least, most  # payload(high) does not fit
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if len(payload(middle)) <= room else (low, middle)
+    return low
+
+
+ALLOCATIONS = ("rd", "uniform")  # how a layered file's layers give out refinements (uniform: one per block per layer)
+
+
 class ModelCodec:
     """One model's network (on an engine) and entropy coder tables, under the model id its files carry."""
 
-    def __init__(self, engine, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None):
-        """``engine``: an engine (see :mod:`rnncodec.engines`), or a PyTorch RNNCodec to run as one."""
+    def __init__(self, engine, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None,
+                 allocation: str = "rd"):
+        """``engine``: an engine (see :mod:`rnncodec.engines`), or a PyTorch RNNCodec to run as one.
+        ``allocation``: "rd" (by rate and distortion, the default) or "uniform" (what coder 2 gives
+        out, to measure the difference) for the layers of a model with a block stage."""
+        if allocation not in ALLOCATIONS:
+            raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
+        self.allocation = allocation
         self.engine = as_engine(engine)
         self.cfg = self.engine.cfg
         self.model_id = model_id
         self.tile = tile
         self.tables = tables  # the entropy coder's fitted tables (None: uniform)
+        self.stage = self.engine.stage if isinstance(self.engine, StagedEngine) else None  # a block stage: layered files
 
     @classmethod
     def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None,
-             engine: str | None = None) -> "ModelCodec":
+             engine: str | None = None, allocation: str = "rd") -> "ModelCodec":
         """The codec of a weights file (default: the shipped default) on ``engine`` (see
         :func:`rnncodec.engines.engine_name`); its id from the model registry unless given."""
         path = Path(weights) if weights is not None else default_weights_path()
         network = load_engine(path, engine)
         model_id = model_id or registry.load().id_of(path)
-        return cls(network, model_id, tile, load_coder_tables(path, network.cfg.code_channels))
+        return cls(network, model_id, tile, load_coder_tables(path, network.cfg.code_channels), allocation)
 
     @property
     def max_iterations(self) -> int:
         return self.cfg.max_iterations
 
+    @property
+    def coder_id(self) -> int:
+        """The entropy coder this codec's files use: layered (3) with a block stage, else 2."""
+        return CODER_ID if self.stage is None else LAYERED_CODER_ID
+
     # --- encoding ------------------------------------------------------------------------------
     def codes(self, rgb: np.ndarray, iterations: int, progress: Progress = None) -> np.ndarray:
         return network_codes(self.engine, rgb, iterations, self.tile, progress)
 
-    def encode(self, picture: Picture, iterations: int, progress: Progress = None) -> bytes:
+    def encode(self, picture: Picture, iterations: int, progress: Progress = None, budget: int | None = None) -> bytes | None:
+        """The file of ``iterations`` iterations; with a ``budget`` (bytes; layered files only), the file
+        of at most that many bytes with the most refinements: whole iterations while they fit, then
+        as many of the next one's refinements as fit (None if not even one iteration fits)."""
         if not 1 <= iterations <= self.max_iterations:
             raise ValueError(f"iterations must be in 1..{self.max_iterations}")
+        if budget is not None and self.stage is None:
+            raise ValueError("a byte budget needs a model with a block stage (layered files)")
         h, w = picture.rgb.shape[:2]
-        header = Header(w, h, picture.mode, iterations, self.cfg.code_channels, self.tile, self.model_id, CODER_ID)
-        coder = CodeCoder(*header.code_shape, self.tables)
-        chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
-        return bitstream.write(header, None if picture.alpha is None else picture.alpha.tobytes(), chunks, picture.icc)
+        header = Header(w, h, picture.mode, iterations, self.cfg.code_channels, self.tile, self.model_id, self.coder_id)
+        alpha = None if picture.alpha is None else picture.alpha.tobytes()
+        identity = bitstream.file_id(f"{picture.mode} {w}×{h}".encode(), picture.rgb.tobytes(), alpha, picture.icc)
+        if self.stage is None:
+            coder = CodeCoder(*header.code_shape, self.tables)
+            chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
+        else:
+            room = None if budget is None else budget - len(bitstream.write(header, alpha, [], picture.icc, identity))
+            chunks = self._layered_chunks(header, picture.rgb, progress, room)
+            if not chunks:
+                return None
+            header = replace(header, iterations=len(chunks))
+        return bitstream.write(header, alpha, chunks, picture.icc, identity)
+
+    def _layered_chunks(self, header: Header, rgb: np.ndarray, progress: Progress, room: int | None) -> list[tuple[int, bytes]]:
+        """A layered file's chunk payloads: the network's iterations, then one layer per stage iteration,
+        each giving out the next N refinements in :func:`rnncodec.block_stage.refinement_order`. With
+        ``room`` (bytes for the chunks), the chunks that fit, the last layer cut to the refinements that fit."""
+        stage, after = self.stage, min(self.stage.after, header.iterations)
+        refine = header.iterations > after
+        codes, stage_codes, gains = self._layered_codes(rgb, after, refine, progress)
+        coder = LayeredCoder(*header.code_shape, self.tables, stage.after, PASSES * stage.iterations)
+        chunks, used = [], 0
+        for bits in codes:
+            chunk = coder.encode_grid(bits)
+            used += bitstream.CHUNK_OVERHEAD + len(chunk[1])
+            if room is not None and used > room:
+                return chunks
+            chunks.append(chunk)
+        if not refine:
+            return chunks
+        shape = gains.shape[1:]
+        blocks, previous = shape[0] * shape[1], np.zeros(shape, np.int64)
+        order = refinement_order(gains) if self.allocation == "rd" else np.tile(np.arange(blocks), len(gains))
+        for j in range(1, header.iterations - after + 1):
+            def layer(given: int, coder=coder) -> tuple[LayeredCoder, bytes]:
+                trial = copy.deepcopy(coder) if room is not None else coder
+                return trial, trial.encode_layer(levels_after(order, given, shape) - previous, stage_codes)
+            given = _most_that_fit(lambda n: layer(n)[1], (j - 1) * blocks, j * blocks, None if room is None else room - used - bitstream.CHUNK_OVERHEAD)
+            if given == (j - 1) * blocks and room is not None:
+                return chunks
+            coder, payload = layer(given)
+            chunks.append((CODED, payload))
+            used += bitstream.CHUNK_OVERHEAD + len(payload)
+            previous = levels_after(order, given, shape)
+            if given < j * blocks:
+                return chunks
+        return chunks
+
+    def _layered_codes(self, rgb: np.ndarray, after: int, refine: bool, progress: Progress):
+        """The network's bits for ``after`` iterations (after, C, h, w), and with ``refine`` every stage
+        level's bits (S, C, h, w) and gains (S, h, w) (see :func:`rnncodec.block_stage.refinements`)."""
+        network, stage = self.engine.network, self.stage
+        h, w = rgb.shape[:2]
+        padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
+        H, W = padded.shape[:2]
+        codes = np.zeros((after, self.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
+        stage_codes = np.zeros((PASSES * stage.iterations, *codes.shape[1:]), np.uint8)
+        gains = np.zeros((PASSES * stage.iterations, H // BLOCK, W // BLOCK))
+        tick = _ticker(progress, len(list(tiles(H, W, self.tile))) * after)
+        for rows, cols in tiles(H, W, self.tile):
+            cr, cc = code_slices(rows, cols)
+            x = image_to_network(padded[rows, cols])
+            recon, enc_state, dec_state = np.zeros_like(x), None, None
+            for t in range(1, after + 1):
+                bits, enc_state = network.encode_step(x - recon, t, enc_state)
+                codes[t - 1, :, cr, cc] = bits[0] > 0
+                if t < after or refine:
+                    delta, dec_state = network.decode_step(bits, t, dec_state)
+                    recon = delta + recon  # γ = 1 with a stage
+                tick()
+            if refine:
+                stage_codes[:, :, cr, cc], gains[:, cr, cc] = refinements(stage, x - recon, delta)
+        return codes, stage_codes, gains
 
     # --- decoding ------------------------------------------------------------------------------
     def check_compatible(self, header: Header) -> None:
         """Refuse a file these weights cannot decode."""
         if header.model_id != self.model_id:
             raise FormatError(f"file was made with other weights (model id {header.model_id.hex()}, these are {self.model_id.hex()})")
-        if header.coder_id != CODER_ID:
-            raise FormatError(f"file uses entropy coder {header.coder_id}; this build has coder {CODER_ID}")
+        if header.coder_id not in {CODER_ID, self.coder_id}:
+            raise FormatError(f"file uses entropy coder {header.coder_id}; this model decodes coders {sorted({CODER_ID, self.coder_id})}")
         if header.code_channels != self.cfg.code_channels:
             raise FormatError("file's code channel count does not match the model")
         if header.iterations > self.max_iterations:
@@ -157,36 +278,55 @@ class ModelCodec:
         contents = bitstream.read(data)
         self.check_compatible(contents.header)
         selection = contents.select(iterations, salvage)
-        codes, damage = self._entropy_decode(contents.header, selection.chunks)
+        codes, layers, damage = self._entropy_decode(contents.header, selection.chunks)
         if damage is not None:  # always before any damage read() found
             contents = contents.damaged(damage)
             selection = contents.select(iterations, salvage)
-        header = contents.header
+        header, used = contents.header, len(selection.chunks)
         alpha = None if contents.alpha is None else np.frombuffer(contents.alpha, np.uint8).reshape(header.height, header.width)
-        return FileCodes(header, alpha, np.stack(codes[: len(selection.chunks)]), contents.chunk_ends, selection.warnings,
-                         contents.icc)
+        if layers is not None:
+            layers = Layers(layers.codes, layers.levels[: used - len(codes)]) if used > len(codes) else None
+        return FileCodes(header, alpha, np.stack(codes[:used]), contents.chunk_ends, selection.warnings, contents.icc, layers)
 
-    def _entropy_decode(self, header: Header, chunks: list[Chunk]) -> tuple[list[np.ndarray], Damage | None]:
-        """The codes of the chunks, up to the damage if one does not decode."""
-        coder = CodeCoder(*header.code_shape, self.tables)
-        codes = []
+    def _entropy_decode(self, header: Header, chunks: list[Chunk]) -> tuple[list[np.ndarray], Layers | None, Damage | None]:
+        """The codes of the chunks (the network's iterations, and a layered file's layers), up to the
+        damage if one does not decode."""
+        codes, counts = [], []
+        layered = header.coder_id == LAYERED_CODER_ID
+        first = chunks[0]
+        if first.mode == CODED and len(first.payload) < shortest_first_payload(self.tables or CoderTables.uniform(header.code_channels), header.code_shape):
+            return [], None, Damage(0, f"iteration 1: its {len(first.payload)} bytes are too few for "
+                                       f"{header.blocks} blocks' codes (a file claiming a larger image?)")
+        coder = LayeredCoder(*header.code_shape, self.tables, self.stage.after, PASSES * self.stage.iterations) if layered else None
+        grid = coder.grid if layered else CodeCoder(*header.code_shape, self.tables)
         for chunk in chunks:
             try:
-                codes.append(coder.decode(chunk.mode, chunk.payload))
+                if layered and chunk.index > self.stage.after:
+                    if chunk.mode != CODED:
+                        raise ValueError(f"a layer is range-coded (mode {CODED}), not mode {chunk.mode}")
+                    counts.append(coder.decode_layer(chunk.payload))
+                else:
+                    codes.append(grid.decode(chunk.mode, chunk.payload))
             except MemoryError:
                 raise
             except Exception as e:  # the range decoder asserts on invalid data: any failure is the file's
-                return codes, Damage(len(codes), f"iteration {chunk.index}: its codes do not decode ({type(e).__name__}: {e})")
-        return codes, None
+                return codes, self._layers(coder, counts), Damage(len(codes) + len(counts), f"iteration {chunk.index}: its codes do not decode ({type(e).__name__}: {e})")
+        return codes, self._layers(coder, counts), None
+
+    @staticmethod
+    def _layers(coder: LayeredCoder | None, counts: list[np.ndarray]) -> Layers | None:
+        return None if coder is None else Layers(coder.codes, np.cumsum(np.stack(counts), axis=0) if counts else np.zeros((0, *coder.level.shape), np.int64))
 
     def reconstruct(self, codes: np.ndarray, height: int, width: int, keep_all: bool = False, progress: Progress = None,
-                    tile: int | None = None):
+                    tile: int | None = None, layers: Layers | None = None):
         """Run the decoder over the codes tile by tile (the codec's tile unless given: a file's decode
-        must use the tile it was encoded with); the final (H, W, 3) uint8 image, or all of them."""
-        K = codes.shape[0]
+        must use the tile it was encoded with), then a layered file's stage layers; the final
+        (H, W, 3) uint8 image, or all of them."""
+        K, L = codes.shape[0], 0 if layers is None else len(layers.levels)
         H, W = codes.shape[2] * BLOCK, codes.shape[3] * BLOCK
-        outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K if keep_all else 1)]
+        outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K + L if keep_all else 1)]
         gamma = self.cfg.gamma
+        engine = self.engine if layers is None else self.engine.network
         tile = tile or self.tile
         tick = _ticker(progress, len(list(tiles(H, W, tile))) * K)
         for rows, cols in tiles(H, W, tile):
@@ -194,18 +334,23 @@ class ModelCodec:
             recon, state = None, None
             for t in range(K):
                 bits = codes[t, :, cr, cc][None].astype(np.float32) * 2 - 1
-                delta, state = self.engine.decode_step(bits, t + 1, state)
+                delta, state = engine.decode_step(bits, t + 1, state)
                 recon = delta if recon is None else delta + gamma * recon
-                if keep_all or t == K - 1:
+                if keep_all or (t == K - 1 and not L):
                     outs[t if keep_all else 0][rows, cols] = network_to_image(recon[0])
                 tick()
+            if L:
+                pictures = layered_pictures(self.stage, recon, delta, layers.codes[:, :, cr, cc], layers.levels[:, cr, cc])
+                for j, picture in enumerate(pictures):
+                    if keep_all or j == L - 1:
+                        outs[K + j if keep_all else 0][rows, cols] = network_to_image(picture[0])
         return [o[:height, :width] for o in outs]
 
     def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None,
                salvage: bool = False) -> Decoded:
         """Decode a file (see :meth:`read`); raises FormatError, and nothing else, on any invalid data."""
-        header, alpha, codes, ends, warnings, icc = self.read(data, iterations, salvage)
-        images = self.reconstruct(codes, header.height, header.width, keep_all, progress, header.tile)
-        pictures = [Picture(im, header.mode, alpha, icc) for im in images]
-        return Decoded(pictures[-1], header, len(codes), ends, warnings, pictures if keep_all else None)
-
+        file = self.read(data, iterations, salvage)
+        header = file.header
+        images = self.reconstruct(file.codes, header.height, header.width, keep_all, progress, header.tile, file.layers)
+        pictures = [Picture(im, header.mode, file.alpha, file.icc) for im in images]
+        return Decoded(pictures[-1], header, file.iterations, file.chunk_ends, file.warnings, pictures if keep_all else None)

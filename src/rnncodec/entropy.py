@@ -12,7 +12,8 @@ training images and stored with the weights (:class:`CoderTables`; uniform count
 and are updated after each channel of each pass and halved when large. The probabilities,
 16-bit integers derived from the counts, are thus computed identically by the encoder and the
 decoder on any machine. Each (pass, channel) is one vectorised call into the coder, 2·C calls
-per iteration, never a Python loop per bit.
+per iteration, never a Python loop per bit. The decoder re-encodes what it decodes: a payload
+that is not exactly the coding of its codes (cut short, or with bytes left over) is refused.
 """
 
 from __future__ import annotations
@@ -40,6 +41,55 @@ CONTEXTS_PER_CHANNEL = _ITERATION_STATES * _HISTORY_STATES**2 * _NEIGHBOUR_STATE
 def _iteration_state(t: int) -> int:
     """0-based iteration index t → its context state."""
     return min(t, 4) + (t >= 8)
+
+
+def probabilities(counts: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+    """P(bit = 1) per symbol as k / 2^16, k an integer in [1, 2^16 - 1] rounded from the counts (n0, n1)."""
+    n0, n1 = counts[contexts, 0], counts[contexts, 1]
+    scale = 1 << PROB_BITS
+    k = np.clip((2 * n1 * scale + n0 + n1) // (2 * (n0 + n1)), 1, scale - 1)
+    return k.astype(np.float64) / scale  # exact: k and 2^16 are representable
+
+
+def update(counts: np.ndarray, contexts: np.ndarray, symbols: np.ndarray) -> None:
+    """Count the symbols in their contexts; halve the counts of contexts whose sum passes COUNT_LIMIT."""
+    np.add.at(counts, (contexts, symbols.astype(np.int64)), 1)
+    big = contexts[counts[contexts].sum(axis=1) > COUNT_LIMIT]
+    if big.size:
+        big = np.unique(big)
+        counts[big] = (counts[big] + 1) // 2
+
+
+class SymbolStream:
+    """One chunk's range-coded binary symbols, call by call: coded (no payload) or decoded from
+    ``payload``. Decoding re-encodes each call, so :meth:`finish` can check that the payload is
+    exactly the coding of what was decoded."""
+
+    def __init__(self, payload: bytes | None = None):
+        if payload is not None and len(payload) % 4:
+            raise ValueError("coded chunk length is not a multiple of 4")
+        self.encoder = constriction.stream.queue.RangeEncoder()
+        self.decoder = None if payload is None else constriction.stream.queue.RangeDecoder(np.frombuffer(payload, "<u4").astype(np.uint32))
+        self.payload = payload
+        self.family = constriction.stream.model.Bernoulli(perfect=False)
+
+    def code(self, p1: np.ndarray, symbols: np.ndarray | None = None) -> np.ndarray:
+        """Code ``symbols`` (0/1) with P(1) = p1, or decode as many; returns the symbols as int32."""
+        if not len(p1):
+            return np.zeros(0, np.int32)
+        if self.decoder is not None:
+            symbols = self.decoder.decode(self.family, p1)
+        symbols = np.asarray(symbols, np.int32)
+        self.encoder.encode(symbols, self.family, p1)
+        return symbols
+
+    def coded(self) -> bytes:
+        return self.encoder.get_compressed().astype("<u4").tobytes()
+
+    def finish(self) -> None:
+        """Raise ValueError unless the payload decoded is exactly what its symbols code to."""
+        if self.payload is not None and self.coded() != self.payload:
+            raise ValueError("coded chunk is not the coding of its codes (it is cut short or holds more)")
 
 
 def _checkerboard(h: int, w: int) -> np.ndarray:
@@ -87,7 +137,7 @@ class CodeCoder:
             raise ValueError(f"entropy coder tables are for {self.tables.channels} channels, not {channels}")
         self.counts = np.asarray(self.tables.prior, np.int64).copy()
         self.iteration = 0
-        self.history = [np.zeros(self.shape, np.int64), np.zeros(self.shape, np.int64)]  # 0 absent, 1 → bit 0, 2 → bit 1
+        self.history = [np.zeros(self.shape, np.uint8), np.zeros(self.shape, np.uint8)]  # 0 absent, 1 → bit 0, 2 → bit 1
         even = _checkerboard(height, width)
         self.pass_masks = [even, ~even]
         self.channel_offset = np.arange(channels) * CONTEXTS_PER_CHANNEL
@@ -101,7 +151,7 @@ class CodeCoder:
         """(C, n) contexts of a pass's positions without the partner part; bits must hold pass 0."""
         mask = self.pass_masks[pass_index]
         state = _iteration_state(self.iteration)
-        history = (state * _HISTORY_STATES + self.history[0][:, mask]) * _HISTORY_STATES + self.history[1][:, mask]
+        history = history_state(state, self.history[0][:, mask], self.history[1][:, mask])
         if pass_index == 0:
             neighbours = np.zeros_like(history)
         else:
@@ -130,37 +180,33 @@ class CodeCoder:
                 states[c] = 1 + bits[c][mask]
 
     def _probabilities(self, contexts: np.ndarray) -> np.ndarray:
-        """P(bit = 1) per symbol as k / 2^16, k an integer in [1, 2^16 - 1] rounded from the counts."""
-        n0, n1 = self.counts[contexts, 0], self.counts[contexts, 1]
-        scale = 1 << PROB_BITS
-        k = np.clip((2 * n1 * scale + n0 + n1) // (2 * (n0 + n1)), 1, scale - 1)
-        return k.astype(np.float64) / scale  # exact: k and 2^16 are representable
+        return probabilities(self.counts, contexts)
 
     def _update(self, contexts: np.ndarray, symbols: np.ndarray) -> None:
-        np.add.at(self.counts, (contexts, symbols.astype(np.int64)), 1)
-        big = contexts[self.counts[contexts].sum(axis=1) > COUNT_LIMIT]
-        if big.size:
-            big = np.unique(big)
-            self.counts[big] = (self.counts[big] + 1) // 2
+        update(self.counts, contexts, symbols)
 
     def _finish_iteration(self, bits: np.ndarray) -> None:
-        self.history = [1 + bits.astype(np.int64), self.history[0]]
+        self.history = [1 + bits.astype(np.uint8), self.history[0]]
         self.iteration += 1
+
+    def _run(self, stream: SymbolStream | None, bits: np.ndarray) -> None:
+        """One iteration's calls: code bits (or fill them in from the stream); no stream: count raw bits."""
+        for mask, c, contexts in self._coding_order(bits):
+            channel = bits[c]
+            if stream is not None:
+                channel[mask] = stream.code(self._probabilities(contexts), channel[mask])
+            self._update(contexts, channel[mask])
+        self._finish_iteration(bits)
 
     # --- public ---------------------------------------------------------------------------------
     def encode(self, bits: np.ndarray) -> tuple[int, bytes]:
         """Code one iteration's bits (C, h, w) of 0/1; returns (mode, payload), raw if coding would not save."""
-        bits = np.asarray(bits, dtype=np.uint8)
+        bits = np.array(bits, dtype=np.uint8)
         if bits.shape != self.shape:
             raise ValueError(f"expected codes of shape {self.shape}, got {bits.shape}")
-        encoder = constriction.stream.queue.RangeEncoder()
-        family = constriction.stream.model.Bernoulli(perfect=False)
-        for mask, c, contexts in self._coding_order(bits):
-            symbols = bits[c][mask].astype(np.int32)
-            encoder.encode(symbols, family, self._probabilities(contexts))
-            self._update(contexts, symbols)
-        self._finish_iteration(bits)
-        coded = encoder.get_compressed().astype("<u4").tobytes()
+        stream = SymbolStream()
+        self._run(stream, bits)
+        coded = stream.coded()
         if len(coded) < self.raw_size:
             return CODED, coded
         return RAW, np.packbits(bits.ravel()).tobytes()
@@ -174,22 +220,33 @@ class CodeCoder:
             if len(payload) != self.raw_size:
                 raise ValueError("raw chunk has the wrong length")
             bits[...] = np.unpackbits(np.frombuffer(payload, np.uint8), count=bits.size).reshape(self.shape)
+            self._run(None, bits)
         elif mode == CODED:
-            if len(payload) % 4:
-                raise ValueError("coded chunk length is not a multiple of 4")
-            decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, "<u4").astype(np.uint32))
-            family = constriction.stream.model.Bernoulli(perfect=False)
+            if self.iteration == 0 and len(payload) < shortest_first_payload(self.tables, self.shape):
+                raise ValueError(f"coded chunk of {len(payload)} bytes is too short for {self.shape[1] * self.shape[2]} blocks' codes")
+            stream = SymbolStream(payload)
+            self._run(stream, bits)
+            stream.finish()
         else:
             raise ValueError(f"unknown chunk mode {mode}")
-        for mask, c, contexts in self._coding_order(bits):
-            if mode == CODED:
-                channel = bits[c]
-                channel[mask] = decoder.decode(family, self._probabilities(contexts))
-            self._update(contexts, bits[c][mask])
-        if mode == CODED and not decoder.maybe_exhausted():
-            raise ValueError("coded chunk holds more data than its codes")
-        self._finish_iteration(bits)
         return bits
+
+
+def history_state(iteration_state, previous: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """The iteration and history part of contexts: previous and before hold 0 (absent), 1 (bit 0) or 2 (bit 1)."""
+    return (iteration_state * _HISTORY_STATES + previous.astype(np.int64)) * _HISTORY_STATES + before.astype(np.int64)
+
+
+def shortest_first_payload(tables: CoderTables, shape: tuple[int, int, int]) -> int:
+    """Fewest bytes a range-coded first iteration of codes of this shape can take: its first call
+    (channel 0, pass 0) codes ⌈h·w/2⌉ bits with probabilities from the prior alone, each costing at
+    least the prior's cheapest bit, and a range coder cannot write less than that information less
+    its 64-bit state. Checked before anything of the claimed size is allocated."""
+    _, h, w = shape
+    prior = np.asarray(tables.prior[:CONTEXTS_PER_CHANNEL], np.int64)
+    p = probabilities(prior, np.arange(len(prior)))
+    cheapest = float(-np.log2(np.maximum(p, 1 - p)).max())
+    return max(0, math.floor(((h * w + 1) // 2 * cheapest - 96) / 8))
 
 
 # --- fitting the tables on training codes ------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .bitstream import CHUNK_OVERHEAD, HEADER_SIZE
+from .bitstream import CHUNK_OVERHEAD
 from .codec import ModelCodec
 from .data import list_images
 from .images import read_picture
@@ -18,16 +18,18 @@ from .metrics import ms_ssim, psnr
 from .weights import default_weights_path, network_path, read_metadata
 
 
-def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: str | Path | None = None) -> dict:
+def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: str | Path | None = None,
+                    paths: list[Path] | None = None, allocation: str = "rd") -> dict:
     """Mean real bpp, PSNR and MS-SSIM over the images of folder for each iteration count.
 
     One encode at the largest count per image; the file cut after chunk k is the k-iteration file
     (it decodes to exactly what ``decode -n k`` gives), so its size is the k-iteration size.
+    ``paths``: these images of the folder only; ``allocation``: see :class:`rnncodec.codec.ModelCodec`.
     """
     weights = Path(weights) if weights else default_weights_path()
-    codec = ModelCodec.load(weights)
+    codec = ModelCodec.load(weights, allocation=allocation)
     top = max(iteration_counts)
-    paths = list_images(folder)
+    paths = list_images(folder) if paths is None else paths
     rows = {k: {"bpp": [], "raw_bpp": [], "psnr": [], "ms_ssim": []} for k in iteration_counts}
     encode_s, decode_s = [], []
     for path in tqdm(paths, desc="eval", file=sys.stderr, disable=None):
@@ -43,7 +45,7 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
         for k in iteration_counts:
             out = decoded.pictures[k - 1].rgb
             rows[k]["bpp"].append(decoded.chunk_ends[k - 1] * 8 / (h * w))
-            rows[k]["raw_bpp"].append((HEADER_SIZE + k * raw_chunk) * 8 / (h * w))
+            rows[k]["raw_bpp"].append((decoded.header.size + k * raw_chunk) * 8 / (h * w))
             rows[k]["psnr"].append(psnr(picture.rgb, out))
             rows[k]["ms_ssim"].append(ms_ssim(picture.rgb, out))
     meta = read_metadata(network_path(weights))  # training facts: the network's

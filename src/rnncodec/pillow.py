@@ -27,7 +27,7 @@ class RgcImageFile(ImageFile.ImageFile):
     format_description = "rnncodec learned progressive image"
 
     def _open(self) -> None:
-        header = bitstream.parse_header(self.fp.read(bitstream.HEADER_SIZE))
+        header = bitstream.read_header(self.fp)
         self._size = (header.width, header.height)
         self._mode = header.mode
         self.info.update(iterations=header.iterations, model_id=header.model_id.hex(), coder_id=header.coder_id)

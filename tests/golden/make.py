@@ -4,7 +4,9 @@ the SHA-256 of their entropy-decoded codes (tests/test_golden.py decodes them wi
     PYTHONPATH=src python tests/golden/make.py            # the default model
     PYTHONPATH=src python tests/golden/make.py MODEL_ID   # another shipped model
 
-Run it once when a model ships; it never replaces golden files that exist (they are the record).
+Run it once when a model ships, and once for every shipped model when the format or the entropy
+coder gains a version (files of format version 3 on are named MODEL-vVERSION-cCODER-NAME); it
+never replaces golden files that exist (they are the record).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # conftest.smooth_image
 
 from conftest import smooth_image  # noqa: E402
-from rnncodec import __version__, registry  # noqa: E402
+from rnncodec import __version__, bitstream, registry  # noqa: E402
 from rnncodec.codec import ModelCodec  # noqa: E402
 from rnncodec.images import Picture  # noqa: E402
 
@@ -37,25 +39,33 @@ def golden_pictures() -> dict[str, tuple[Picture, int, int]]:
     }
 
 
-def codes_sha256(codes: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(codes, np.uint8).tobytes()).hexdigest()
+def codes_sha256(file) -> str:
+    """The SHA-256 of a file's entropy-decoded codes (:class:`rnncodec.codec.FileCodes`): the network's
+    iterations, and in a layered file each layer's block levels and the refinement bits they sent."""
+    digest = hashlib.sha256(np.ascontiguousarray(file.codes, np.uint8).tobytes())
+    if file.layers is not None:
+        sent = np.arange(len(file.layers.codes))[:, None, None] < file.layers.levels[-1]
+        digest.update(np.ascontiguousarray(file.layers.levels, np.int64).tobytes())
+        digest.update(np.ascontiguousarray(file.layers.codes * sent[:, None], np.uint8).tobytes())
+    return digest.hexdigest()
 
 
 def make(model_id: bytes) -> list[dict]:
     shipped = registry.load().find(model_id)
     entries = []
     for name, (picture, iterations, tile) in golden_pictures().items():
-        stem = f"{model_id.hex()}-{name}"
+        codec = ModelCodec.load(shipped.path, tile, shipped.id)
+        data = codec.encode(picture, iterations)
+        header = bitstream.parse_header(data)
+        stem = f"{model_id.hex()}-v{header.version}-c{header.coder_id}-{name}"
         rgc, png = HERE / f"{stem}.rgc", HERE / f"{stem}.png"
         if rgc.exists() or png.exists():
             raise SystemExit(f"{rgc.name} exists: golden files are never replaced")
-        codec = ModelCodec.load(shipped.path, tile, shipped.id)
-        data = codec.encode(picture, iterations)
         decoded = codec.decode(data)
         rgc.write_bytes(data)
         decoded.picture.to_pil().save(png)
         entries.append({"file": rgc.name, "expected": png.name, "model_id": model_id.hex(), "iterations": iterations,
-                        "codes_sha256": codes_sha256(codec.read(data).codes), "made_by": f"rnncodec {__version__}"})
+                        "codes_sha256": codes_sha256(codec.read(data)), "made_by": f"rnncodec {__version__}"})
     return entries
 
 

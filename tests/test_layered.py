@@ -1,0 +1,176 @@
+"""Layered files (entropy coder 3): where the stage's refinements go, how they are coded, and that
+every iteration boundary of such a file is the file of that many iterations."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import TINY_AFTER, smooth_image
+from rnncodec.bitstream import read
+from rnncodec.block_stage import PASSES, hull_slopes, layer_levels
+from rnncodec.codec import ModelCodec
+from rnncodec.entropy import CoderTables
+from rnncodec.images import Picture
+from rnncodec.layered import LAYERED_CODER_ID, LayeredCoder
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_each_layer_gives_out_one_refinement_per_block_and_the_last_completes_them(levels, h, w, seed):
+    gains = np.random.default_rng(seed).normal(size=(levels, h, w)) ** 3  # some negative, some out of order
+    out = layer_levels(gains)
+    assert out.shape == (levels, h, w)
+    assert [int(layer.sum()) for layer in out] == [(j + 1) * h * w for j in range(levels)]
+    assert np.all(np.diff(out, axis=0) >= 0) and np.all(out[-1] == levels)
+    np.testing.assert_array_equal(layer_levels(gains, 2)[: min(2, levels)], out[:2])  # fewer layers: a prefix
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_hull_slopes_are_non_increasing_and_keep_each_blocks_total(levels, blocks, seed):
+    gains = np.random.default_rng(seed).normal(size=(levels, blocks))
+    slopes = hull_slopes(gains)
+    assert np.all(np.diff(slopes, axis=0) <= 1e-12)
+    np.testing.assert_allclose(slopes.sum(axis=0), gains.sum(axis=0))
+    assert np.all(np.cumsum(slopes, axis=0) >= np.cumsum(gains, axis=0) - 1e-9)  # the hull lies above
+
+
+def test_with_diminishing_gains_the_layers_beat_equal_levels():
+    gains = np.sort(np.random.default_rng(3).exponential(size=(6, 8, 8)) * np.logspace(-2, 1, 64).reshape(1, 8, 8), axis=0)[::-1]
+    levels = layer_levels(gains)
+    total = np.concatenate([np.zeros((1, 8, 8)), np.cumsum(gains, axis=0)])
+    for j, level in enumerate(levels):
+        layered = np.take_along_axis(total, level[None], axis=0).sum()
+        assert layered >= total[j + 1].sum() - 1e-9
+
+
+def coded_layers(shape, levels, after, counts, codes, tables=None):
+    coder = LayeredCoder(*shape, tables, after, levels)
+    grid = [coder.encode_grid(bits) for bits in codes[:after]]
+    return grid, [coder.encode_layer(count, codes[after:]) for count in counts]
+
+
+def random_layers(seed, shape=(4, 3, 5), levels=5, after=2, layers=4):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 2, (after + levels, *shape)).astype(np.uint8)
+    level, counts = np.zeros(shape[1:], np.int64), []
+    for _ in range(layers):
+        count = rng.integers(0, 3, shape[1:]) * (rng.random(shape[1:]) < 0.6)
+        count = np.minimum(count, levels - level)
+        counts.append(count)
+        level = level + count
+    return codes, counts
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_layers_round_trip(seed):
+    shape, levels, after = (4, 3, 5), 5, 2
+    codes, counts = random_layers(seed)
+    grid, layers = coded_layers(shape, levels, after, counts, codes)
+    decoder = LayeredCoder(*shape, None, after, levels)
+    for (mode, payload), bits in zip(grid, codes[:after]):
+        np.testing.assert_array_equal(decoder.decode_grid(mode, payload), bits)
+    for payload, count in zip(layers, counts):
+        np.testing.assert_array_equal(decoder.decode_layer(payload), count)
+    sent = np.arange(levels)[:, None, None] < np.sum(counts, axis=0)
+    np.testing.assert_array_equal(decoder.codes * sent[:, None], codes[after:] * sent[:, None])
+
+
+def test_a_layer_with_words_added_or_removed_is_refused():
+    shape, levels, after = (4, 3, 5), 5, 2
+    codes, counts = random_layers(7)
+    grid, layers = coded_layers(shape, levels, after, counts, codes)
+    for bad in (layers[0] + bytes(4), layers[0][:-4]):
+        decoder = LayeredCoder(*shape, None, after, levels)
+        for mode, payload in grid:
+            decoder.decode_grid(mode, payload)
+        with pytest.raises((ValueError, AssertionError)):
+            decoder.decode_layer(bad)
+
+
+def test_a_count_beyond_a_blocks_levels_is_refused():
+    coder = LayeredCoder(2, 1, 2, CoderTables.uniform(2), 1, 2)
+    coder.encode_grid(np.zeros((2, 1, 2), np.uint8))
+    with pytest.raises(ValueError, match="levels each block has left"):
+        coder.encode_layer(np.array([[3, 0]]), np.zeros((2, 2, 1, 2), np.uint8))
+
+
+# --- through the codec: a model with a stage writes layered files -----------------------------------
+@pytest.fixture(scope="module")
+def staged_codec(tiny_staged):
+    return ModelCodec(tiny_staged[1], b"\x05" * 8)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    rgb = smooth_image(48, 80, seed=11)
+    rgb[:, :32] = rgb[:, :32] // 8 + 100  # a quiet part: its blocks need fewer refinements
+    return Picture(rgb, "RGB")
+
+
+def test_a_model_with_a_stage_writes_layered_files_whose_prefixes_are_files(staged_codec, photo):
+    top = staged_codec.max_iterations
+    data = staged_codec.encode(photo, top)
+    contents = read(data)
+    assert contents.header.coder_id == LAYERED_CODER_ID
+    every = staged_codec.decode(data, keep_all=True).pictures
+    for k in (1, TINY_AFTER, TINY_AFTER + 1, top - 3, top):
+        short = staged_codec.encode(photo, k)
+        assert short == contents.cut(k)
+        np.testing.assert_array_equal(staged_codec.decode(short).picture.rgb, every[k - 1].rgb)
+        np.testing.assert_array_equal(staged_codec.decode(data, iterations=k).picture.rgb, every[k - 1].rgb)
+
+
+def test_each_layer_gives_out_a_refinement_per_block_and_uniform_layers_are_the_stages_own_iterations(tiny_staged, photo):
+    network, staged = tiny_staged
+    top = staged.cfg.max_iterations
+    codec = ModelCodec(staged, b"\x05" * 8)
+    file = codec.read(codec.encode(photo, top))
+    blocks = file.codes.shape[2] * file.codes.shape[3]
+    assert [int(level.sum()) for level in file.layers.levels] == [j * blocks for j in range(1, top - TINY_AFTER + 1)]
+    assert file.layers.levels.max() <= PASSES * staged.stage.iterations
+    uniform = ModelCodec(staged, b"\x05" * 8, allocation="uniform")
+    assert np.all(uniform.read(uniform.encode(photo, top)).layers.levels[-1] == staged.stage.iterations)
+    from rnncodec.codec import network_codes
+
+    expected = uniform.reconstruct(network_codes(staged, photo.rgb, top), 48, 80)[0]  # coder 2's stage iterations
+    got = uniform.decode(uniform.encode(photo, top)).picture.rgb
+    assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_layered_payload_damage_is_named_with_its_iteration(staged_codec, photo):
+    data = bytearray(staged_codec.encode(photo, TINY_AFTER + 3))
+    contents = read(bytes(data))
+    chunk = contents.iterations[TINY_AFTER + 1]
+    payload = bytearray(chunk.payload)
+    payload[:4] = bytes(4) if payload[:4] != bytes(4) else b"\xff" * 4
+    from rgc_fuzz import Parts
+
+    parts = Parts.of(bytes(data))
+    index = len(parts.chunks) - len(contents.iterations) + TINY_AFTER + 1
+    parts.chunks[index][7:-4] = payload
+    parts.fix_crcs()
+    from rnncodec.errors import DamageError
+
+    with pytest.raises(DamageError, match=f"iteration {TINY_AFTER + 2}: its codes do not decode"):
+        staged_codec.decode(parts.join())
+    assert staged_codec.decode(parts.join(), iterations=TINY_AFTER + 1).iterations == TINY_AFTER + 1
+
+
+def test_a_size_target_fills_the_budget_with_the_next_iterations_best_refinements(staged_codec, photo):
+    full = staged_codec.encode(photo, staged_codec.max_iterations)
+    ends = read(full).chunk_ends
+    reference = photo.rgb.astype(float)
+    for k in (TINY_AFTER + 1, TINY_AFTER + 4):
+        budget = (ends[k - 1] + ends[k]) // 2  # between two iteration boundaries
+        data = staged_codec.encode(photo, staged_codec.max_iterations, budget=budget)
+        assert ends[k - 1] < len(data) <= budget
+        decoded = staged_codec.decode(data)
+        assert decoded.iterations == k + 1 and not decoded.warnings
+        error = np.mean((decoded.picture.rgb - reference) ** 2)
+        assert error < np.mean((staged_codec.decode(full, iterations=k).picture.rgb - reference) ** 2)
+        np.testing.assert_array_equal(staged_codec.decode(data, iterations=k).picture.rgb,
+                                      staged_codec.decode(full, iterations=k).picture.rgb)  # the whole iterations are the file's
+    assert staged_codec.encode(photo, staged_codec.max_iterations, budget=ends[0] - 1) is None
