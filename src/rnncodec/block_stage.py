@@ -175,20 +175,23 @@ def refinements(stage: BlockStage, residual: np.ndarray, last_increment: np.ndar
     """Every refinement's bits for each block of an image after the network's K iterations, and what
     each buys: residual r_K and last increment x̂_K − x̂_{K−1}, (1, 3, H, W). Returns codes
     (L, C, H/16, W/16) 0/1 and gains (L, H/16, W/16), each refinement's drop in the block's squared
-    error, L = PASSES · S."""
+    error, L = PASSES · S. Each refinement is :meth:`BlockStage.encode_level`'s, on the blocks as rows."""
     _, _, H, W = residual.shape
     h, w = H // BLOCK, W // BLOCK
-    scale = stage.start_scale(last_increment)
+    rows = to_blocks(residual)[0]
+    scale = stage.start_scale(last_increment)[0]
     levels = PASSES * stage.iterations
-    codes = np.zeros((levels, stage.sign_bits + 1, h, w), np.uint8)
-    gains = np.zeros((levels, h, w))
-    error = np.sum(to_blocks(residual.astype(np.float64)) ** 2, axis=-1).reshape(h, w)
+    codes = np.zeros((levels, h * w, stage.sign_bits + 1), np.uint8)
+    gains = np.zeros((levels, h * w))
+    error = np.einsum("nk,nk->n", rows, rows, dtype=np.float64)
     for i in range(levels):
-        bits, increment, scale = stage.encode_level(residual, i % stage.iterations, scale)
-        residual = residual - increment
-        after = np.sum(to_blocks(residual.astype(np.float64)) ** 2, axis=-1).reshape(h, w)
-        codes[i], gains[i], error = bits[0] > 0, error - after, after
-    return codes, gains
+        level = i % stage.iterations
+        signs, up, scale = _code(rows @ stage.basis[level], stage.alpha[level], scale, stage.step)
+        rows = rows - _synthesis(signs, stage.alpha[level], scale, stage.basis[level]).astype(rows.dtype)
+        after = np.einsum("nk,nk->n", rows, rows, dtype=np.float64)
+        codes[i, :, :-1], codes[i, :, -1] = signs > 0, up
+        gains[i], error = error - after, after
+    return codes.transpose(0, 2, 1).reshape(levels, -1, h, w), gains.reshape(levels, h, w)
 
 
 def hull_slopes(gains: np.ndarray) -> np.ndarray:
