@@ -398,3 +398,37 @@ def test_a_closed_pipe_ends_quietly_with_status_141(photo, tiny_weights, command
         os.close(write_end)
     assert out.returncode == 141 and out.stderr == b""
     assert not leftovers(photo.parent)
+
+
+@pytest.fixture(scope="module")
+def large_decode(tmp_path_factory):
+    """An .rgc file (the shipped model) whose decoded PNG is more than twice a pipe's 64 KiB buffer, and that PNG."""
+    import rnncodec
+    from rnncodec.images import encode_output
+
+    folder = tmp_path_factory.mktemp("large")
+    data = rnncodec.encode(smooth_image(384, 512, seed=3), iterations=1)
+    (folder / "large.rgc").write_bytes(data)
+    png = encode_output(rnncodec.decode(data), "PNG")
+    assert len(png) > 2 * 65536
+    return folder / "large.rgc", png
+
+
+def test_stdout_gets_every_byte_of_an_output_larger_than_a_pipe(large_decode):
+    rgc, png = large_decode
+    out = subprocess.run([sys.executable, "-m", "rnncodec", "decode", str(rgc), "-o", "-"], capture_output=True, timeout=120)
+    assert out.returncode == 0 and out.stderr == b""
+    assert out.stdout == png
+
+
+def test_a_reader_that_leaves_during_a_large_output_ends_rnncodec_with_141(large_decode):
+    """`rnncodec decode x.rgc -o - | head -c 100`: the first write fills the pipe and returns short; the rest
+    finds the reader gone. That is status 141, and -v reports nothing as written."""
+    rgc, _ = large_decode
+    process = subprocess.Popen([sys.executable, "-m", "rnncodec", "decode", str(rgc), "-o", "-", "-v"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = process.stdout.read(100)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141 and stderr == b""
+    assert head.startswith(b"\x89PNG")

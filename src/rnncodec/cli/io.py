@@ -76,8 +76,7 @@ def check_output(name: str, input_name: str, force: bool) -> None:
 
 def write_output(name: str, data: bytes) -> None:
     if name == STDIO:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        write_all(sys.stdout.buffer, data)
         return
 
     def write(tmp):
@@ -90,6 +89,31 @@ def write_output(name: str, data: bytes) -> None:
         atomic_write(Path(name), write)
     except OSError as e:
         raise click.ClickException(f"{name}: cannot write ({e.strerror or e})") from None
+
+
+def write_all(stream, data: bytes) -> None:
+    """Write every byte of data to stream and flush it, or raise (BrokenPipeError when the reader is gone).
+
+    A buffered stream's write can return a short count without raising: after part of a large write
+    went into a pipe, an error on the rest (the reader gone) is kept for later, so the data must be
+    written until none is left, and the error comes on the next write or the flush."""
+    view = memoryview(data)
+    while view:
+        try:
+            written = stream.write(view)
+        except BlockingIOError as e:  # a non-blocking stdout, full for now
+            written = e.characters_written
+            wait_until_writable(stream)
+        if not written:  # a non-blocking stream that took nothing
+            wait_until_writable(stream)
+        view = view[written or 0:]
+    stream.flush()
+
+
+def wait_until_writable(stream) -> None:
+    import select
+
+    select.select([], [stream.fileno()], [])
 
 
 def say(line: str) -> None:
