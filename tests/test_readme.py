@@ -126,3 +126,9 @@ def test_skipped_lines_use_commands_and_options_that_exist():
                 assert not unknown, f"{line}: {unknown} are not options of {group.name}"
                 checked += 1
     assert checked >= 3
+
+
+def test_the_size_limits_the_readme_gives_are_the_codecs():
+    from rnncodec.bitstream import MAX_PIXELS, MAX_SIDE
+
+    assert f"up to {MAX_SIDE} pixels a side and {MAX_PIXELS:,} pixels in all" in " ".join(README.split())
