@@ -432,3 +432,79 @@ def test_a_reader_that_leaves_during_a_large_output_ends_rnncodec_with_141(large
     stderr = process.stderr.read()
     assert process.wait(timeout=120) == 141 and stderr == b""
     assert head.startswith(b"\x89PNG")
+
+
+# --- decode's output format and quality -----------------------------------------------------------------
+def test_lossy_outputs_are_written_at_the_stated_quality(photo, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "2"] + model, capsys)[0] == 0
+    rgc = str(photo.with_suffix(".rgc"))
+    assert run(["decode", rgc, "-o", str(tmp_path / "lossless.png")] + model, capsys) == (0, "")
+    pixels = Image.open(tmp_path / "lossless.png")
+
+    def pillow(format, **options):
+        buffer = io.BytesIO()
+        pixels.save(buffer, format, **options)
+        return buffer.getvalue()
+
+    code, err = run(["decode", rgc, "-o", str(tmp_path / "default.jpg"), "-v"] + model, capsys)
+    assert code == 0 and err.rstrip().endswith("bpp, JPEG quality 95")
+    assert (tmp_path / "default.jpg").read_bytes() == pillow("JPEG", quality=95) != pillow("JPEG")
+    code, err = run(["decode", rgc, "-o", str(tmp_path / "low.webp"), "--quality", "30", "-v"] + model, capsys)
+    assert code == 0 and err.rstrip().endswith("bpp, WebP quality 30")
+    assert (tmp_path / "low.webp").read_bytes() == pillow("WEBP", quality=30)
+    code, err = run(["decode", rgc, "-o", str(tmp_path / "again.png"), "-v"] + model, capsys)
+    assert code == 0 and "quality" not in err
+    assert "default 95" in subprocess.run([sys.executable, "-m", "rnncodec", "decode", "--help"], capture_output=True,
+                                          text=True).stdout
+
+
+def test_format_picks_the_output_format_for_stdout_and_for_names(photo, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "1"] + model, capsys)[0] == 0
+    rgc = str(photo.with_suffix(".rgc"))
+    out = subprocess.run([sys.executable, "-m", "rnncodec", "decode", rgc, "-o", "-", "--format", "jpg", "--quality", "50"]
+                         + model, capture_output=True, timeout=120)
+    assert out.returncode == 0 and Image.open(io.BytesIO(out.stdout)).format == "JPEG"
+    (tmp_path / "out").mkdir()
+    assert run(["decode", rgc, "-o", f"{tmp_path / 'out'}/", "--format", "tiff"] + model, capsys) == (0, "")
+    assert Image.open(tmp_path / "out" / "photo.tif").format == "TIFF"
+    assert run(["decode", rgc, "-o", str(tmp_path / "noext"), "--format", "webp"] + model, capsys) == (0, "")
+    assert Image.open(tmp_path / "noext").format == "WEBP"
+
+
+@pytest.mark.parametrize("args, status, message", [
+    (["-o", "{tmp}/x.png", "--quality", "80"], 1, "x.png: --quality 80 applies to JPEG, WebP and AVIF outputs only, not to PNG"),
+    (["-o", "{tmp}/x.jpg", "--format", "png"], 1, "x.jpg: --format png would write PNG into a JPEG name"),
+    (["-o", "{tmp}/x.png", "--format", "xyz"], 2, "xyz is not an image format rnncodec can write here"),
+    (["-o", "{tmp}/x.jpg", "--quality", "101"], 2, "101 is not in the range 1<=x<=100"),
+])
+def test_a_format_or_quality_that_does_not_fit_is_refused_before_decoding(args, status, message, photo, tiny_weights,
+                                                                           tmp_path, capsys, monkeypatch):
+    import rnncodec.api
+
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "1"] + model, capsys)[0] == 0
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("decoded although the output format cannot be written")
+
+    monkeypatch.setattr(rnncodec.api.Codec, "decode", no_decode)
+    code, err = run(["decode", str(photo.with_suffix(".rgc"))] + [a.format(tmp=tmp_path) for a in args] + model, capsys)
+    assert code == status and err.count("\n") == 1 and message in err, err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("x.")]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_an_alpha_channel_to_jpeg_is_refused_before_decoding(mode, tiny_weights, tmp_path, capsys, monkeypatch):
+    import rnncodec.api
+
+    image = Image.fromarray(smooth_image(24, 32)).convert(mode)
+    image.save(tmp_path / "alpha.png")
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(tmp_path / "alpha.png"), "-q", "1"] + model, capsys)[0] == 0
+    monkeypatch.setattr(rnncodec.api.Codec, "decode", lambda *a, **k: pytest.fail("decoded"))
+    code, err = run(["decode", str(tmp_path / "alpha.rgc"), "-o", str(tmp_path / "alpha.jpg")] + model, capsys)
+    assert one_line_error(code, err)
+    assert f"{tmp_path / 'alpha.jpg'}: JPEG has no alpha channel, and {tmp_path / 'alpha.rgc'} is {mode}" in err
+    assert not (tmp_path / "alpha.jpg").exists()

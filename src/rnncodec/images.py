@@ -154,11 +154,20 @@ def _to_codec_mode(im: Image.Image, deep: bool, icc: bytes | None) -> tuple[Imag
     return im.convert("RGB"), None
 
 
-def encode_output(im: Image.Image, format: str) -> bytes:
-    """A decoded image as file bytes in a Pillow format (PNG, JPEG …)."""
+LOSSY_FORMATS = ("JPEG", "WEBP", "AVIF")  # output formats written at a quality (1–100)
+DEFAULT_QUALITY = 95  # theirs when none is given (Pillow's own defaults, 75–80, lose visibly more)
+
+
+def encode_output(im: Image.Image, format: str, quality: int | None = None) -> bytes:
+    """A decoded image as file bytes in a Pillow format (PNG, JPEG …); a lossy format (LOSSY_FORMATS)
+    at ``quality``, DEFAULT_QUALITY if None."""
     if format.upper() in ("JPEG", "JPG") and im.mode in ("RGBA", "LA"):
         raise ImageError(f"{format} cannot store the alpha channel; write PNG instead")
     options = {}
+    if format.upper() in LOSSY_FORMATS:
+        options["quality"] = DEFAULT_QUALITY if quality is None else quality
+    elif quality is not None:
+        raise ImageError(f"{format} is not written at a quality (only {', '.join(LOSSY_FORMATS)} are)")
     profile = im.info.get("icc_profile")
     if profile and format.upper() in ICC_FORMATS:
         options["icc_profile"] = profile

@@ -29,6 +29,7 @@ class Result:
     bytes_out: int
     iterations: int
     bpp: float
+    note: str = ""  # said after the rest in -v's line: "JPEG quality 95"
 
 
 Work = Callable[[Job, Callable[[int, int], None]], tuple[bytes, Result]]  # (job, progress) → output bytes, result
@@ -94,7 +95,8 @@ def checked(jobs: list[Job], force: bool, check: Callable[[Job], None] | None) -
 
 
 def describe(result: Result) -> str:
-    return f"{count(result.iterations, 'iteration')}, {result.bytes_in} → {result.bytes_out} bytes, {result.bpp:.4f} bpp"
+    line = f"{count(result.iterations, 'iteration')}, {result.bytes_in} → {result.bytes_out} bytes, {result.bpp:.4f} bpp"
+    return f"{line}, {result.note}" if result.note else line
 
 
 def summary(verb: str, done: list[Result], failed: int) -> str:

@@ -9,8 +9,8 @@ import click
 from ..limits import MAX_ITERATIONS
 from ..wording import count
 from . import batch
-from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, model_option,
-                 output_option, read_input, verbose_option, warnings_to_stderr)
+from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
+                 model_option, output_option, read_input, verbose_option, warnings_to_stderr)
 
 size_option = click.option("--size", type=click.IntRange(min=1), metavar="BYTES",
                            help="The largest file of at most BYTES bytes (the most iterations that fit).")
@@ -18,17 +18,69 @@ bpp_option = click.option("--bpp", type=click.FloatRange(min=0, min_open=True), 
                           help="The same budget in bits per pixel.")
 
 
-def output_format(name: str) -> str:
-    """Pillow format for an output name: from its extension, PNG for stdout or an unknown one."""
+FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
+FORMAT_NAMES = {"WEBP": "WebP"}  # as people write them, where Pillow's name differs
+FORMAT_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "AVIF": ".avif", "BMP": ".bmp"}
+
+
+def format_option_value(ctx, param, value: str | None) -> str | None:
+    """--format's value as a Pillow format name that can be written: 'jpg' → 'JPEG'."""
     from PIL import Image
 
+    if value is None:
+        return None
+    Image.init()
+    fmt = FORMAT_ALIASES.get(value.upper(), value.upper())
+    if fmt not in Image.SAVE or fmt == "RGC":
+        raise click.BadParameter(f"{value} is not an image format rnncodec can write here "
+                                 f"(png, jpeg, webp, tiff, avif, bmp …)")
+    return fmt
+
+
+def format_extension(fmt: str) -> str:
+    """The extension an output in a Pillow format gets: '.jpg' for JPEG."""
+    from PIL import Image
+
+    return FORMAT_EXTENSIONS.get(fmt) or min((e for e, f in Image.EXTENSION.items() if f == fmt), key=len)
+
+
+def output_format(name: str, fmt: str | None = None) -> str:
+    """Pillow format for an output name: ``fmt`` if given (an output name's known extension must
+    agree with it), else from the name's extension; PNG for stdout."""
+    from PIL import Image
+
+    Image.init()
+    named = None if name == STDIO else Image.EXTENSION.get(Path(name).suffix.lower())
+    if fmt is not None:
+        if named is not None and named != fmt:
+            raise click.ClickException(f"{name}: --format {fmt.lower()} would write {fmt} into a {named} name "
+                                       f"(name it {Path(name).stem}{format_extension(fmt)}, or leave out --format)")
+        return fmt
     if name == STDIO:
         return "PNG"
-    Image.init()
-    fmt = Image.EXTENSION.get(Path(name).suffix.lower())
-    if fmt is None:
-        raise click.ClickException(f"{name}: unknown image extension (use .png, .jpg, .webp, .bmp, .tif …)")
-    return fmt
+    if named is None:
+        raise click.ClickException(f"{name}: unknown image extension (use .png, .jpg, .webp, .tif, .avif, .bmp …, "
+                                   "or --format)")
+    return named
+
+
+def check_decode_output(job: batch.Job, data: bytes, fmt: str, quality: int | None) -> None:
+    """Refuse, before decoding, an output format that cannot hold the file's image or take --quality;
+    ``data``: the file, or its first bytes (the header)."""
+    from ..bitstream import parse_header
+    from ..images import LOSSY_FORMATS, encode_output
+    from PIL import Image
+
+    with errors_about(label(job.input)):
+        header = parse_header(data)
+    if quality is not None and fmt not in LOSSY_FORMATS:
+        raise click.ClickException(f"{label(job.output)}: --quality {quality} applies to JPEG, WebP and AVIF "
+                                   f"outputs only, not to {fmt}")
+    if fmt == "JPEG" and header.has_alpha:
+        raise click.ClickException(f"{label(job.output)}: JPEG has no alpha channel, and {label(job.input)} is "
+                                   f"{header.mode}: write .png, .webp or .tif instead")
+    with errors_about(label(job.output)):
+        encode_output(Image.new(header.mode, (1, 1)), fmt, quality)  # what Pillow refuses, refused now
 
 
 @click.command()
@@ -71,32 +123,54 @@ def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, model):
 @size_option
 @bpp_option
 @click.option("--salvage", is_flag=True, help="Decode the intact iterations of a damaged file (with a warning) instead of refusing it.")
+@click.option("--format", "fmt", metavar="FMT", callback=format_option_value,
+              help="Output format: png, jpeg, webp, tiff, avif, bmp … (default: from OUT's extension; PNG for stdout).")
+@click.option("--quality", type=click.IntRange(1, 100), metavar="Q",
+              help="Quality 1–100 of JPEG, WebP and AVIF outputs (default 95; -v says which one each file got).")
 @force_option
 @verbose_option
 @model_option
-def decode(inputs, output, iterations, size, bpp, salvage, force, verbose, model):
-    """Decompress .rgc files IN (or - for stdin) into images: PNG beside each, unless -o says otherwise.
+def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, verbose, model):
+    """Decompress .rgc files IN (or - for stdin) into images: PNG beside each, unless -o or --format
+    says otherwise.
 
     --size and --bpp decode what the first BYTES bytes (or X bits per pixel) of a file hold, as a
-    client that has downloaded only that much would.
+    client that has downloaded only that much would. JPEG, WebP and AVIF outputs are written at
+    --quality (default 95). An output format that cannot hold a file's image (JPEG and an alpha
+    channel) is refused before anything is decoded.
     """
     exclusive(**{"--size": size, "--bpp": bpp})
     from ..api import Codec
     from ..api import info as file_info
-    from ..images import encode_output
+    from ..bitstream import HEADER_SIZE
+    from ..images import DEFAULT_QUALITY, LOSSY_FORMATS, encode_output
 
     codec = Codec(model)
+    stdin = {}  # stdin's bytes, read once by the check before the decode
+
+    def check(job: batch.Job) -> None:
+        fmt_out = output_format(job.output, fmt)
+        if job.input == STDIO:
+            head = stdin[STDIO] = read_input(STDIO)
+        else:
+            head = read_input(job.input, HEADER_SIZE)
+        check_decode_output(job, head, fmt_out, quality)
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
-        data = read_input(job.input)
+        data = stdin.pop(STDIO) if job.input == STDIO else read_input(job.input)
         image = codec.decode(data, iterations, size=size, bpp=bpp, salvage=salvage, progress=progress)
-        with errors_about(job.output):
-            image_bytes = encode_output(image, output_format(job.output))
+        fmt_out = output_format(job.output, fmt)
+        with errors_about(label(job.output)):
+            image_bytes = encode_output(image, fmt_out, quality)
         decoded = image.info["iterations"]
-        return image_bytes, batch.Result(len(data), len(image_bytes), decoded, file_info(data).chunks[decoded - 1].bpp)
+        lossy = fmt_out in LOSSY_FORMATS
+        note = f"{FORMAT_NAMES.get(fmt_out, fmt_out)} quality {quality or DEFAULT_QUALITY}" if lossy else ""
+        return image_bytes, batch.Result(len(data), len(image_bytes), decoded, file_info(data).chunks[decoded - 1].bpp,
+                                         note)
 
-    batch.run(batch.plan(inputs, output, ".png"), work, force=force, verbose=verbose, doing="decoding", done_verb="decoded",
-              check=lambda job: output_format(job.output))
+    suffix = ".png" if fmt is None else format_extension(fmt)
+    batch.run(batch.plan(inputs, output, suffix), work, force=force, verbose=verbose, doing="decoding", done_verb="decoded",
+              check=check)
 
 
 @click.command()

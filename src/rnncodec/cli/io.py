@@ -32,11 +32,13 @@ def label(name: str) -> str:
     return "stdin" if name == STDIO else name
 
 
-def read_input(name: str) -> bytes:
+def read_input(name: str, limit: int | None = None) -> bytes:
+    """The bytes of input ``name`` (stdin for -), or the first ``limit`` of a file's."""
     if name == STDIO:
         return sys.stdin.buffer.read()
     try:
-        return Path(name).read_bytes()
+        with open(name, "rb") as f:
+            return f.read() if limit is None else f.read(limit)
     except FileNotFoundError:
         raise click.ClickException(f"{name}: no such file") from None
     except IsADirectoryError:
