@@ -508,3 +508,28 @@ def test_an_alpha_channel_to_jpeg_is_refused_before_decoding(mode, tiny_weights,
     assert one_line_error(code, err)
     assert f"{tmp_path / 'alpha.jpg'}: JPEG has no alpha channel, and {tmp_path / 'alpha.rgc'} is {mode}" in err
     assert not (tmp_path / "alpha.jpg").exists()
+
+
+# --- without the train extra ----------------------------------------------------------------------------
+WITHOUT_TORCH = "import sys; sys.modules['torch'] = None  # as in an install without the train extra\n"
+
+
+@pytest.mark.parametrize("command", ["train --data {data} --out {tmp}/run --steps 1", "eval {data}",
+                                     "fit-coder {weights} --data {data} -o {tmp}/fitted.safetensors",
+                                     "fit-block-stage {weights} --data {data} -o {tmp}/stage.safetensors"])
+def test_commands_that_need_pytorch_say_how_to_install_it(command, image_folder, tiny_weights, tmp_path):
+    argv = command.format(data=image_folder, tmp=tmp_path, weights=tiny_weights).split()
+    script = WITHOUT_TORCH + "from rnncodec.cli import main; main(sys.argv[1:])"
+    out = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == f"rnncodec: error: rnncodec {argv[0]} needs torch, which is not installed: pip install 'rnncodec[train]'\n"
+
+
+@pytest.mark.parametrize("missing", ["torch", "onnx"])
+def test_export_without_the_train_extra_says_how_to_install_it(missing, tiny_weights):
+    script = (f"import runpy, sys; sys.modules[{missing!r}] = None\n"
+              "runpy.run_module('rnncodec.export', run_name='__main__', alter_sys=True)")
+    out = subprocess.run([sys.executable, "-c", script, str(tiny_weights)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr == (f"rnncodec: error: python -m rnncodec.export needs {missing}, which is not installed: "
+                          "pip install 'rnncodec[train]'\n")
