@@ -268,7 +268,7 @@ def test_many_inputs_each_get_their_output_and_a_bad_one_does_not_stop_the_other
     assert f"rnncodec: error: {tmp_path / 'text.png'}: not an image file" in lines
     assert f"rnncodec: error: {tmp_path / 'empty.jpg'}: empty file" in lines
     assert sum(line.startswith("rnncodec: error:") for line in lines) == 2
-    assert re.fullmatch(r"encoded 3 files, 2 failed: \d+ bytes in, \d+ bytes out, mean \d+\.\d{4} bpp", lines[-1])
+    assert re.fullmatch(r"encoded 3 files, 2 failed: \d+ bytes in, \d+ bytes out, \d+\.\d{4} bpp over all 3072 pixels", lines[-1])
     rgcs = [tmp_path / f"{name}.rgc" for name in "abc"]
     assert all(p.exists() for p in rgcs) and not (tmp_path / "text.rgc").exists() and not leftovers(tmp_path)
     code, err = run(["decode", *map(str, rgcs)] + model, capsys)
@@ -290,7 +290,8 @@ def test_outputs_of_many_inputs_go_beside_them_or_into_a_folder(three_images, ti
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.rgc", "b.rgc", "c.rgc"]
     Image.open(three_images[0]).save(tmp_path / "a.bmp")
     code, err = run(["encode", three_images[0], str(tmp_path / "a.bmp"), "-q", "1", "-f"] + model, capsys)
-    assert code == 1 and f"{tmp_path / 'a.bmp'}: its output {tmp_path / 'a.rgc'} is also {three_images[0]}'s" in err
+    assert code == 1 and err == (f"rnncodec: error: {tmp_path / 'a.bmp'}: skipped: {three_images[0]} writes {tmp_path / 'a.rgc'} "
+                                 "too (two inputs would write the same output; rename one, or give each its own -o)\n")
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_the_encode(photo, tiny_weights, tmp_path, capsys, monkeypatch):
@@ -533,3 +534,47 @@ def test_export_without_the_train_extra_says_how_to_install_it(missing, tiny_wei
     assert out.returncode == 1
     assert out.stderr == (f"rnncodec: error: python -m rnncodec.export needs {missing}, which is not installed: "
                           "pip install 'rnncodec[train]'\n")
+
+
+# --- messages that say what was typed and what is allowed ------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["encode", "{photo}", "-q", "80"], "Invalid value for '-q' / '--iterations': 80 is not an iteration count: it counts "
+     "iterations, 1–16 (0.125 bpp each before entropy coding); a quality in percent, as cwebp -q takes, is not supported: "
+     "for a smaller or better file give a target, --size BYTES, --bpp X or --psnr DB"),
+    (["encode", "{photo}", "--iterations", "0"], "0 is not an iteration count: it counts iterations, 1–16 (0.125 bpp each "
+     "before entropy coding)\n"),
+    (["encode", "{photo}", "-q", "high"], "'high' is not a whole number: it counts iterations, 1–16"),
+    (["encode", "{photo}", "--quality", "80"], "encode has no --quality (80): -q counts iterations, 1–16; for a size or "
+     "quality target give --size BYTES, --bpp X or --psnr DB"),
+    (["decode", "{rgc}", "-n", "17"], "Invalid value for '-n' / '--iterations': 17 is not an iteration count: it counts "
+     "iterations, 1–16 (0.125 bpp each before entropy coding)\n"),
+    (["decode", "{rgc}", "-n", "2", "--size", "5000"], "-n and --size exclude each other: give one of -n, --size, --bpp"),
+    (["decode", "{rgc}", "-n", "2", "--bpp", "0.5"], "-n and --bpp exclude each other"),
+])
+def test_a_wrong_argument_says_what_was_typed_and_what_is_allowed(args, message, photo, tmp_path, capsys):
+    argv = [a.format(photo=photo, rgc=tmp_path / "x.rgc") for a in args]
+    code, err = run(argv, capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("rnncodec: error: ") and message in err, err
+
+
+def test_decode_help_says_what_its_size_and_bpp_do():
+    out = subprocess.run([sys.executable, "-m", "rnncodec", "decode", "--help"], capture_output=True, text=True, timeout=60)
+    text = " ".join(out.stdout.split())
+    assert "--size BYTES Decode the complete iterations among the file's first BYTES bytes" in text
+    assert "--bpp X The same, for the first X bits per pixel of the file" in text
+    assert "largest file" not in text
+
+
+def test_the_summary_gives_all_bits_over_all_pixels(tiny_weights, tmp_path, capsys):
+    from rnncodec.api import info
+
+    Image.fromarray(smooth_image(16, 16, seed=1)).save(tmp_path / "small.png")
+    Image.fromarray(smooth_image(96, 128, seed=2)).save(tmp_path / "large.png")
+    code, err = run(["encode", str(tmp_path / "small.png"), str(tmp_path / "large.png"), "-q", "2", "-v",
+                     "--model", str(tiny_weights)], capsys)
+    files = [info(tmp_path / "small.rgc"), info(tmp_path / "large.rgc")]
+    pixels = sum(f.header.width * f.header.height for f in files)
+    overall = sum(f.size * 8 for f in files) / pixels
+    mean = sum(f.bpp for f in files) / 2
+    assert code == 0 and f"{overall:.4f} bpp over all {pixels} pixels" in err.splitlines()[-1]
+    assert f"{mean:.4f}" != f"{overall:.4f}"

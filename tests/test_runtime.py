@@ -196,7 +196,9 @@ def test_golden_files_decode_within_one_level_on_onnx(tmp_path):
 
 @pytest.mark.parametrize("variable, value, message", [
     ("RNNCODEC_ENGINE", "tensorflow", "unknown engine 'tensorflow'"),
-    ("RNNCODEC_THREADS", "two", "RNNCODEC_THREADS must be a positive whole number"),
+    ("RNNCODEC_THREADS", "two", "rnncodec: error: RNNCODEC_THREADS=two: the threads per network call must be a "
+                                "positive whole number, such as RNNCODEC_THREADS=2\n"),
+    ("RNNCODEC_THREADS", "0", "rnncodec: error: RNNCODEC_THREADS=0: the threads"),
 ])
 def test_bad_engine_settings_are_one_line_errors(tmp_path, variable, value, message):
     rgc = tmp_path / "x.rgc"
@@ -204,6 +206,7 @@ def test_bad_engine_settings_are_one_line_errors(tmp_path, variable, value, mess
     run = subprocess.run([sys.executable, "-m", "rnncodec", "decode", str(rgc)], capture_output=True, text=True,
                          env={**os.environ, variable: value})
     assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr
+    assert ".safetensors" not in run.stderr  # the setting is at fault, not the weights file
 
 
 def test_the_engine_is_chosen_by_name_or_environment(tiny_weights, monkeypatch):

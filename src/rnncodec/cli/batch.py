@@ -23,12 +23,13 @@ class Job:
 
 @dataclass(frozen=True)
 class Result:
-    """One file done: its bytes, and the iterations and bpp of the .rgc file (the part decoded)."""
+    """One file done: its bytes, and the iterations, bpp and pixels of the .rgc file (the part decoded)."""
 
     bytes_in: int
     bytes_out: int
     iterations: int
     bpp: float
+    pixels: int
     note: str = ""  # said after the rest in -v's line: "JPEG quality 95"
 
 
@@ -81,7 +82,8 @@ def checked(jobs: list[Job], force: bool, check: Callable[[Job], None] | None) -
     for job in jobs:
         try:
             if job.output != STDIO and job.output in outputs:
-                raise click.ClickException(f"{label(job.input)}: its output {job.output} is also {outputs[job.output]}'s")
+                raise click.ClickException(f"{label(job.input)}: skipped: {outputs[job.output]} writes {job.output} too "
+                                           "(two inputs would write the same output; rename one, or give each its own -o)")
             check_output(job.output, job.input, force)
             if check is not None:
                 check(job)
@@ -100,12 +102,15 @@ def describe(result: Result) -> str:
 
 
 def summary(verb: str, done: list[Result], failed: int) -> str:
-    """'encoded 3 files, 1 failed: 1234 bytes in, 567 bytes out, mean 0.4321 bpp'."""
+    """'encoded 3 files, 1 failed: 1234 bytes in, 567 bytes out, 0.4321 bpp over all 23040 pixels': the bpp of
+    the .rgc files together (their bits over their pixels, not a mean of each file's bpp)."""
     line = f"{verb} {count(len(done), 'file')}" + (f", {failed} failed" if failed else "")
     if not done:
         return line
     bytes_in, bytes_out = sum(r.bytes_in for r in done), sum(r.bytes_out for r in done)
-    return line + f": {bytes_in} bytes in, {bytes_out} bytes out, mean {sum(r.bpp for r in done) / len(done):.4f} bpp"
+    pixels = sum(r.pixels for r in done)
+    bpp = sum(r.bpp * r.pixels for r in done) / pixels
+    return line + f": {bytes_in} bytes in, {bytes_out} bytes out, {bpp:.4f} bpp over all {pixels} pixels"
 
 
 class ProgressBar:

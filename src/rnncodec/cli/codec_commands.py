@@ -12,10 +12,41 @@ from . import batch
 from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
                  model_option, output_option, read_input, verbose_option, warnings_to_stderr)
 
-size_option = click.option("--size", type=click.IntRange(min=1), metavar="BYTES",
-                           help="The largest file of at most BYTES bytes (the most iterations that fit).")
-bpp_option = click.option("--bpp", type=click.FloatRange(min=0, min_open=True), metavar="X",
-                          help="The same budget in bits per pixel.")
+
+class Iterations(click.ParamType):
+    """An iteration count, 1 to MAX_ITERATIONS; out of range, the message says what the count is (``hint``: what
+    to use instead of a large number)."""
+
+    name = "N"
+
+    def __init__(self, hint: str = ""):
+        self.hint = hint
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number: {self.allowed()}", param, ctx)
+        if not 1 <= number <= MAX_ITERATIONS:
+            self.fail(f"{value} is not an iteration count: {self.allowed()}{self.hint if number > MAX_ITERATIONS else ''}",
+                      param, ctx)
+        return number
+
+    def allowed(self) -> str:
+        return f"it counts iterations, 1–{MAX_ITERATIONS} (0.125 bpp each before entropy coding)"
+
+
+ENCODE_ITERATIONS = Iterations("; a quality in percent, as cwebp -q takes, is not supported: for a smaller or better "
+                               "file give a target, --size BYTES, --bpp X or --psnr DB")
+
+
+def no_encode_quality(ctx, param, value) -> None:
+    """encode --quality: refused with what to give instead (decode's --quality is for JPEG, WebP and AVIF outputs)."""
+    if value is not None:
+        raise click.UsageError(f"encode has no --quality ({value}): -q counts iterations, 1–{MAX_ITERATIONS}; "
+                               "for a size or quality target give --size BYTES, --bpp X or --psnr DB", ctx)
 
 
 FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
@@ -86,13 +117,15 @@ def check_decode_output(job: batch.Job, data: bytes, fmt: str, quality: int | No
 @click.command()
 @inputs_argument
 @output_option
-@click.option("-q", "--iterations", type=click.IntRange(1, MAX_ITERATIONS),
-              help="Iterations to code (default 8): 0.125 bpp each before entropy coding.")
-@size_option
-@bpp_option
+@click.option("-q", "--iterations", type=ENCODE_ITERATIONS,
+              help=f"Iterations to code, 1–{MAX_ITERATIONS} (default 8): 0.125 bpp each before entropy coding.")
+@click.option("--size", type=click.IntRange(min=1), metavar="BYTES",
+              help="The largest file of at most BYTES bytes (the most iterations that fit).")
+@click.option("--bpp", type=click.FloatRange(min=0, min_open=True), metavar="X", help="The same budget in bits per pixel.")
 @click.option("--psnr", type=click.FloatRange(min=0, min_open=True), metavar="DB",
               help="The fewest iterations whose picture reaches DB dB PSNR (all, with a warning, if none does).")
 @force_option
+@click.option("--quality", hidden=True, expose_value=False, callback=no_encode_quality)
 @verbose_option
 @model_option
 def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, model):
@@ -111,7 +144,8 @@ def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, model):
         image = read_input(job.input)
         rgc = codec.encode(image, iterations, size=size, bpp=bpp, psnr=psnr, progress=progress)
         about = file_info(rgc)
-        return rgc, batch.Result(len(image), len(rgc), about.header.iterations, about.bpp)
+        pixels = about.header.width * about.header.height
+        return rgc, batch.Result(len(image), len(rgc), about.header.iterations, about.bpp, pixels)
 
     batch.run(batch.plan(inputs, output, ".rgc"), work, force=force, verbose=verbose, doing="encoding", done_verb="encoded")
 
@@ -119,9 +153,11 @@ def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, model):
 @click.command()
 @inputs_argument
 @output_option
-@click.option("-n", "--iterations", type=click.IntRange(1, MAX_ITERATIONS), help="Decode only the first N iterations.")
-@size_option
-@bpp_option
+@click.option("-n", "--iterations", type=Iterations(), help=f"Decode only the first N iterations (1–{MAX_ITERATIONS}).")
+@click.option("--size", type=click.IntRange(min=1), metavar="BYTES",
+              help="Decode the complete iterations among the file's first BYTES bytes, as a partial download holds them.")
+@click.option("--bpp", type=click.FloatRange(min=0, min_open=True), metavar="X",
+              help="The same, for the first X bits per pixel of the file.")
 @click.option("--salvage", is_flag=True, help="Decode the intact iterations of a damaged file (with a warning) instead of refusing it.")
 @click.option("--format", "fmt", metavar="FMT", callback=format_option_value,
               help="Output format: png, jpeg, webp, tiff, avif, bmp … (default: from OUT's extension; PNG for stdout).")
@@ -139,7 +175,7 @@ def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, 
     --quality (default 95). An output format that cannot hold a file's image (JPEG and an alpha
     channel) is refused before anything is decoded.
     """
-    exclusive(**{"--size": size, "--bpp": bpp})
+    exclusive(**{"-n": iterations, "--size": size, "--bpp": bpp})
     from ..api import Codec
     from ..api import info as file_info
     from ..bitstream import HEADER_SIZE
@@ -165,8 +201,9 @@ def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, 
         decoded = image.info["iterations"]
         lossy = fmt_out in LOSSY_FORMATS
         note = f"{FORMAT_NAMES.get(fmt_out, fmt_out)} quality {quality or DEFAULT_QUALITY}" if lossy else ""
-        return image_bytes, batch.Result(len(data), len(image_bytes), decoded, file_info(data).chunks[decoded - 1].bpp,
-                                         note)
+        about = file_info(data)
+        pixels = about.header.width * about.header.height
+        return image_bytes, batch.Result(len(data), len(image_bytes), decoded, about.chunks[decoded - 1].bpp, pixels, note)
 
     suffix = ".png" if fmt is None else format_extension(fmt)
     batch.run(batch.plan(inputs, output, suffix), work, force=force, verbose=verbose, doing="decoding", done_verb="decoded",
