@@ -578,3 +578,36 @@ def test_the_summary_gives_all_bits_over_all_pixels(tiny_weights, tmp_path, caps
     mean = sum(f.bpp for f in files) / 2
     assert code == 0 and f"{overall:.4f} bpp over all {pixels} pixels" in err.splitlines()[-1]
     assert f"{mean:.4f}" != f"{overall:.4f}"
+
+
+# --- --threads and --quiet ----------------------------------------------------------------------------------
+def test_threads_sets_the_threads_of_every_network_call(photo, tiny_weights, tmp_path, capsys, monkeypatch):
+    import rnncodec.runtime
+
+    monkeypatch.setenv("RNNCODEC_THREADS", "1")  # restored after the test, whatever --threads sets
+    seen = []
+    options = rnncodec.runtime.session_options
+    monkeypatch.setattr(rnncodec.runtime, "session_options", lambda ort, threads: seen.append(threads) or options(ort, threads))
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "1", "--threads", "3"] + model, capsys) == (0, "")
+    assert seen and set(seen) == {3}
+    seen.clear()
+    assert run(["decode", str(photo.with_suffix(".rgc")), "-o", str(tmp_path / "x.png"), "--threads", "2"] + model,
+               capsys) == (0, "")
+    assert seen and set(seen) == {2} and os.environ["RNNCODEC_THREADS"] == "2"
+    code, err = run(["decode", str(photo.with_suffix(".rgc")), "--threads", "0"], capsys)
+    assert code == 2 and "'--threads': 0 is not in the range x>=1" in err
+
+
+def test_quiet_silences_warnings_and_the_progress_bar_but_not_errors(tiny_weights, tmp_path, capsys, monkeypatch):
+    frames = [Image.fromarray(np.full((16, 16, 3), 70 * i, np.uint8)) for i in range(2)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    model = ["--model", str(tiny_weights), "-q", "1", "-f"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # where the progress bar shows
+    code, err = run(["encode", str(tmp_path / "anim.gif")] + model, capsys)
+    assert code == 0 and "warning" in err and "encoding" in err
+    code, err = run(["encode", str(tmp_path / "anim.gif"), "--quiet"] + model, capsys)
+    assert code == 0 and err == ""
+    code, err = run(["encode", str(tmp_path / "anim.gif"), str(tmp_path / "none.png"), "--quiet", "-o", f"{tmp_path}/"]
+                    + model, capsys)
+    assert code == 1 and err == f"rnncodec: error: {tmp_path / 'none.png'}: no such file\n"

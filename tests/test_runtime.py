@@ -235,3 +235,16 @@ def test_numpy_image_conversions_are_the_pytorch_ones():
     x = np.random.default_rng(0).uniform(-0.6, 0.6, (3, 16, 16)).astype(np.float32)
     x[0, 0, :9] = (np.arange(9, dtype=np.float32) + 0.5) / 255 - 0.5  # exactly half-way between two levels
     assert np.array_equal(network_to_image(x), to_uint8(torch.from_numpy(x).clamp(-0.5, 0.5)))
+
+
+def test_the_threads_setting_also_sets_pytorchs_threads(tiny_weights, monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("RNNCODEC_THREADS", "2")
+        TorchEngine.load(tiny_weights)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("RNNCODEC_THREADS", "1")
+        TorchEngine.load(tiny_weights)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

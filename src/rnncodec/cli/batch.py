@@ -52,15 +52,15 @@ def plan(inputs: tuple[str, ...], output: str | None, suffix: str) -> list[Job]:
 
 
 def run(jobs: list[Job], work: Work, *, force: bool, verbose: bool, doing: str, done_verb: str,
-        check: Callable[[Job], None] | None = None) -> None:
+        check: Callable[[Job], None] | None = None, quiet: bool = False) -> None:
     """Check every output (and ``check`` each job), then do each job and write its output; exit with
-    status 1 if any failed. ``doing``, ``done_verb``: 'encoding', 'encoded'."""
+    status 1 if any failed. ``doing``, ``done_verb``: 'encoding', 'encoded'; ``quiet``: no warnings, no progress bar."""
     ready, failed = checked(jobs, force, check)
     done = []
-    with ProgressBar(doing, len(ready)) as bar:
+    with ProgressBar(doing, len(ready), shown=not quiet) as bar:
         for index, job in enumerate(ready):
             try:
-                with errors_about(label(job.input)), warnings_to_stderr(label(job.input)):
+                with errors_about(label(job.input)), warnings_to_stderr(label(job.input), quiet):
                     data, result = work(job, bar.part(index, label(job.input)))
                 write_output(job.output, data)
             except click.ClickException as e:
@@ -114,12 +114,13 @@ def summary(verb: str, done: list[Result], failed: int) -> str:
 
 
 class ProgressBar:
-    """One tqdm bar on stderr for all the files, when stderr is a terminal: each file's network steps
-    move it across that file's share."""
+    """One tqdm bar on stderr for all the files, when stderr is a terminal (and ``shown``): each file's
+    network steps move it across that file's share."""
 
-    def __init__(self, description: str, files: int):
+    def __init__(self, description: str, files: int, shown: bool = True):
         self.description = description
         self.files = files
+        self.shown = shown
         self.bar = None
 
     def part(self, index: int, name: str) -> Callable[[int, int], None]:
@@ -129,7 +130,8 @@ class ProgressBar:
             if self.bar is None:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=self.files, desc=self.description, file=sys.stderr, disable=not sys.stderr.isatty(),
+                self.bar = tqdm(total=self.files, desc=self.description, file=sys.stderr,
+                                disable=not (self.shown and sys.stderr.isatty()),
                                 leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
             if self.files > 1:
                 self.bar.set_description_str(f"{self.description} {name} ({index + 1} of {self.files})", refresh=False)

@@ -10,7 +10,8 @@ from ..limits import MAX_ITERATIONS
 from ..wording import count
 from . import batch
 from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
-                 model_option, output_option, read_input, verbose_option, warnings_to_stderr)
+                 model_option, output_option, quiet_option, read_input, threads_option, verbose_option,
+                 warnings_to_stderr)
 
 
 class Iterations(click.ParamType):
@@ -127,8 +128,10 @@ def check_decode_output(job: batch.Job, data: bytes, fmt: str, quality: int | No
 @force_option
 @click.option("--quality", hidden=True, expose_value=False, callback=no_encode_quality)
 @verbose_option
+@quiet_option
+@threads_option
 @model_option
-def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, model):
+def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, quiet, model):
     """Compress images IN (or - for stdin) into .rgc files, each beside its image unless -o.
 
     Give the iterations (-q) or one target: --size, --bpp or --psnr. A target encodes all 16
@@ -147,7 +150,8 @@ def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, model):
         pixels = about.header.width * about.header.height
         return rgc, batch.Result(len(image), len(rgc), about.header.iterations, about.bpp, pixels)
 
-    batch.run(batch.plan(inputs, output, ".rgc"), work, force=force, verbose=verbose, doing="encoding", done_verb="encoded")
+    batch.run(batch.plan(inputs, output, ".rgc"), work, force=force, verbose=verbose, doing="encoding", done_verb="encoded",
+              quiet=quiet)
 
 
 @click.command()
@@ -165,8 +169,10 @@ def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, model):
               help="Quality 1–100 of JPEG, WebP and AVIF outputs (default 95; -v says which one each file got).")
 @force_option
 @verbose_option
+@quiet_option
+@threads_option
 @model_option
-def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, verbose, model):
+def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, verbose, quiet, model):
     """Decompress .rgc files IN (or - for stdin) into images: PNG beside each, unless -o or --format
     says otherwise.
 
@@ -207,32 +213,34 @@ def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, 
 
     suffix = ".png" if fmt is None else format_extension(fmt)
     batch.run(batch.plan(inputs, output, suffix), work, force=force, verbose=verbose, doing="decoding", done_verb="decoded",
-              check=check)
+              check=check, quiet=quiet)
 
 
 @click.command()
 @input_argument
 @click.option("--original", metavar="IMG", help="The image the file was made from: adds each iteration's PSNR (decodes the file).")
+@quiet_option
+@threads_option
 @model_option
-def info(input, original, model):
+def info(input, original, quiet, model):
     """Show the header and per-iteration sizes of .rgc file IN (and its damage, if any)."""
     from ..api import info as file_info
 
     data = read_input(input)
     with errors_about(input):
         about = file_info(data)
-    psnrs = None if original is None or about.damage is not None else iteration_psnrs(input, data, original, model)
+    psnrs = None if original is None or about.damage is not None else iteration_psnrs(input, data, original, model, quiet)
     click.echo("\n".join(info_lines(input, about, psnrs)))
     if about.damage is not None:
         raise click.ClickException(f"{input}: {about.damage}{intact_hint(len(about.chunks))}")
 
 
-def iteration_psnrs(input: str, data: bytes, original: str, model: str | None) -> list[float]:
+def iteration_psnrs(input: str, data: bytes, original: str, model: str | None, quiet: bool) -> list[float]:
     from ..api import Codec, to_picture
 
-    with errors_about(original), warnings_to_stderr(original):
+    with errors_about(original), warnings_to_stderr(original, quiet):
         reference = to_picture(read_input(original))
-    with errors_about(input), warnings_to_stderr(input):
+    with errors_about(input), warnings_to_stderr(input, quiet):
         return Codec(model).psnr_per_iteration(data, reference)
 
 
