@@ -99,7 +99,8 @@ def test_readme_shell_blocks_run_as_written_in_a_fresh_folder(tmp_path):
             assert "Traceback" not in out.stderr, line
             ran.append(line)
     made = {p.name for p in work.iterdir()}
-    assert {"photo.rgc", "decoded.png", "preview.webp", "small.rgc", "good.rgc", "small.png", "good.png", "photo-q4.png"} <= made
+    assert {"photo.rgc", "decoded.png", "decoded.jpg", "preview.webp", "small.rgc", "good.rgc", "small.png", "good.png",
+            "photo-q4.png"} <= made
     assert Image.open(work / "photo-q4.png").size == Image.open(work / "photo.png").size
     assert any("rnncodec info" in line for line in ran)
 
