@@ -97,14 +97,14 @@ def output_format(name: str, fmt: str | None = None) -> str:
 
 
 def check_decode_output(job: batch.Job, data: bytes, fmt: str, quality: int | None) -> None:
-    """Refuse, before decoding, an output format that cannot hold the file's image or take --quality;
-    ``data``: the file, or its first bytes (the header)."""
-    from ..bitstream import parse_header
-    from ..images import LOSSY_FORMATS, encode_output
+    """Refuse, before decoding, an output format that cannot hold the file's image or take --quality."""
     from PIL import Image
 
+    from ..api import info as file_info
+    from ..images import LOSSY_FORMATS, encode_output
+
     with errors_about(label(job.input)):
-        header = parse_header(data)
+        header = file_info(data).header
     if quality is not None and fmt not in LOSSY_FORMATS:
         raise click.ClickException(f"{label(job.output)}: --quality {quality} applies to JPEG, WebP and AVIF "
                                    f"outputs only, not to {fmt}")
@@ -184,7 +184,6 @@ def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, 
     exclusive(**{"-n": iterations, "--size": size, "--bpp": bpp})
     from ..api import Codec
     from ..api import info as file_info
-    from ..bitstream import HEADER_SIZE
     from ..images import DEFAULT_QUALITY, LOSSY_FORMATS, encode_output
 
     codec = Codec(model)
@@ -192,11 +191,10 @@ def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, 
 
     def check(job: batch.Job) -> None:
         fmt_out = output_format(job.output, fmt)
+        data = read_input(job.input)
         if job.input == STDIO:
-            head = stdin[STDIO] = read_input(STDIO)
-        else:
-            head = read_input(job.input, HEADER_SIZE)
-        check_decode_output(job, head, fmt_out, quality)
+            stdin[STDIO] = data  # read once
+        check_decode_output(job, data, fmt_out, quality)
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
         data = stdin.pop(STDIO) if job.input == STDIO else read_input(job.input)

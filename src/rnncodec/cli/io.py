@@ -48,13 +48,11 @@ def label(name: str) -> str:
     return "stdin" if name == STDIO else name
 
 
-def read_input(name: str, limit: int | None = None) -> bytes:
-    """The bytes of input ``name`` (stdin for -), or the first ``limit`` of a file's."""
+def read_input(name: str) -> bytes:
     if name == STDIO:
         return sys.stdin.buffer.read()
     try:
-        with open(name, "rb") as f:
-            return f.read() if limit is None else f.read(limit)
+        return Path(name).read_bytes()
     except FileNotFoundError:
         raise click.ClickException(f"{name}: no such file") from None
     except IsADirectoryError:
