@@ -102,10 +102,36 @@ def test_a_damaged_file_is_refused_unless_salvaged(codec):
         assert codec.decode(bytes(data), salvage=True).size == (32, 32)
 
 
-def test_wrong_arguments_are_type_and_value_errors(codec):
-    with pytest.raises(ValueError, match="at least 1"):
-        codec.decode(codec.encode(smooth_image(16, 16), iterations=1), iterations=0)
-    with pytest.raises(TypeError):
-        codec.encode(12)
-    with pytest.raises(TypeError):
-        codec.decode(io.BytesIO(b""))
+@pytest.mark.parametrize("call, error, message", [
+    (lambda c, d: c.decode(d, iterations=0), ValueError, "iterations must be an int from 1 to 16, got 0"),
+    (lambda c, d: c.encode(smooth_image(16, 16), iterations=17), ValueError, "iterations must be an int from 1 to 16, got 17"),
+    (lambda c, d: c.encode(smooth_image(16, 16), iterations="4"), TypeError,
+     r"iterations must be an int from 1 to 16, got '4' \(a str\)"),
+    (lambda c, d: c.decode(d, iterations=2.0), TypeError, r"iterations must be an int from 1 to 16, got 2.0 \(a float\)"),
+    (lambda c, d: c.decode_iterations(d, iterations=True), TypeError, "iterations must be an int"),
+    (lambda c, d: c.encode(smooth_image(16, 16), size="2000"), TypeError, r"size must be a positive int \(bytes\), got '2000'"),
+    (lambda c, d: c.encode(smooth_image(16, 16), size=0), ValueError, r"size must be a positive int \(bytes\), got 0"),
+    (lambda c, d: c.decode(d, bpp=-1.0), ValueError, "bpp must be a positive number, got -1.0"),
+    (lambda c, d: c.encode(smooth_image(16, 16), psnr=None, bpp="0.5"), TypeError, "bpp must be a positive number, got '0.5'"),
+    (lambda c, d: c.encode(smooth_image(16, 16), iterations=2, size=1000), ValueError, "give at most one of"),
+    (lambda c, d: c.encode(12), TypeError, "cannot encode a int"),
+    (lambda c, d: c.decode(io.BytesIO(b"")), TypeError, "cannot decode a BytesIO"),
+])
+def test_wrong_arguments_are_type_and_value_errors_not_refusals(codec, call, error, message):
+    data = codec.encode(smooth_image(16, 16), iterations=1)
+    with pytest.raises(error, match=message) as caught:
+        call(codec, data)
+    assert not isinstance(caught.value, RnncodecError)
+
+
+def test_a_path_that_cannot_be_read_is_a_refusal_and_an_os_error(codec, tmp_path):
+    for call in (lambda: codec.encode(tmp_path / "photo.png"), lambda: codec.decode(str(tmp_path / "photo.rgc")),
+                 lambda: rnncodec.info(tmp_path / "photo.rgc")):
+        with pytest.raises(rnncodec.MissingFileError, match="photo.(png|rgc): no such file$") as caught:
+            call()
+        assert isinstance(caught.value, FileNotFoundError) and isinstance(caught.value, RnncodecError)
+        assert caught.value.filename.startswith(str(tmp_path))
+    with pytest.raises(rnncodec.UnreadableFileError, match="is a directory") as caught:
+        codec.encode(tmp_path)
+    assert isinstance(caught.value, OSError) and isinstance(caught.value, RnncodecError)
+    assert not isinstance(caught.value, FileNotFoundError)

@@ -268,7 +268,7 @@ def test_many_inputs_each_get_their_output_and_a_bad_one_does_not_stop_the_other
     assert f"rnncodec: error: {tmp_path / 'text.png'}: not an image file" in lines
     assert f"rnncodec: error: {tmp_path / 'empty.jpg'}: empty file" in lines
     assert sum(line.startswith("rnncodec: error:") for line in lines) == 2
-    assert re.fullmatch(r"encoded 3 files, 2 failed: \d+ bytes in, \d+ bytes out, mean \d+\.\d{4} bpp", lines[-1])
+    assert re.fullmatch(r"encoded 3 files, 2 failed: \d+ bytes in, \d+ bytes out, \d+\.\d{4} bpp over all 3072 pixels", lines[-1])
     rgcs = [tmp_path / f"{name}.rgc" for name in "abc"]
     assert all(p.exists() for p in rgcs) and not (tmp_path / "text.rgc").exists() and not leftovers(tmp_path)
     code, err = run(["decode", *map(str, rgcs)] + model, capsys)
@@ -290,7 +290,8 @@ def test_outputs_of_many_inputs_go_beside_them_or_into_a_folder(three_images, ti
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.rgc", "b.rgc", "c.rgc"]
     Image.open(three_images[0]).save(tmp_path / "a.bmp")
     code, err = run(["encode", three_images[0], str(tmp_path / "a.bmp"), "-q", "1", "-f"] + model, capsys)
-    assert code == 1 and f"{tmp_path / 'a.bmp'}: its output {tmp_path / 'a.rgc'} is also {three_images[0]}'s" in err
+    assert code == 1 and err == (f"rnncodec: error: {tmp_path / 'a.bmp'}: skipped: {three_images[0]} writes {tmp_path / 'a.rgc'} "
+                                 "too (two inputs would write the same output; rename one, or give each its own -o)\n")
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_the_encode(photo, tiny_weights, tmp_path, capsys, monkeypatch):
@@ -398,3 +399,215 @@ def test_a_closed_pipe_ends_quietly_with_status_141(photo, tiny_weights, command
         os.close(write_end)
     assert out.returncode == 141 and out.stderr == b""
     assert not leftovers(photo.parent)
+
+
+@pytest.fixture(scope="module")
+def large_decode(tmp_path_factory):
+    """An .rgc file (the shipped model) whose decoded PNG is more than twice a pipe's 64 KiB buffer, and that PNG."""
+    import rnncodec
+    from rnncodec.images import encode_output
+
+    folder = tmp_path_factory.mktemp("large")
+    data = rnncodec.encode(smooth_image(384, 512, seed=3), iterations=1)
+    (folder / "large.rgc").write_bytes(data)
+    png = encode_output(rnncodec.decode(data), "PNG")
+    assert len(png) > 2 * 65536
+    return folder / "large.rgc", png
+
+
+def test_stdout_gets_every_byte_of_an_output_larger_than_a_pipe(large_decode):
+    rgc, png = large_decode
+    out = subprocess.run([sys.executable, "-m", "rnncodec", "decode", str(rgc), "-o", "-"], capture_output=True, timeout=120)
+    assert out.returncode == 0 and out.stderr == b""
+    assert out.stdout == png
+
+
+def test_a_reader_that_leaves_during_a_large_output_ends_rnncodec_with_141(large_decode):
+    """`rnncodec decode x.rgc -o - | head -c 100`: the first write fills the pipe and returns short; the rest
+    finds the reader gone. That is status 141, and -v reports nothing as written."""
+    rgc, _ = large_decode
+    process = subprocess.Popen([sys.executable, "-m", "rnncodec", "decode", str(rgc), "-o", "-", "-v"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = process.stdout.read(100)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141 and stderr == b""
+    assert head.startswith(b"\x89PNG")
+
+
+# --- decode's output format and quality -----------------------------------------------------------------
+def test_lossy_outputs_are_written_at_the_stated_quality(photo, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "2"] + model, capsys)[0] == 0
+    rgc = str(photo.with_suffix(".rgc"))
+    assert run(["decode", rgc, "-o", str(tmp_path / "lossless.png")] + model, capsys) == (0, "")
+    pixels = Image.open(tmp_path / "lossless.png")
+
+    def pillow(format, **options):
+        buffer = io.BytesIO()
+        pixels.save(buffer, format, **options)
+        return buffer.getvalue()
+
+    code, err = run(["decode", rgc, "-o", str(tmp_path / "default.jpg"), "-v"] + model, capsys)
+    assert code == 0 and err.rstrip().endswith("bpp, JPEG quality 95")
+    assert (tmp_path / "default.jpg").read_bytes() == pillow("JPEG", quality=95) != pillow("JPEG")
+    code, err = run(["decode", rgc, "-o", str(tmp_path / "low.webp"), "--quality", "30", "-v"] + model, capsys)
+    assert code == 0 and err.rstrip().endswith("bpp, WebP quality 30")
+    assert (tmp_path / "low.webp").read_bytes() == pillow("WEBP", quality=30)
+    code, err = run(["decode", rgc, "-o", str(tmp_path / "again.png"), "-v"] + model, capsys)
+    assert code == 0 and "quality" not in err
+    assert "default 95" in subprocess.run([sys.executable, "-m", "rnncodec", "decode", "--help"], capture_output=True,
+                                          text=True).stdout
+
+
+def test_format_picks_the_output_format_for_stdout_and_for_names(photo, tiny_weights, tmp_path, capsys):
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "1"] + model, capsys)[0] == 0
+    rgc = str(photo.with_suffix(".rgc"))
+    out = subprocess.run([sys.executable, "-m", "rnncodec", "decode", rgc, "-o", "-", "--format", "jpg", "--quality", "50"]
+                         + model, capture_output=True, timeout=120)
+    assert out.returncode == 0 and Image.open(io.BytesIO(out.stdout)).format == "JPEG"
+    (tmp_path / "out").mkdir()
+    assert run(["decode", rgc, "-o", f"{tmp_path / 'out'}/", "--format", "tiff"] + model, capsys) == (0, "")
+    assert Image.open(tmp_path / "out" / "photo.tif").format == "TIFF"
+    assert run(["decode", rgc, "-o", str(tmp_path / "noext"), "--format", "webp"] + model, capsys) == (0, "")
+    assert Image.open(tmp_path / "noext").format == "WEBP"
+
+
+@pytest.mark.parametrize("args, status, message", [
+    (["-o", "{tmp}/x.png", "--quality", "80"], 1, "x.png: --quality 80 applies to JPEG, WebP and AVIF outputs only, not to PNG"),
+    (["-o", "{tmp}/x.jpg", "--format", "png"], 1, "x.jpg: --format png would write PNG into a JPEG name"),
+    (["-o", "{tmp}/x.png", "--format", "xyz"], 2, "xyz is not an image format rnncodec can write here"),
+    (["-o", "{tmp}/x.jpg", "--quality", "101"], 2, "101 is not in the range 1<=x<=100"),
+])
+def test_a_format_or_quality_that_does_not_fit_is_refused_before_decoding(args, status, message, photo, tiny_weights,
+                                                                           tmp_path, capsys, monkeypatch):
+    import rnncodec.api
+
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "1"] + model, capsys)[0] == 0
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("decoded although the output format cannot be written")
+
+    monkeypatch.setattr(rnncodec.api.Codec, "decode", no_decode)
+    code, err = run(["decode", str(photo.with_suffix(".rgc"))] + [a.format(tmp=tmp_path) for a in args] + model, capsys)
+    assert code == status and err.count("\n") == 1 and message in err, err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("x.")]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_an_alpha_channel_to_jpeg_is_refused_before_decoding(mode, tiny_weights, tmp_path, capsys, monkeypatch):
+    import rnncodec.api
+
+    image = Image.fromarray(smooth_image(24, 32)).convert(mode)
+    image.save(tmp_path / "alpha.png")
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(tmp_path / "alpha.png"), "-q", "1"] + model, capsys)[0] == 0
+    monkeypatch.setattr(rnncodec.api.Codec, "decode", lambda *a, **k: pytest.fail("decoded"))
+    code, err = run(["decode", str(tmp_path / "alpha.rgc"), "-o", str(tmp_path / "alpha.jpg")] + model, capsys)
+    assert one_line_error(code, err)
+    assert f"{tmp_path / 'alpha.jpg'}: JPEG has no alpha channel, and {tmp_path / 'alpha.rgc'} is {mode}" in err
+    assert not (tmp_path / "alpha.jpg").exists()
+
+
+# --- without the train extra ----------------------------------------------------------------------------
+WITHOUT_TORCH = "import sys; sys.modules['torch'] = None  # as in an install without the train extra\n"
+
+
+@pytest.mark.parametrize("command", ["train --data {data} --out {tmp}/run --steps 1", "eval {data}",
+                                     "fit-coder {weights} --data {data} -o {tmp}/fitted.safetensors",
+                                     "fit-block-stage {weights} --data {data} -o {tmp}/stage.safetensors"])
+def test_commands_that_need_pytorch_say_how_to_install_it(command, image_folder, tiny_weights, tmp_path):
+    argv = command.format(data=image_folder, tmp=tmp_path, weights=tiny_weights).split()
+    script = WITHOUT_TORCH + "from rnncodec.cli import main; main(sys.argv[1:])"
+    out = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == f"rnncodec: error: rnncodec {argv[0]} needs torch, which is not installed: pip install 'rnncodec[train]'\n"
+
+
+@pytest.mark.parametrize("missing", ["torch", "onnx"])
+def test_export_without_the_train_extra_says_how_to_install_it(missing, tiny_weights):
+    script = (f"import runpy, sys; sys.modules[{missing!r}] = None\n"
+              "runpy.run_module('rnncodec.export', run_name='__main__', alter_sys=True)")
+    out = subprocess.run([sys.executable, "-c", script, str(tiny_weights)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr == (f"rnncodec: error: python -m rnncodec.export needs {missing}, which is not installed: "
+                          "pip install 'rnncodec[train]'\n")
+
+
+# --- messages that say what was typed and what is allowed ------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["encode", "{photo}", "-q", "80"], "Invalid value for '-q' / '--iterations': 80 is not an iteration count: it counts "
+     "iterations, 1–16 (0.125 bpp each before entropy coding); a quality in percent, as cwebp -q takes, is not supported: "
+     "for a smaller or better file give a target, --size BYTES, --bpp X or --psnr DB"),
+    (["encode", "{photo}", "--iterations", "0"], "0 is not an iteration count: it counts iterations, 1–16 (0.125 bpp each "
+     "before entropy coding)\n"),
+    (["encode", "{photo}", "-q", "high"], "'high' is not a whole number: it counts iterations, 1–16"),
+    (["encode", "{photo}", "--quality", "80"], "encode has no --quality (80): -q counts iterations, 1–16; for a size or "
+     "quality target give --size BYTES, --bpp X or --psnr DB"),
+    (["decode", "{rgc}", "-n", "17"], "Invalid value for '-n' / '--iterations': 17 is not an iteration count: it counts "
+     "iterations, 1–16 (0.125 bpp each before entropy coding)\n"),
+    (["decode", "{rgc}", "-n", "2", "--size", "5000"], "-n and --size exclude each other: give one of -n, --size, --bpp"),
+    (["decode", "{rgc}", "-n", "2", "--bpp", "0.5"], "-n and --bpp exclude each other"),
+])
+def test_a_wrong_argument_says_what_was_typed_and_what_is_allowed(args, message, photo, tmp_path, capsys):
+    argv = [a.format(photo=photo, rgc=tmp_path / "x.rgc") for a in args]
+    code, err = run(argv, capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("rnncodec: error: ") and message in err, err
+
+
+def test_decode_help_says_what_its_size_and_bpp_do():
+    out = subprocess.run([sys.executable, "-m", "rnncodec", "decode", "--help"], capture_output=True, text=True, timeout=60)
+    text = " ".join(out.stdout.split())
+    assert "--size BYTES Decode the complete iterations among the file's first BYTES bytes" in text
+    assert "--bpp X The same, for the first X bits per pixel of the file" in text
+    assert "largest file" not in text
+
+
+def test_the_summary_gives_all_bits_over_all_pixels(tiny_weights, tmp_path, capsys):
+    from rnncodec.api import info
+
+    Image.fromarray(smooth_image(16, 16, seed=1)).save(tmp_path / "small.png")
+    Image.fromarray(smooth_image(96, 128, seed=2)).save(tmp_path / "large.png")
+    code, err = run(["encode", str(tmp_path / "small.png"), str(tmp_path / "large.png"), "-q", "2", "-v",
+                     "--model", str(tiny_weights)], capsys)
+    files = [info(tmp_path / "small.rgc"), info(tmp_path / "large.rgc")]
+    pixels = sum(f.header.width * f.header.height for f in files)
+    overall = sum(f.size * 8 for f in files) / pixels
+    mean = sum(f.bpp for f in files) / 2
+    assert code == 0 and f"{overall:.4f} bpp over all {pixels} pixels" in err.splitlines()[-1]
+    assert f"{mean:.4f}" != f"{overall:.4f}"
+
+
+# --- --threads and --quiet ----------------------------------------------------------------------------------
+def test_threads_sets_the_threads_of_every_network_call(photo, tiny_weights, tmp_path, capsys, monkeypatch):
+    import rnncodec.runtime
+
+    monkeypatch.setenv("RNNCODEC_THREADS", "1")  # restored after the test, whatever --threads sets
+    seen = []
+    options = rnncodec.runtime.session_options
+    monkeypatch.setattr(rnncodec.runtime, "session_options", lambda ort, threads: seen.append(threads) or options(ort, threads))
+    model = ["--model", str(tiny_weights)]
+    assert run(["encode", str(photo), "-q", "1", "--threads", "3"] + model, capsys) == (0, "")
+    assert seen and set(seen) == {3}
+    seen.clear()
+    assert run(["decode", str(photo.with_suffix(".rgc")), "-o", str(tmp_path / "x.png"), "--threads", "2"] + model,
+               capsys) == (0, "")
+    assert seen and set(seen) == {2} and os.environ["RNNCODEC_THREADS"] == "2"
+    code, err = run(["decode", str(photo.with_suffix(".rgc")), "--threads", "0"], capsys)
+    assert code == 2 and "'--threads': 0 is not in the range x>=1" in err
+
+
+def test_quiet_silences_warnings_and_the_progress_bar_but_not_errors(tiny_weights, tmp_path, capsys, monkeypatch):
+    frames = [Image.fromarray(np.full((16, 16, 3), 70 * i, np.uint8)) for i in range(2)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    model = ["--model", str(tiny_weights), "-q", "1", "-f"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # where the progress bar shows
+    code, err = run(["encode", str(tmp_path / "anim.gif")] + model, capsys)
+    assert code == 0 and "warning" in err and "encoding" in err
+    code, err = run(["encode", str(tmp_path / "anim.gif"), "--quiet"] + model, capsys)
+    assert code == 0 and err == ""
+    code, err = run(["encode", str(tmp_path / "anim.gif"), str(tmp_path / "none.png"), "--quiet", "-o", f"{tmp_path}/"]
+                    + model, capsys)
+    assert code == 1 and err == f"rnncodec: error: {tmp_path / 'none.png'}: no such file\n"

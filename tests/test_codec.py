@@ -133,7 +133,7 @@ def test_sixteen_bit_input_is_converted_with_a_warning():
     a = (np.arange(24 * 20, dtype=np.uint16).reshape(20, 24) * 130)
     buf = io.BytesIO()
     Image.fromarray(a).save(buf, format="PNG")
-    with pytest.warns(UserWarning, match="8-bit"):
+    with pytest.warns(UserWarning, match="16-bit grayscale .*reduced to 8 bits per sample"):
         picture = read_picture(buf.getvalue())
     assert picture.mode == "L" and picture.rgb.dtype == np.uint8
     assert picture.rgb[..., 0].max() == round(int(a.max()) * 255 / 65535)

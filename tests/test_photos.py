@@ -104,11 +104,14 @@ def cmyk_with_profile():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: sixteen_bit_png(1), "input is I;16.*converted to 8-bit"),
-    (lambda: sixteen_bit_png(2), "16 bits per channel; converted to 8-bit"),
-    (lambda: sixteen_bit_png(3), "16 bits per channel; converted to 8-bit RGB"),
-    (lambda: sixteen_bit_png(4), "16 bits per channel; converted to 8-bit RGBA"),
-    (lambda: saved(Image.fromarray((np.arange(64).reshape(8, 8) * 1000).astype(np.int32)), "TIFF"), "input is I .*8-bit"),
+    (lambda: sixteen_bit_png(1), r"^input is 16-bit grayscale \(Pillow mode I;16\); reduced to 8 bits per sample$"),
+    (lambda: sixteen_bit_png(2), "^input is 16-bit (LA|RGBA); reduced to 8 bits per sample$"),  # Pillow reads RGBA
+    (lambda: sixteen_bit_png(3), "^input is 16-bit RGB; reduced to 8 bits per sample$"),
+    (lambda: sixteen_bit_png(4), "^input is 16-bit RGBA; reduced to 8 bits per sample$"),
+    (lambda: saved(Image.fromarray((np.arange(64).reshape(8, 8) * 1000).astype(np.int32)), "TIFF"),
+     r"^input is 32-bit integer grayscale \(Pillow mode I\); reduced to 8 bits per sample$"),
+    (lambda: saved(Image.fromarray(np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)), "TIFF"),
+     r"^input is 32-bit floating-point grayscale \(Pillow mode F\); reduced to 8 bits per sample$"),
     (lambda: saved(Image.fromarray(smooth_image(8, 8)).convert("CMYK"), "JPEG"), "input is CMYK; converted to RGB$"),
     (cmyk_with_profile, "input is CMYK; converted to RGB without its ICC profile"),
     (lambda: saved(Image.fromarray(smooth_image(8, 8)).convert("P"), "PNG"), r"palette image \(P\); converted to RGB"),

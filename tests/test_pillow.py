@@ -80,3 +80,12 @@ def test_the_icc_profile_is_in_info_and_saved_back(tmp_path):
     with Image.open(tmp_path / "bad.rgc") as im, pytest.raises(rnncodec.DamageError, match="the chunk at byte 46 is corrupt"):
         assert "icc_profile" not in im.info
         im.load()
+
+
+def test_save_refuses_a_quality_and_takes_a_target(photo_rgc, tmp_path):
+    image = Image.open(photo_rgc.with_suffix(".png"))
+    with pytest.raises(ValueError, match=r"an \.rgc file has no quality \(quality=80\): give iterations="):
+        image.save(tmp_path / "q.rgc", quality=80)
+    assert not (tmp_path / "q.rgc").exists()
+    image.save(tmp_path / "small.rgc", size=600)
+    assert 0 < (tmp_path / "small.rgc").stat().st_size <= 600

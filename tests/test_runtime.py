@@ -196,7 +196,9 @@ def test_golden_files_decode_within_one_level_on_onnx(tmp_path):
 
 @pytest.mark.parametrize("variable, value, message", [
     ("RNNCODEC_ENGINE", "tensorflow", "unknown engine 'tensorflow'"),
-    ("RNNCODEC_THREADS", "two", "RNNCODEC_THREADS must be a positive whole number"),
+    ("RNNCODEC_THREADS", "two", "rnncodec: error: RNNCODEC_THREADS=two: the threads per network call must be a "
+                                "positive whole number, such as RNNCODEC_THREADS=2\n"),
+    ("RNNCODEC_THREADS", "0", "rnncodec: error: RNNCODEC_THREADS=0: the threads"),
 ])
 def test_bad_engine_settings_are_one_line_errors(tmp_path, variable, value, message):
     rgc = tmp_path / "x.rgc"
@@ -204,6 +206,7 @@ def test_bad_engine_settings_are_one_line_errors(tmp_path, variable, value, mess
     run = subprocess.run([sys.executable, "-m", "rnncodec", "decode", str(rgc)], capture_output=True, text=True,
                          env={**os.environ, variable: value})
     assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr
+    assert ".safetensors" not in run.stderr  # the setting is at fault, not the weights file
 
 
 def test_the_engine_is_chosen_by_name_or_environment(tiny_weights, monkeypatch):
@@ -232,3 +235,16 @@ def test_numpy_image_conversions_are_the_pytorch_ones():
     x = np.random.default_rng(0).uniform(-0.6, 0.6, (3, 16, 16)).astype(np.float32)
     x[0, 0, :9] = (np.arange(9, dtype=np.float32) + 0.5) / 255 - 0.5  # exactly half-way between two levels
     assert np.array_equal(network_to_image(x), to_uint8(torch.from_numpy(x).clamp(-0.5, 0.5)))
+
+
+def test_the_threads_setting_also_sets_pytorchs_threads(tiny_weights, monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("RNNCODEC_THREADS", "2")
+        TorchEngine.load(tiny_weights)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("RNNCODEC_THREADS", "1")
+        TorchEngine.load(tiny_weights)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

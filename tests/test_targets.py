@@ -85,7 +85,7 @@ def test_a_psnr_target_no_iteration_reaches_keeps_all_with_a_warning(codec, imag
 @pytest.mark.parametrize("arguments, message", [
     ({"iterations": 4, "size": 100}, "at most one of iterations, size, bpp, psnr"),
     ({"size": 100, "psnr": 20}, "at most one"),
-    ({"size": 0}, "size must be a positive number"),
+    ({"size": 0}, r"size must be a positive int \(bytes\), got 0"),
     ({"bpp": -1.0}, "bpp must be a positive number"),
     ({"psnr": float("nan")}, "psnr must be a positive number"),
 ])

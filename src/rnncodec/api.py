@@ -5,16 +5,19 @@ come back as Pillow images. An image is encoded to a number of iterations or to 
 or bpp budget, a PSNR): the most iterations are encoded once and the file is cut after as many as
 the target asks for (a progressive file makes that a cut, not a search). Decoding picks the
 weights by the file's model id among the models this release carries (:mod:`rnncodec.registry`),
-unless a weights file is given. Every refusal is an :class:`~rnncodec.errors.RnncodecError`; a
-file decoded with fewer iterations than it declares gives a
-:class:`~rnncodec.errors.RnncodecWarning`. Nothing here imports PyTorch until an image is encoded
-or decoded.
+unless a weights file is given. Every refusal is an :class:`~rnncodec.errors.RnncodecError` (a
+path that cannot be read: :class:`~rnncodec.errors.UnreadableFileError`, also an OSError, and
+:class:`~rnncodec.errors.MissingFileError`, also a FileNotFoundError); a wrong argument is a
+TypeError or a ValueError that is not one. A file decoded with fewer iterations than it declares
+gives a :class:`~rnncodec.errors.RnncodecWarning`. Nothing here imports PyTorch until an image is
+encoded or decoded.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -22,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
 from . import bitstream, registry
-from .errors import ImageError, RnncodecWarning, TargetError, WeightsError
+from .errors import ImageError, MissingFileError, RnncodecWarning, TargetError, UnreadableFileError, WeightsError
+from .limits import MAX_ITERATIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,6 +66,7 @@ class Codec:
         - ``psnr``: the fewest iterations whose decoded picture reaches that PSNR (dB) against the
           image; all of them, with a RnncodecWarning, if none does.
         """
+        _check_iterations(iterations)
         _at_most_one(iterations=iterations, size=size, bpp=bpp, psnr=psnr)
         picture = to_picture(image)
         encoder = self._encoder()
@@ -93,6 +98,7 @@ class Codec:
         DamageError unless ``salvage``, which decodes its intact iterations with a warning. The
         image's ``info`` holds the ``iterations`` decoded and the file's ``icc_profile``, if any.
         """
+        _check_iterations(iterations)
         _at_most_one(size=size, bpp=bpp)
         data = _rgc_bytes(data)
         if size is not None or bpp is not None:
@@ -119,8 +125,7 @@ class Codec:
 
     def _decoded(self, data: RgcInput, iterations: int | None, salvage: bool, keep_all: bool, progress: Progress) -> Decoded:
         """The codec's decode of a file (the weights it names, unless the codec has its own), warnings raised."""
-        if iterations is not None and iterations < 1:
-            raise ValueError(f"iterations must be at least 1, got {iterations}")
+        _check_iterations(iterations)
         data = _rgc_bytes(data)
         header = bitstream.parse_header(data)
         decoded = self._decoder(header.model_id).decode(data, iterations, keep_all, progress, salvage)
@@ -181,15 +186,32 @@ def psnr_per_iteration(data: RgcInput, original: ImageInput, *, model: str | os.
     return _codec(model).psnr_per_iteration(data, original)
 
 
-# --- targets -------------------------------------------------------------------------------------
+# --- arguments and targets -----------------------------------------------------------------------
+def _check_iterations(iterations) -> None:
+    """Refuse an iteration count that is not an int from 1 to MAX_ITERATIONS (None: the default)."""
+    if iterations is None:
+        return
+    wanted = f"iterations must be an int from 1 to {MAX_ITERATIONS}"
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral):
+        raise TypeError(f"{wanted}, got {iterations!r} (a {type(iterations).__name__})")
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise ValueError(f"{wanted}, got {iterations}")
+
+
 def _at_most_one(**choices) -> None:
-    """Refuse more than one of the choices, and a target that is not a positive number."""
+    """Refuse more than one of the choices, and a target that is not a positive number (size: an int)."""
     given = {name: value for name, value in choices.items() if value is not None}
     if len(given) > 1:
         raise ValueError(f"give at most one of {', '.join(choices)}; got {' and '.join(given)}")
     for name, value in given.items():
-        if name != "iterations" and not 0 < value < math.inf:  # iterations: the codec checks them
-            raise ValueError(f"{name} must be a positive number, got {value}")
+        if name == "iterations":
+            continue
+        kind = numbers.Integral if name == "size" else numbers.Real
+        wanted = f"{name} must be a positive {'int (bytes)' if name == 'size' else 'number'}"
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise TypeError(f"{wanted}, got {value!r} (a {type(value).__name__})")
+        if not 0 < value < math.inf:
+            raise ValueError(f"{wanted}, got {value}")
 
 
 def _budget(pixels: int, size: int | None, bpp: float | None) -> int:
@@ -327,7 +349,7 @@ def to_picture(image: ImageInput) -> Picture:
     if isinstance(image, (bytes, bytearray, memoryview)):
         return read_picture(bytes(image))
     if isinstance(image, (str, os.PathLike)):
-        return read_picture(Path(image).read_bytes())
+        return read_picture(_read_path(image))
     raise TypeError(f"cannot encode a {type(image).__name__}: give a Pillow image, a numpy array, a path or image bytes")
 
 
@@ -335,5 +357,17 @@ def _rgc_bytes(data: RgcInput) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     if isinstance(data, (str, os.PathLike)):
-        return Path(data).read_bytes()
+        return _read_path(data)
     raise TypeError(f"cannot decode a {type(data).__name__}: give .rgc bytes or a path")
+
+
+def _read_path(path: str | os.PathLike) -> bytes:
+    """The bytes of an input file, or MissingFileError / UnreadableFileError naming it."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as e:
+        raise MissingFileError(e.errno, "no such file", os.fspath(path)) from None
+    except IsADirectoryError as e:
+        raise UnreadableFileError(e.errno, "is a directory", os.fspath(path)) from None
+    except OSError as e:
+        raise UnreadableFileError(e.errno, f"cannot read ({e.strerror or e})", os.fspath(path)) from None

@@ -36,6 +36,8 @@ def load_engine(path: Path, name: str | None = None):
     if is_block_stage(path):
         try:
             return StagedEngine(load_engine(network_weights(path), name), load_block_stage(path))
+        except WeightsError:
+            raise  # it names its own file, or the setting at fault
         except ValueError as e:
             raise WeightsError(f"{path}: {e}") from None
     name = engine_name(name)

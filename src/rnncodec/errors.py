@@ -1,4 +1,7 @@
-"""The errors rnncodec raises: one base class, so a caller (and the CLI) can catch them all."""
+"""The errors rnncodec raises: one base class, so a caller (and the CLI) can catch them all.
+
+A wrong argument (a type or value the function does not take) is a programming error, not a
+refusal: it raises TypeError or ValueError, never an RnncodecError."""
 
 from __future__ import annotations
 
@@ -30,6 +33,18 @@ class UnknownModelError(FormatError):
 
 class ImageError(RnncodecError):
     """The input is not an image rnncodec can encode (or the output cannot be written in a format)."""
+
+
+class UnreadableFileError(OSError, RnncodecError):
+    """A path given as an image or an .rgc file that cannot be read (a folder, no permission …):
+    also an OSError, with its ``errno`` and ``filename``."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+class MissingFileError(FileNotFoundError, UnreadableFileError):
+    """A path given as an image or an .rgc file that does not exist: also a FileNotFoundError."""
 
 
 class TargetError(RnncodecError):

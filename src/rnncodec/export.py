@@ -21,8 +21,17 @@ import sys
 import warnings
 from pathlib import Path
 
-import torch
-import torch.nn as nn
+COMMAND = "python -m rnncodec.export"
+
+try:
+    import torch
+    import torch.nn as nn
+except ModuleNotFoundError as missing:  # `python -m rnncodec.export` in an install without the train extra
+    if __name__ != "__main__":
+        raise
+    from .wording import needs_train_extra
+
+    sys.exit(f"rnncodec: error: {needs_train_extra(COMMAND, missing) or missing}")
 
 from .config import ModelConfig
 from .files import atomic_write
@@ -165,4 +174,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from .errors import RnncodecError
+    from .wording import needs_train_extra
+
+    try:
+        main()
+    except ModuleNotFoundError as e:  # onnx, imported when first needed
+        if needs_train_extra(COMMAND, e) is None:
+            raise
+        sys.exit(f"rnncodec: error: {needs_train_extra(COMMAND, e)}")
+    except RnncodecError as e:
+        sys.exit(f"rnncodec: error: {e}")

@@ -13,7 +13,8 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from .bitstream import MAX_ICC, MAX_PIXELS, MAX_SIDE
 from .errors import ImageError, RnncodecWarning
 
-MORE_THAN_8_BITS = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # gray modes converted to 8-bit L
+GRAY_DEPTHS = {"I;16": "16-bit", "I;16L": "16-bit", "I;16B": "16-bit", "I;16N": "16-bit", "I": "32-bit integer",
+               "F": "32-bit floating-point"}  # gray modes of more than 8 bits, converted to 8-bit L
 CODEC_MODES = ("L", "LA", "RGB", "RGBA")
 KEEP_VALUES = {"1": "L", "La": "LA", "RGBa": "RGBA"}  # conversions that change no value: no warning
 ICC_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "AVIF")  # output formats that hold an ICC profile
@@ -54,7 +55,7 @@ def _warn(message: str) -> None:
 
 def _to_8bit(im: Image.Image) -> Image.Image:
     """16-bit and 32-bit integer or float gray → 8-bit gray, with a warning."""
-    _warn(f"input is {im.mode} (more than 8 bits); converted to 8-bit")
+    _warn(f"input is {GRAY_DEPTHS[im.mode]} grayscale (Pillow mode {im.mode}); reduced to 8 bits per sample")
     a = np.asarray(im).astype(np.float64)
     top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
     return Image.fromarray(np.clip(np.round(a * 255.0 / top), 0, 255).astype(np.uint8), "L")
@@ -138,10 +139,10 @@ def _kept_profile(im: Image.Image) -> bytes | None:
 def _to_codec_mode(im: Image.Image, deep: bool, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
     """The image in one of the codec's modes, with one warning if that loses anything, and the ICC
     profile if it still applies (not one of another colour space, such as CMYK)."""
-    if im.mode in MORE_THAN_8_BITS:
+    if im.mode in GRAY_DEPTHS:
         return _to_8bit(im), icc
     if deep:
-        _warn(f"input has 16 bits per channel; converted to 8-bit {im.mode}")
+        _warn(f"input is 16-bit {im.mode}; reduced to 8 bits per sample")
     if im.mode in CODEC_MODES:
         return im, icc
     if im.mode in KEEP_VALUES:
@@ -154,11 +155,20 @@ def _to_codec_mode(im: Image.Image, deep: bool, icc: bytes | None) -> tuple[Imag
     return im.convert("RGB"), None
 
 
-def encode_output(im: Image.Image, format: str) -> bytes:
-    """A decoded image as file bytes in a Pillow format (PNG, JPEG …)."""
+LOSSY_FORMATS = ("JPEG", "WEBP", "AVIF")  # output formats written at a quality (1–100)
+DEFAULT_QUALITY = 95  # theirs when none is given (Pillow's own defaults, 75–80, lose visibly more)
+
+
+def encode_output(im: Image.Image, format: str, quality: int | None = None) -> bytes:
+    """A decoded image as file bytes in a Pillow format (PNG, JPEG …); a lossy format (LOSSY_FORMATS)
+    at ``quality``, DEFAULT_QUALITY if None."""
     if format.upper() in ("JPEG", "JPG") and im.mode in ("RGBA", "LA"):
         raise ImageError(f"{format} cannot store the alpha channel; write PNG instead")
     options = {}
+    if format.upper() in LOSSY_FORMATS:
+        options["quality"] = DEFAULT_QUALITY if quality is None else quality
+    elif quality is not None:
+        raise ImageError(f"{format} is not written at a quality (only {', '.join(LOSSY_FORMATS)} are)")
     profile = im.info.get("icc_profile")
     if profile and format.upper() in ICC_FORMATS:
         options["icc_profile"] = profile

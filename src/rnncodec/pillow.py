@@ -3,8 +3,9 @@
 ``import rnncodec`` registers it. Opening reads the header (and the ICC profile, into
 ``info["icc_profile"]``, if the file carries one); the pixels are decoded (with the shipped model
 the file names) when Pillow first needs them. A truncated file gives its complete
-iterations, with a warning. Saving takes ``iterations`` (default 8), ``model`` (a weights file)
-and ``tile``.
+iterations, with a warning. Saving takes ``iterations`` (default 8) or one target, ``size``
+(bytes), ``bpp`` or ``psnr`` (as :func:`rnncodec.encode`), ``model`` (a weights file) and ``tile``;
+``quality``, which other formats take, raises ValueError: an .rgc file has iterations, not a quality.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     from .api import encode
 
     options = im.encoderinfo
-    fp.write(encode(im, options.get("iterations", 8), model=options.get("model"), tile=options.get("tile")))
+    if "quality" in options:
+        raise ValueError(f"an .rgc file has no quality (quality={options['quality']!r}): give iterations= (1–16, "
+                         "0.125 bpp each before entropy coding), or a target: size= (bytes), bpp= or psnr=")
+    fp.write(encode(im, options.get("iterations"), size=options.get("size"), bpp=options.get("bpp"),
+                    psnr=options.get("psnr"), model=options.get("model"), tile=options.get("tile")))
 
 
 def register() -> None:

@@ -29,7 +29,8 @@ def default_threads() -> int:
     on a busy machine; see benchmarks/inference_speed.py)."""
     value = os.environ.get(THREADS_VARIABLE, "1")
     if not value.isdigit() or int(value) < 1:
-        raise EngineError(f"{THREADS_VARIABLE} must be a positive whole number, not {value!r}")
+        raise EngineError(f"{THREADS_VARIABLE}={value}: the threads per network call must be a positive whole number, "
+                          f"such as {THREADS_VARIABLE}=2")
     return int(value)
 
 

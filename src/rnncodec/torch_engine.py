@@ -18,8 +18,14 @@ class TorchEngine:
 
     @classmethod
     def load(cls, weights) -> "TorchEngine":
+        """The engine of a weights file; $RNNCODEC_THREADS, where set, sets PyTorch's threads."""
+        import os
+
+        from .runtime import THREADS_VARIABLE, default_threads
         from .weights import load_model
 
+        if THREADS_VARIABLE in os.environ:
+            torch.set_num_threads(default_threads())
         return cls(load_model(weights))
 
     def encode_step(self, residual: np.ndarray, t: int, state=None):

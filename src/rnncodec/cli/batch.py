@@ -23,12 +23,14 @@ class Job:
 
 @dataclass(frozen=True)
 class Result:
-    """One file done: its bytes, and the iterations and bpp of the .rgc file (the part decoded)."""
+    """One file done: its bytes, and the iterations, bpp and pixels of the .rgc file (the part decoded)."""
 
     bytes_in: int
     bytes_out: int
     iterations: int
     bpp: float
+    pixels: int
+    note: str = ""  # said after the rest in -v's line: "JPEG quality 95"
 
 
 Work = Callable[[Job, Callable[[int, int], None]], tuple[bytes, Result]]  # (job, progress) → output bytes, result
@@ -50,15 +52,15 @@ def plan(inputs: tuple[str, ...], output: str | None, suffix: str) -> list[Job]:
 
 
 def run(jobs: list[Job], work: Work, *, force: bool, verbose: bool, doing: str, done_verb: str,
-        check: Callable[[Job], None] | None = None) -> None:
+        check: Callable[[Job], None] | None = None, quiet: bool = False) -> None:
     """Check every output (and ``check`` each job), then do each job and write its output; exit with
-    status 1 if any failed. ``doing``, ``done_verb``: 'encoding', 'encoded'."""
+    status 1 if any failed. ``doing``, ``done_verb``: 'encoding', 'encoded'; ``quiet``: no warnings, no progress bar."""
     ready, failed = checked(jobs, force, check)
     done = []
-    with ProgressBar(doing, len(ready)) as bar:
+    with ProgressBar(doing, len(ready), shown=not quiet) as bar:
         for index, job in enumerate(ready):
             try:
-                with errors_about(label(job.input)), warnings_to_stderr(label(job.input)):
+                with errors_about(label(job.input)), warnings_to_stderr(label(job.input), quiet):
                     data, result = work(job, bar.part(index, label(job.input)))
                 write_output(job.output, data)
             except click.ClickException as e:
@@ -80,7 +82,8 @@ def checked(jobs: list[Job], force: bool, check: Callable[[Job], None] | None) -
     for job in jobs:
         try:
             if job.output != STDIO and job.output in outputs:
-                raise click.ClickException(f"{label(job.input)}: its output {job.output} is also {outputs[job.output]}'s")
+                raise click.ClickException(f"{label(job.input)}: skipped: {outputs[job.output]} writes {job.output} too "
+                                           "(two inputs would write the same output; rename one, or give each its own -o)")
             check_output(job.output, job.input, force)
             if check is not None:
                 check(job)
@@ -94,25 +97,30 @@ def checked(jobs: list[Job], force: bool, check: Callable[[Job], None] | None) -
 
 
 def describe(result: Result) -> str:
-    return f"{count(result.iterations, 'iteration')}, {result.bytes_in} → {result.bytes_out} bytes, {result.bpp:.4f} bpp"
+    line = f"{count(result.iterations, 'iteration')}, {result.bytes_in} → {result.bytes_out} bytes, {result.bpp:.4f} bpp"
+    return f"{line}, {result.note}" if result.note else line
 
 
 def summary(verb: str, done: list[Result], failed: int) -> str:
-    """'encoded 3 files, 1 failed: 1234 bytes in, 567 bytes out, mean 0.4321 bpp'."""
+    """'encoded 3 files, 1 failed: 1234 bytes in, 567 bytes out, 0.4321 bpp over all 23040 pixels': the bpp of
+    the .rgc files together (their bits over their pixels, not a mean of each file's bpp)."""
     line = f"{verb} {count(len(done), 'file')}" + (f", {failed} failed" if failed else "")
     if not done:
         return line
     bytes_in, bytes_out = sum(r.bytes_in for r in done), sum(r.bytes_out for r in done)
-    return line + f": {bytes_in} bytes in, {bytes_out} bytes out, mean {sum(r.bpp for r in done) / len(done):.4f} bpp"
+    pixels = sum(r.pixels for r in done)
+    bpp = sum(r.bpp * r.pixels for r in done) / pixels
+    return line + f": {bytes_in} bytes in, {bytes_out} bytes out, {bpp:.4f} bpp over all {pixels} pixels"
 
 
 class ProgressBar:
-    """One tqdm bar on stderr for all the files, when stderr is a terminal: each file's network steps
-    move it across that file's share."""
+    """One tqdm bar on stderr for all the files, when stderr is a terminal (and ``shown``): each file's
+    network steps move it across that file's share."""
 
-    def __init__(self, description: str, files: int):
+    def __init__(self, description: str, files: int, shown: bool = True):
         self.description = description
         self.files = files
+        self.shown = shown
         self.bar = None
 
     def part(self, index: int, name: str) -> Callable[[int, int], None]:
@@ -122,7 +130,8 @@ class ProgressBar:
             if self.bar is None:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=self.files, desc=self.description, file=sys.stderr, disable=not sys.stderr.isatty(),
+                self.bar = tqdm(total=self.files, desc=self.description, file=sys.stderr,
+                                disable=not (self.shown and sys.stderr.isatty()),
                                 leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
             if self.files > 1:
                 self.bar.set_description_str(f"{self.description} {name} ({index + 1} of {self.files})", refresh=False)

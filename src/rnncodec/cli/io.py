@@ -25,6 +25,22 @@ output_option = click.option("-o", "--output", "output", metavar="OUT", type=str
 model_option = click.option("--model", type=click.Path(dir_okay=False),
                             help="Weights file (default: the shipped model; decoding picks the one the file names).")
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="A line per file and a summary on stderr.")
+quiet_option = click.option("--quiet", is_flag=True,
+                            help="No warnings and no progress bar (which shows on stderr when it is a terminal); "
+                                 "errors still.")
+
+
+def set_threads(ctx, param, value: int | None) -> None:
+    """--threads N: the same setting as $RNNCODEC_THREADS, for the engines this process loads."""
+    if value is not None:
+        from ..runtime import THREADS_VARIABLE
+
+        os.environ[THREADS_VARIABLE] = str(value)
+
+
+threads_option = click.option("--threads", type=click.IntRange(min=1), metavar="N", expose_value=False,
+                              callback=set_threads,
+                              help="Threads per network call (default 1, or $RNNCODEC_THREADS, which this sets).")
 
 
 def label(name: str) -> str:
@@ -76,8 +92,7 @@ def check_output(name: str, input_name: str, force: bool) -> None:
 
 def write_output(name: str, data: bytes) -> None:
     if name == STDIO:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        write_all(sys.stdout.buffer, data)
         return
 
     def write(tmp):
@@ -90,6 +105,31 @@ def write_output(name: str, data: bytes) -> None:
         atomic_write(Path(name), write)
     except OSError as e:
         raise click.ClickException(f"{name}: cannot write ({e.strerror or e})") from None
+
+
+def write_all(stream, data: bytes) -> None:
+    """Write every byte of data to stream and flush it, or raise (BrokenPipeError when the reader is gone).
+
+    A buffered stream's write can return a short count without raising: after part of a large write
+    went into a pipe, an error on the rest (the reader gone) is kept for later, so the data must be
+    written until none is left, and the error comes on the next write or the flush."""
+    view = memoryview(data)
+    while view:
+        try:
+            written = stream.write(view)
+        except BlockingIOError as e:  # a non-blocking stdout, full for now
+            written = e.characters_written
+            wait_until_writable(stream)
+        if not written:  # a non-blocking stream that took nothing
+            wait_until_writable(stream)
+        view = view[written or 0:]
+    stream.flush()
+
+
+def wait_until_writable(stream) -> None:
+    import select
+
+    select.select([], [stream.fileno()], [])
 
 
 def say(line: str) -> None:
@@ -112,15 +152,17 @@ def error(message: str) -> None:
 
 
 @contextmanager
-def warnings_to_stderr(name: str | None = None):
-    """Show library warnings as one 'rnncodec: warning:' line each (each message once), naming the file if given."""
+def warnings_to_stderr(name: str | None = None, quiet: bool = False):
+    """Show library warnings as one 'rnncodec: warning:' line each (each message once), naming the file if given;
+    none if ``quiet``."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             yield
         finally:
             for message in dict.fromkeys(str(w.message) for w in caught):
-                warn(f"{name}: {message}" if name else message)
+                if not quiet:
+                    warn(f"{name}: {message}" if name else message)
 
 
 @contextmanager

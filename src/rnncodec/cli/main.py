@@ -8,6 +8,7 @@ import sys
 import click
 
 from .. import __version__
+from ..wording import needs_train_extra
 from .codec_commands import decode, encode, info
 from .coder_command import fit_coder
 from .eval_command import evaluate
@@ -24,13 +25,19 @@ class PipeClosed(Exception):
 
 
 class Commands(click.Group):
-    """The command group; a broken pipe leaves a command as PipeClosed, which click does not turn into status 1."""
+    """The command group; a broken pipe leaves a command as PipeClosed, which click does not turn into status 1,
+    and a command that needs the train extra where it is not installed says how to install it."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
             raise PipeClosed from None
+        except ModuleNotFoundError as e:
+            message = needs_train_extra(f"rnncodec {ctx.invoked_subcommand}", e)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=Commands, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
