@@ -30,7 +30,7 @@ def test_golden_file_decodes_to_its_codes_and_pixels(shipped_codecs, entry):
     data = (GOLDEN / entry["file"]).read_bytes()
     file_codes = shipped_codecs[bytes.fromhex(entry["model_id"])].read(data)
     assert not file_codes.warnings
-    assert len(file_codes.codes) == entry["iterations"]
+    assert file_codes.iterations == entry["iterations"]
     assert codes_sha256(file_codes) == entry["codes_sha256"], "entropy decoding changed: a new coder needs a new coder id"
     expected = Image.open(GOLDEN / entry["expected"])
     decoded = rnncodec.decode(data)  # picks the shipped model the file names
@@ -72,3 +72,30 @@ def test_entropy_coder_output_is_unchanged_for_its_coder_id(tables, expected):
     chunks = [encoder.encode(bits) for bits in codes]
     assert hashlib.sha256(b"".join(bytes([mode]) + payload for mode, payload in chunks)).hexdigest() == expected
     assert all(np.array_equal(decoder.decode(*chunk), bits) for chunk, bits in zip(chunks, codes))
+
+
+def test_layered_coder_output_is_unchanged_for_its_coder_id():
+    """Coder 3's bytes for fixed codes and fixed refinement counts (three network iterations, then
+    layers), with the default model's tables. If this fails, coder 3 changed: give it a new id."""
+    from rnncodec.layered import LAYERED_CODER_ID, LayeredCoder
+    from rnncodec.weights import load_coder_tables
+
+    assert LAYERED_CODER_ID == 3
+    after, levels = 3, 39
+    codes = code_pattern(h=24, w=24, iterations=after + levels)
+    counts = [(code_pattern(channels=1, h=24, w=24, iterations=13)[j, 0] * 3 + j % 2) for j in range(13)]
+    table = load_coder_tables(registry.load().find(bytes.fromhex("fb3768c9d1268a3b")).path, 32)
+    encoder, decoder = LayeredCoder(32, 24, 24, table, after, levels), LayeredCoder(32, 24, 24, table, after, levels)
+    grid = [encoder.encode_grid(bits) for bits in codes[:after]]
+    given, layers = np.zeros((24, 24), np.int64), []
+    for count in counts:
+        count = np.minimum(count, levels - given)
+        layers.append(encoder.encode_layer(count, codes[after:]))
+        given += count
+    blob = b"".join(bytes([mode]) + payload for mode, payload in grid) + b"".join(layers)
+    assert hashlib.sha256(blob).hexdigest() == "d6d74f89781b1c1e213a1689b4b1821e01634ba1d867e30f2b5a5f61f78ca364"
+    for (mode, payload), bits in zip(grid, codes[:after]):
+        assert np.array_equal(decoder.decode_grid(mode, payload), bits)
+    assert all(len(decoder.decode_layer(payload)) for payload in layers)
+    sent = np.arange(levels)[:, None, None] < given
+    assert np.array_equal(decoder.codes * sent[:, None], codes[after:] * sent[:, None])
