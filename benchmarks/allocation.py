@@ -4,12 +4,12 @@
     python benchmarks/allocation.py [TRAIN_DIR] --json OUT [--model STAGE_FILE]
 
 Encodes each validation image of TRAIN_DIR (the held-out split, never Kodak) with the default
-model (or STAGE_FILE) through real .rgc files, twice: with layers that give out the block stage's
-refinements by rate and distortion (what the encoder writes) and with layers that give every
-block one refinement per iteration (what coder 2's files held), decoding every iteration. Prints
-both curves and the BD-PSNR / BD-rate of the first against the second; writes both to OUT in
-rnncodec eval's JSON form (codecs "rnncodec" and "rnncodec, uniform layers"), which
-benchmarks/report.py reads.
+model (or STAGE_FILE) through real .rgc files, three times: with layers that give every block one
+refinement per iteration (what coder 2's files held), with layers that give out the refinements
+of one pass over the stage's levels by rate and distortion, and with the encoder's own layers
+(the same over three passes), decoding every iteration. Prints the curves and the BD-PSNR /
+BD-rate of each against uniform layers; writes them to OUT in rnncodec eval's JSON form (codecs
+"rnncodec", "rnncodec, one pass" and "rnncodec, uniform layers"), which benchmarks/report.py reads.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rnncodec.data import is_validation, list_images
 from rnncodec.evaluate import evaluate_folder
 from rnncodec.metrics import bd_psnr, bd_rate, ms_ssim_db
 
-LABELS = {"rd": "rnncodec", "uniform": "rnncodec, uniform layers"}
+LABELS = {"uniform": "rnncodec, uniform layers", "rd-one-pass": "rnncodec, one pass", "rd": "rnncodec"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,17 +40,18 @@ def main(argv: list[str] | None = None) -> None:
               "codecs": {LABELS[a]: r["codecs"]["rnncodec"] for a, r in results.items()}}
     args.json.write_text(json.dumps(merged, indent=1) + "\n")
     print(f"{len(paths)} validation images; PSNR (dB) / MS-SSIM / bpp per iteration")
-    print("| iterations | uniform layers | rate–distortion layers |")
-    print("|---:|---|---|")
+    print("| iterations | " + " | ".join(LABELS.values()) + " |")
+    print("|---:|" + "---|" * len(LABELS))
     points = {a: r["codecs"]["rnncodec"]["points"] for a, r in results.items()}
-    for u, r in zip(points["uniform"], points["rd"]):
-        print(f"| {u['setting']} | {u['psnr']:.2f} / {u['ms_ssim']:.4f} / {u['bpp']:.4f} | "
-              f"{r['psnr']:.2f} / {r['ms_ssim']:.4f} / {r['bpp']:.4f} |")
+    for row in zip(*points.values()):
+        print(f"| {row[0]['setting']} | " + " | ".join(f"{p['psnr']:.2f} / {p['ms_ssim']:.4f} / {p['bpp']:.4f}" for p in row) + " |")
     columns = {a: ([p["bpp"] for p in ps], [p["psnr"] for p in ps], [ms_ssim_db(p["ms_ssim"]) for p in ps])
                for a, ps in points.items()}
-    (ur, up, us), (rr, rp, rs) = columns["uniform"], columns["rd"]
-    print(f"rate–distortion layers against uniform layers: BD-PSNR {bd_psnr(ur, up, rr, rp):+.2f} dB, "
-          f"BD-rate (PSNR) {bd_rate(ur, up, rr, rp):+.1f} %, BD-rate (MS-SSIM dB) {bd_rate(ur, us, rr, rs):+.1f} %")
+    ur, up, us = columns["uniform"]
+    for allocation in ("rd-one-pass", "rd"):
+        rr, rp, rs = columns[allocation]
+        print(f"{LABELS[allocation]} against uniform layers: BD-PSNR {bd_psnr(ur, up, rr, rp):+.2f} dB, "
+              f"BD-rate (PSNR) {bd_rate(ur, up, rr, rp):+.1f} %, BD-rate (MS-SSIM dB) {bd_rate(ur, us, rr, rs):+.1f} %")
 
 
 if __name__ == "__main__":

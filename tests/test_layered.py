@@ -131,6 +131,8 @@ def test_each_layer_gives_out_a_refinement_per_block_and_uniform_layers_are_the_
     blocks = file.codes.shape[2] * file.codes.shape[3]
     assert [int(level.sum()) for level in file.layers.levels] == [j * blocks for j in range(1, top - TINY_AFTER + 1)]
     assert file.layers.levels.max() <= PASSES * staged.stage.iterations
+    one_pass = ModelCodec(staged, b"\x05" * 8, allocation="rd-one-pass")
+    assert one_pass.read(one_pass.encode(photo, top)).layers.levels.max() <= staged.stage.iterations
     uniform = ModelCodec(staged, b"\x05" * 8, allocation="uniform")
     assert np.all(uniform.read(uniform.encode(photo, top)).layers.levels[-1] == staged.stage.iterations)
     from rnncodec.codec import network_codes

@@ -132,7 +132,9 @@ def _most_that_fit(payload: Callable[[int], bytes], least: int, most: int, room:
     return low
 
 
-ALLOCATIONS = ("rd", "uniform")  # how a layered file's layers give out refinements (uniform: one per block per layer)
+# How a layered file's layers give out refinements: by rate and distortion (rnncodec's encoder),
+# the same within one pass over the stage's levels, or one per block per layer (coder 2's order).
+ALLOCATIONS = ("rd", "rd-one-pass", "uniform")
 
 
 class ModelCodec:
@@ -141,8 +143,9 @@ class ModelCodec:
     def __init__(self, engine, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None,
                  allocation: str = "rd"):
         """``engine``: an engine (see :mod:`rnncodec.engines`), or a PyTorch RNNCodec to run as one.
-        ``allocation``: "rd" (by rate and distortion, the default) or "uniform" (what coder 2 gives
-        out, to measure the difference) for the layers of a model with a block stage."""
+        ``allocation``: how the layers of a model with a block stage give out refinements: "rd" (by
+        rate and distortion, the default); "rd-one-pass" and "uniform" (what coder 2 gives out)
+        measure what its parts buy (benchmarks/allocation.py)."""
         if allocation not in ALLOCATIONS:
             raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
         self.allocation = allocation
@@ -218,7 +221,10 @@ class ModelCodec:
             return chunks
         shape = gains.shape[1:]
         blocks, previous = shape[0] * shape[1], np.zeros(shape, np.int64)
-        order = refinement_order(gains) if self.allocation == "rd" else np.tile(np.arange(blocks), len(gains))
+        if self.allocation == "uniform":
+            order = np.tile(np.arange(blocks), len(gains))
+        else:
+            order = refinement_order(gains if self.allocation == "rd" else gains[: self.stage.iterations])
         for j in range(1, header.iterations - after + 1):
             def layer(given: int, coder=coder) -> tuple[LayeredCoder, bytes]:
                 trial = copy.deepcopy(coder) if room is not None else coder
