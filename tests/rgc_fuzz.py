@@ -74,7 +74,7 @@ def sample_files(codec: ModelCodec, staged: ModelCodec) -> list[bytes]:
         (codec, golden_source(), 8, codec.tile),
         (staged, Picture(smooth_image(48, 40, seed=7), "RGB"), 8, codec.tile),
         (staged, Picture(smooth_image(48, 40, seed=8), "RGB"), 8, codec.tile),  # a layered twin
-        (staged, Picture(smooth_image(32, 48, seed=9), "RGBA", np.full((32, 48), 9, np.uint8), FAKE_ICC), 6, 16),
+        (staged, Picture(smooth_image(32, 48, seed=9), "RGBA", np.full((32, 48), 9, np.uint8), FAKE_ICC, b"Exif\0\0MM", b"<x/>"), 6, 16),
     ]
     files = []
     for model, picture, iterations, tile in pictures:
@@ -103,7 +103,7 @@ class Parts:
     @classmethod
     def of(cls, data: bytes) -> "Parts":
         contents = read(data)
-        chunks = [c for c in (contents.icc_chunk, contents.alpha_chunk) if c] + contents.iterations
+        chunks = [c for c in (contents.icc_chunk, contents.metadata_chunk, contents.alpha_chunk) if c] + contents.iterations
         return cls(contents.header.version, bytearray(data[: contents.header.size]), [bytearray(data[c.start : c.end]) for c in chunks])
 
     def join(self) -> bytes:
@@ -204,7 +204,7 @@ def _same_but_id(a: Parts, b: Parts) -> bool:
 def drop_optional_chunk(data: bytes, rng: random.Random, pool) -> bytes:
     """The ICC or alpha chunk dropped (any chunk when the file has neither)."""
     parts, contents = Parts.of(data), read(data)
-    optional = sum(c is not None for c in (contents.icc_chunk, contents.alpha_chunk))
+    optional = sum(c is not None for c in (contents.icc_chunk, contents.metadata_chunk, contents.alpha_chunk))
     del parts.chunks[rng.randrange(optional or len(parts.chunks))]
     return parts.join()
 
@@ -212,7 +212,7 @@ def drop_optional_chunk(data: bytes, rng: random.Random, pool) -> bytes:
 def duplicate_optional_chunk(data: bytes, rng: random.Random, pool) -> bytes:
     """The ICC or alpha chunk repeated somewhere (any chunk when the file has neither)."""
     parts, contents = Parts.of(data), read(data)
-    optional = sum(c is not None for c in (contents.icc_chunk, contents.alpha_chunk))
+    optional = sum(c is not None for c in (contents.icc_chunk, contents.metadata_chunk, contents.alpha_chunk))
     parts.chunks.insert(rng.randrange(len(parts.chunks) + 1), parts.chunks[rng.randrange(optional or len(parts.chunks))])
     return parts.join()
 
@@ -315,7 +315,7 @@ class Outcome:
     seconds: float
     message: str = ""
     silent_change: bool = False  # damage (NEVER_SILENT) decoded with no warning to an image the valid file does not give
-    dropped_optional: bool = False  # decoded with no warning and without the valid file's ICC profile
+    dropped_optional: bool = False  # decoded with no warning and without the valid file's ICC profile or metadata
 
 
 class Fuzzer:
@@ -346,7 +346,7 @@ class Fuzzer:
         checked = name in NEVER_SILENT and not decoded.warnings
         clean = self._clean_picture(index, decoded.iterations) if checked else None
         silent = checked and not _same_picture(clean, decoded.picture)
-        dropped = checked and clean.icc is not None and decoded.picture.icc != clean.icc
+        dropped = checked and (decoded.picture.icc, decoded.picture.metadata) != (clean.icc, clean.metadata)
         return Outcome("decoded", seconds, silent_change=silent, dropped_optional=dropped)
 
     def _clean_picture(self, index: int, iterations: int):

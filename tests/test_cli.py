@@ -344,7 +344,8 @@ def test_targets_on_the_command_line(photo, tiny_weights, tmp_path, capsys):
     assert code == 0 and "1 iteration," in err and out.exists()
     main(["info", str(full), "--original", str(photo)] + model)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[7].endswith("PSNR (dB)") and all(re.search(r"\d+\.\d\d$", line) for line in lines[8:])
+    table = next(i for i, line in enumerate(lines) if line.startswith("iteration "))
+    assert lines[table].endswith("PSNR (dB)") and all(re.search(r"\d+\.\d\d$", line) for line in lines[table + 1:])
     assert not leftovers(tmp_path)
 
 

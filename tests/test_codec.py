@@ -260,7 +260,7 @@ FIELD_CASES = {
     "code channels": (_header(24, 1, 0), "code channel count 0"),
     "code channels of another model": (_header(24, 1, 9), "does not match the model"),
     "model id": (_header(25, 8, 7), "other weights"),
-    "chunk flags": (_header(33, 1, 6), "unknown chunk flags 0x06"),
+    "chunk flags": (_header(33, 1, 10), "unknown chunk flags 0x0a"),
     "alpha flag": (_header(33, 1, 0), "alpha flag disagrees with colour mode RGBA"),
     "ICC flag": (_header(33, 1, 3), "ICC chunk: missing: the header lists an ICC profile"),
     "alpha mode": (_chunk(0, 1, 1, 1), "alpha chunk: .*mode 1 and index 0"),

@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, ImageOps, features
+from PIL import ExifTags, Image, ImageCms, ImageOps, features
 
 import rnncodec
 from conftest import smooth_image
@@ -199,3 +199,63 @@ def test_a_version_1_file_has_no_icc_chunk(codec, with_profile):
     v1.fix_crcs()
     with pytest.raises(FormatError, match="unknown type 67"):
         read(v1.join()).select()
+
+
+# --- EXIF and XMP: kept on request (format version 3's metadata chunk) --------------------------
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+
+
+def photo_with_metadata() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    exif[ExifTags.Base.Orientation] = 6  # turned: the codec codes the upright picture
+    return saved(Image.fromarray(smooth_image(24, 40)), "JPEG", exif=exif.tobytes(), xmp=XMP, icc_profile=SRGB)
+
+
+def test_exif_and_xmp_are_kept_on_request_and_come_back_in_the_outputs(codec):
+    data = codec.encode(photo_with_metadata(), 2, metadata="all")
+    assert rnncodec.info(data).metadata == ("exif", "xmp")
+    decoded = codec.decode(data)
+    assert decoded.size == (24, 40) and decoded.info["xmp"] == XMP
+    for fmt in ("JPEG", "PNG", "WEBP"):
+        back = Image.open(io.BytesIO(encode_output(decoded, fmt)))
+        exif = back.getexif()
+        assert exif[0x010F] == "Camera maker" and ExifTags.Base.Orientation not in exif, fmt
+        assert back.info["xmp"] == XMP and back.info["icc_profile"] == SRGB, fmt
+
+
+@pytest.mark.parametrize("choice, kept", [("icc", ("icc",)), ("none", ()), ("exif,xmp", ("exif", "xmp")), ("xmp", ("xmp",))])
+def test_metadata_keeps_what_it_names(codec, choice, kept):
+    contents = read(codec.encode(photo_with_metadata(), 1, metadata=choice))
+    assert (contents.icc is not None) == ("icc" in kept)
+    assert tuple(contents.metadata or ()) == tuple(k for k in ("exif", "xmp") if k in kept)
+
+
+def test_a_bad_metadata_choice_is_refused_naming_it(codec):
+    with pytest.raises(ValueError, match="metadata must be all, none or a comma-separated list of icc, exif, xmp; got 'gps'"):
+        codec.encode(photo_with_metadata(), 1, metadata="gps")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda parts: parts.chunks.pop(1), "metadata chunk: missing: the header lists metadata"),
+    (lambda parts: parts.chunks.insert(3, parts.chunks[1]), "iteration 2: second or misplaced metadata chunk"),
+    (lambda parts: parts.chunks[1].__setitem__(slice(7, -4), zlib.compress(b"Q\\1\\0\\0\\0x")), "metadata chunk has a bad entry"),
+])
+def test_a_bad_metadata_chunk_is_damage_named_as_such(codec, edit, message):
+    data = codec.encode(photo_with_metadata(), 2, metadata="all")
+    parts = Parts.of(data)
+    edit(parts)
+    if "bad entry" in message:
+        payload = parts.chunks[1][7:-4]
+        parts.chunks[1][3:7] = len(payload).to_bytes(4, "little")
+    parts.fix_crcs()
+    with pytest.raises(DamageError, match=message):
+        codec.decode(parts.join())
+
+
+def test_metadata_an_unlisted_chunk_is_damage(codec):
+    parts = Parts.of(codec.encode(photo_with_metadata(), 2, metadata="all"))
+    parts.header[33] &= ~4  # the header no longer lists it
+    parts.fix_crcs()
+    with pytest.raises(DamageError, match="is metadata the header does not list"):
+        codec.decode(parts.join())

@@ -20,7 +20,7 @@ import math
 import numbers
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
@@ -39,6 +39,8 @@ ImageInput = Union["Image.Image", "np.ndarray", str, os.PathLike, bytes]
 RgcInput = Union[bytes, bytearray, memoryview, str, os.PathLike]
 Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
 DEFAULT_ITERATIONS = 8
+METADATA_PARTS = ("icc", "exif", "xmp")  # what of an image's metadata a file may keep
+DEFAULT_METADATA = "icc"
 
 
 class Codec:
@@ -55,7 +57,8 @@ class Codec:
         self._loaded: dict[Path, ModelCodec] = {}
 
     def encode(self, image: ImageInput, iterations: int | None = None, *, size: int | None = None,
-               bpp: float | None = None, psnr: float | None = None, progress: Progress = None) -> bytes:
+               bpp: float | None = None, psnr: float | None = None, metadata: str = DEFAULT_METADATA,
+               progress: Progress = None) -> bytes:
         """An .rgc file of ``iterations`` iterations (1 to MAX_ITERATIONS, default 8; 0.125 bpp each before entropy
         coding), or of the iterations a target picks; give at most one of
 
@@ -65,10 +68,16 @@ class Codec:
         - ``bpp``: the same as bits per pixel,
         - ``psnr``: the fewest iterations whose decoded picture reaches that PSNR (dB) against the
           image; all of them, with a RnncodecWarning, if none does.
+
+        ``metadata``: what of the image's metadata the file keeps: "icc" (its colour profile, the
+        default), "all" (the profile, EXIF and XMP), "none", or a comma-separated list of icc,
+        exif and xmp. EXIF is kept without its orientation, as the pixels are coded upright.
         """
         _check_iterations(iterations)
         _at_most_one(iterations=iterations, size=size, bpp=bpp, psnr=psnr)
+        kept = metadata_kept(metadata)
         picture = to_picture(image)
+        picture = replace(picture, **{name: None for name in METADATA_PARTS if name not in kept})
         encoder = self._encoder()
         if size is None and bpp is None and psnr is None:
             return encoder.encode(picture, DEFAULT_ITERATIONS if iterations is None else iterations, progress)
@@ -163,10 +172,23 @@ def _codec(model: str | os.PathLike | None, tile: int | None = None) -> Codec:
 
 
 def encode(image: ImageInput, iterations: int | None = None, *, size: int | None = None, bpp: float | None = None,
-           psnr: float | None = None, model: str | os.PathLike | None = None, tile: int | None = None,
-           progress: Progress = None) -> bytes:
+           psnr: float | None = None, metadata: str = DEFAULT_METADATA, model: str | os.PathLike | None = None,
+           tile: int | None = None, progress: Progress = None) -> bytes:
     """Encode an image into .rgc bytes (see :meth:`Codec.encode`); weights stay loaded between calls."""
-    return _codec(model, tile).encode(image, iterations, size=size, bpp=bpp, psnr=psnr, progress=progress)
+    return _codec(model, tile).encode(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata,
+                                      progress=progress)
+
+
+def metadata_kept(choice: str) -> set[str]:
+    """The parts of an image's metadata a ``metadata`` choice keeps (see :meth:`Codec.encode`)."""
+    if not isinstance(choice, str):
+        raise TypeError(f"metadata must be a str such as 'all' or 'icc,exif', got {choice!r}")
+    if choice in ("all", "none"):
+        return set(METADATA_PARTS) if choice == "all" else set()
+    parts = {part.strip() for part in choice.split(",") if part.strip()}
+    if not parts or parts - set(METADATA_PARTS):
+        raise ValueError(f"metadata must be all, none or a comma-separated list of {', '.join(METADATA_PARTS)}; got {choice!r}")
+    return parts
 
 
 def decode(data: RgcInput, iterations: int | None = None, *, size: int | None = None, bpp: float | None = None,
@@ -289,6 +311,8 @@ class FileInfo:
     model: registry.ShippedModel | None  # the shipped model that decodes it; None if this release does not carry it
     damage: str | None = None  # the first damaged chunk and its problem (iterations before it are intact)
     icc_bytes: int | None = None  # the ICC chunk, framing included, when the file carries a colour profile
+    metadata_bytes: int | None = None  # the metadata chunk, framing included, when the file carries EXIF or XMP
+    metadata: tuple[str, ...] = ()  # what that chunk holds: "exif", "xmp"
 
     @property
     def bpp(self) -> float:
@@ -314,10 +338,11 @@ def info(data: RgcInput) -> FileInfo:
     pixels = contents.header.width * contents.header.height
     chunks = tuple(IterationInfo(c.index, c.end - c.start, c.mode == bitstream.ITERATION_CODED, c.end, c.end * 8 / pixels)
                    for c in contents.iterations)
-    alpha, icc = contents.alpha_chunk, contents.icc_chunk
+    alpha, icc, metadata = contents.alpha_chunk, contents.icc_chunk, contents.metadata_chunk
     return FileInfo(len(data), contents.header, chunks, None if alpha is None else alpha.end - alpha.start,
                     _shipped(contents.header.model_id), None if contents.damage is None else contents.damage.message,
-                    None if icc is None else icc.end - icc.start)
+                    None if icc is None else icc.end - icc.start, None if metadata is None else metadata.end - metadata.start,
+                    tuple(contents.metadata or ()))
 
 
 def _shipped(model_id: bytes) -> registry.ShippedModel | None:

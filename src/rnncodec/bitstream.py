@@ -28,11 +28,14 @@ MAX_TILE = 4096
 MODES = {0: "RGB", 1: "L", 2: "RGBA", 3: "LA"}  # colour mode byte → Pillow mode
 CHUNK_ITERATION = ord("I")
 CHUNK_ALPHA = ord("A")
-CHUNK_ICC = ord("C")  # version 2 only, optional: the input's ICC colour profile
+CHUNK_ICC = ord("C")  # from version 2 on, optional: the input's ICC colour profile
+CHUNK_METADATA = ord("M")  # from version 3 on, optional: the input's EXIF and XMP
 ITERATION_RAW, ITERATION_CODED = 0, 1  # an iteration chunk's modes (rnncodec.entropy.RAW, CODED)
 ALPHA_ZLIB = ICC_ZLIB = 0  # the only mode of the alpha and ICC chunks
 MAX_ICC = 1 << 20  # bytes of the largest ICC profile a file may carry
-HAS_ICC, HAS_ALPHA = 1, 2  # version 3's chunk flags: the optional chunks a file carries
+HAS_ICC, HAS_ALPHA, HAS_METADATA = 1, 2, 4  # version 3's chunk flags: the optional chunks a file carries
+METADATA_KINDS = {ord("E"): "exif", ord("X"): "xmp"}  # a metadata chunk's entries, in this order
+MAX_METADATA = 1 << 22  # bytes a metadata chunk may inflate to
 FILE_ID_BYTES = 8
 LAYER_REFINEMENTS = 48  # the most refinements a block may get in one layer of entropy coder 3 (rnncodec uses ≤ 39)
 
@@ -104,6 +107,8 @@ class Header:
         limits = {CHUNK_ITERATION: iteration, CHUNK_ALPHA: _zlib_bound(self.width * self.height)}
         if self.version >= 2:
             limits[CHUNK_ICC] = _zlib_bound(MAX_ICC)
+        if self.version >= 3:
+            limits[CHUNK_METADATA] = _zlib_bound(MAX_METADATA)
         return limits
 
     def validate(self) -> None:
@@ -122,8 +127,8 @@ class Header:
         if len(self.model_id) != 8:
             raise FormatError("model id must be 8 bytes")
         if self.version >= 3:
-            if self.flags & ~(HAS_ICC | HAS_ALPHA):
-                raise FormatError(f"unknown chunk flags {self.flags:#04x} (this build knows ICC and alpha)")
+            if self.flags & ~(HAS_ICC | HAS_ALPHA | HAS_METADATA):
+                raise FormatError(f"unknown chunk flags {self.flags:#04x} (this build knows ICC, alpha and metadata)")
             if bool(self.flags & HAS_ALPHA) != self.has_alpha:
                 raise FormatError(f"the alpha flag disagrees with colour mode {self.mode}")
             if len(self.file_id) != FILE_ID_BYTES:
@@ -204,13 +209,47 @@ def pack_alpha(alpha: bytes) -> bytes:
 
 
 def write(header: Header, alpha: bytes | None, iterations: list[tuple[int, bytes]], icc: bytes | None = None,
-          identity: bytes | None = None) -> bytes:
-    """A complete file: header, the ICC chunk (a profile of 1..MAX_ICC bytes) if any, the alpha chunk
-    (plane bytes, row-major) if any, one chunk per (mode, payload). ``identity``: the file id
-    (version 3; default: :func:`file_id` of the payloads)."""
+          identity: bytes | None = None, metadata: dict[str, bytes] | None = None) -> bytes:
+    """A complete file: header, the ICC chunk (a profile of 1..MAX_ICC bytes) if any, the metadata
+    chunk (``metadata``: "exif" and "xmp" bytes, version 3) if any, the alpha chunk (plane bytes,
+    row-major) if any, one chunk per (mode, payload). ``identity``: the file id (version 3;
+    default: :func:`file_id` of the payloads)."""
     if icc is not None and not 1 <= len(icc) <= MAX_ICC:
         raise ValueError(f"an ICC profile must hold 1..{MAX_ICC} bytes, not {len(icc)}")
-    return _assemble(header, icc and zlib.compress(icc, 9), alpha and pack_alpha(alpha), iterations, identity)
+    packed = pack_metadata(metadata) if metadata else None
+    if packed is not None and header.version < 3:
+        raise ValueError("metadata needs format version 3")
+    return _assemble(header, icc and zlib.compress(icc, 9), alpha and pack_alpha(alpha), iterations, identity, packed)
+
+
+def pack_metadata(metadata: dict[str, bytes]) -> bytes | None:
+    """A metadata chunk's payload: zlib of the entries (kind byte, length, bytes) there are; None if none."""
+    kinds = {name: kind for kind, name in METADATA_KINDS.items()}
+    unknown = set(metadata) - set(kinds)
+    if unknown:
+        raise ValueError(f"unknown metadata {sorted(unknown)} (a file holds {', '.join(kinds)})")
+    entries = b"".join(struct.pack("<BI", kinds[name], len(metadata[name])) + metadata[name]
+                       for name in kinds if metadata.get(name))
+    if len(entries) > MAX_METADATA:
+        raise ValueError(f"metadata of {len(entries)} bytes is more than the {MAX_METADATA} a file may carry")
+    return zlib.compress(entries, 9) if entries else None
+
+
+def unpack_metadata(payload: bytes) -> dict[str, bytes]:
+    """The entries of a metadata chunk's zlib stream: each kind at most once, in order, none empty."""
+    data = _inflate(payload, MAX_METADATA, "metadata chunk")
+    if not data:
+        raise FormatError(f"metadata chunk does not hold 1..{MAX_METADATA} bytes of entries")
+    entries, offset, order = {}, 0, list(METADATA_KINDS)
+    while offset < len(data):
+        if len(data) - offset < 5:
+            raise FormatError("metadata chunk ends inside an entry")
+        kind, length = struct.unpack_from("<BI", data, offset)
+        if kind not in order or (entries and order.index(kind) <= order.index(last)) or not 0 < length <= len(data) - offset - 5:
+            raise FormatError(f"metadata chunk has a bad entry at byte {offset} (kind {kind}, {length} bytes)")
+        entries[METADATA_KINDS[kind]], last = data[offset + 5 : offset + 5 + length], kind
+        offset += 5 + length
+    return entries
 
 
 def file_id(*parts: bytes | None) -> bytes:
@@ -226,15 +265,20 @@ def file_id(*parts: bytes | None) -> bytes:
 
 
 def _assemble(header: Header, icc: bytes | None, alpha: bytes | None, iterations: list[tuple[int, bytes]],
-              identity: bytes | None = None) -> bytes:
-    """The file of these payloads (the ICC and alpha ones already compressed) under ``header``; from
-    version 3 on with its chunk flags and with the file id ``identity`` (default: :func:`file_id`)."""
+              identity: bytes | None = None, metadata: bytes | None = None) -> bytes:
+    """The file of these payloads (the ICC, metadata and alpha ones already compressed) under
+    ``header``; from version 3 on with its chunk flags and with the file id ``identity`` (default:
+    :func:`file_id`)."""
     if header.version >= 3:
-        flags = (HAS_ICC if icc is not None else 0) | (HAS_ALPHA if alpha is not None else 0)
-        header = replace(header, flags=flags, file_id=identity or file_id(icc, alpha, *(payload for _, payload in iterations)))
+        flags = ((HAS_ICC if icc is not None else 0) | (HAS_ALPHA if alpha is not None else 0)
+                 | (HAS_METADATA if metadata is not None else 0))
+        identity = identity or file_id(icc, metadata, alpha, *(payload for _, payload in iterations))
+        header = replace(header, flags=flags, file_id=identity)
     parts = [header.pack()]
     if icc is not None:
         parts.append(pack_chunk(header, CHUNK_ICC, ICC_ZLIB, 0, icc))
+    if metadata is not None:
+        parts.append(pack_chunk(header, CHUNK_METADATA, ICC_ZLIB, 0, metadata))
     if alpha is not None:
         parts.append(pack_chunk(header, CHUNK_ALPHA, ALPHA_ZLIB, 0, alpha))
     for index, (mode, payload) in enumerate(iterations, start=1):
@@ -273,6 +317,8 @@ class Contents:
     alpha_chunk: Chunk | None = None
     icc: bytes | None = None  # the ICC profile, when the file carries one
     icc_chunk: Chunk | None = None
+    metadata: dict[str, bytes] | None = None  # the EXIF and XMP bytes, when the file carries them
+    metadata_chunk: Chunk | None = None
     iterations: list[Chunk] = field(default_factory=list)  # the intact iteration chunks, in order
     damage: Damage | None = None
 
@@ -319,7 +365,8 @@ class Contents:
             raise ValueError(f"cannot cut {count(iterations, 'iteration')} from a file with {len(self.iterations)} intact")
         header = replace(self.header, iterations=iterations, version=max(self.header.version, 2))
         return _assemble(header, self.icc_chunk and self.icc_chunk.payload, self.alpha_chunk and self.alpha_chunk.payload,
-                         [(chunk.mode, chunk.payload) for chunk in self.iterations[:iterations]], self.header.file_id)
+                         [(chunk.mode, chunk.payload) for chunk in self.iterations[:iterations]], self.header.file_id,
+                         self.metadata_chunk and self.metadata_chunk.payload)
 
     def damaged(self, damage: Damage) -> Contents:
         """These contents with damage found later (an iteration whose codes do not decode)."""
@@ -410,9 +457,23 @@ def _take_alpha(chunk: Chunk, contents: Contents) -> str | None:
     return None
 
 
+def _take_metadata(chunk: Chunk, contents: Contents) -> str | None:
+    """Store the entries of a listed, well-placed, well-formed metadata chunk; otherwise say what is wrong."""
+    if not contents.header.flags & HAS_METADATA:
+        return f"the chunk at byte {chunk.start} is metadata the header does not list"
+    if contents.metadata is not None or contents.alpha is not None or contents.iterations:
+        return f"second or misplaced metadata chunk at byte {chunk.start}"
+    try:
+        contents.metadata = unpack_metadata(_zlib_payload(chunk, "metadata chunk"))
+    except FormatError as e:
+        return str(e)
+    contents.metadata_chunk = chunk
+    return None
+
+
 def _take_icc(chunk: Chunk, contents: Contents) -> str | None:
     """Store the profile of a well-placed, well-formed ICC chunk; otherwise say what is wrong."""
-    if contents.icc is not None or contents.alpha is not None or contents.iterations:
+    if contents.icc is not None or contents.metadata is not None or contents.alpha is not None or contents.iterations:
         return f"second or misplaced ICC chunk at byte {chunk.start}"
     try:
         contents.icc = unpack_icc(_zlib_payload(chunk, "ICC chunk"))
@@ -484,11 +545,17 @@ def read(data: bytes) -> Contents:
             break
         awaiting_alpha = header.has_alpha and contents.alpha is None
         awaiting_icc = header.version >= 3 and header.flags & HAS_ICC and contents.icc is None
-        stage = "ICC chunk" if awaiting_icc else "alpha chunk" if awaiting_alpha else f"iteration {expected}"
+        awaiting_metadata = header.version >= 3 and header.flags & HAS_METADATA and contents.metadata is None
+        stage = ("ICC chunk" if awaiting_icc else "metadata chunk" if awaiting_metadata else "alpha chunk" if awaiting_alpha
+                 else f"iteration {expected}")
         if isinstance(frame, BrokenChunk):
             problem = f"the chunk at byte {frame.start} {frame.problem}"
         elif awaiting_icc and frame.kind != CHUNK_ICC:
             problem = f"missing: the header lists an ICC profile, the chunk at byte {frame.start} is another"
+        elif awaiting_metadata and frame.kind not in (CHUNK_METADATA, CHUNK_ICC):
+            problem = f"missing: the header lists metadata, the chunk at byte {frame.start} is another"
+        elif frame.kind == CHUNK_METADATA:
+            problem = _take_metadata(frame, contents)
         elif frame.kind == CHUNK_ICC:
             if not (contents.icc or contents.alpha or contents.iterations):
                 stage = "ICC chunk"  # where it belongs: a problem of its own

@@ -40,6 +40,7 @@ class FileCodes(NamedTuple):
     warnings: list[str]
     icc: bytes | None = None  # the ICC profile the file carries
     layers: Layers | None = None  # layered files: the stage iterations decoded
+    metadata: dict[str, bytes] | None = None  # the EXIF and XMP the file carries
 
     @property
     def iterations(self) -> int:
@@ -190,17 +191,19 @@ class ModelCodec:
         h, w = picture.rgb.shape[:2]
         header = Header(w, h, picture.mode, iterations, self.cfg.code_channels, self.tile, self.model_id, self.coder_id)
         alpha = None if picture.alpha is None else picture.alpha.tobytes()
-        identity = bitstream.file_id(f"{picture.mode} {w}×{h}".encode(), picture.rgb.tobytes(), alpha, picture.icc)
+        metadata = picture.metadata or None
+        identity = bitstream.file_id(f"{picture.mode} {w}×{h}".encode(), picture.rgb.tobytes(), alpha, picture.icc,
+                                     *(metadata or {}).values())
         if self.stage is None:
             coder = CodeCoder(*header.code_shape, self.tables)
             chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
         else:
-            room = None if budget is None else budget - len(bitstream.write(header, alpha, [], picture.icc, identity))
+            room = None if budget is None else budget - len(bitstream.write(header, alpha, [], picture.icc, identity, metadata))
             chunks = self._layered_chunks(header, picture.rgb, progress, room)
             if not chunks:
                 return None
             header = replace(header, iterations=len(chunks))
-        return bitstream.write(header, alpha, chunks, picture.icc, identity)
+        return bitstream.write(header, alpha, chunks, picture.icc, identity, metadata)
 
     def _layered_chunks(self, header: Header, rgb: np.ndarray, progress: Progress, room: int | None) -> list[tuple[int, bytes]]:
         """A layered file's chunk payloads: the network's iterations, then one layer per stage iteration,
@@ -292,7 +295,8 @@ class ModelCodec:
         alpha = None if contents.alpha is None else np.frombuffer(contents.alpha, np.uint8).reshape(header.height, header.width)
         if layers is not None:
             layers = Layers(layers.codes, layers.levels[: used - len(codes)]) if used > len(codes) else None
-        return FileCodes(header, alpha, np.stack(codes[:used]), contents.chunk_ends, selection.warnings, contents.icc, layers)
+        return FileCodes(header, alpha, np.stack(codes[:used]), contents.chunk_ends, selection.warnings, contents.icc, layers,
+                         contents.metadata)
 
     def _entropy_decode(self, header: Header, chunks: list[Chunk]) -> tuple[list[np.ndarray], Layers | None, Damage | None]:
         """The codes of the chunks (the network's iterations, and a layered file's layers), up to the
@@ -358,5 +362,6 @@ class ModelCodec:
         file = self.read(data, iterations, salvage)
         header = file.header
         images = self.reconstruct(file.codes, header.height, header.width, keep_all, progress, header.tile, file.layers)
-        pictures = [Picture(im, header.mode, file.alpha, file.icc) for im in images]
+        exif, xmp = ((file.metadata or {}).get(name) for name in ("exif", "xmp"))
+        pictures = [Picture(im, header.mode, file.alpha, file.icc, exif, xmp) for im in images]
         return Decoded(pictures[-1], header, file.iterations, file.chunk_ends, file.warnings, pictures if keep_all else None)

@@ -18,18 +18,27 @@ GRAY_DEPTHS = {"I;16": "16-bit", "I;16L": "16-bit", "I;16B": "16-bit", "I;16N": 
 CODEC_MODES = ("L", "LA", "RGB", "RGBA")
 KEEP_VALUES = {"1": "L", "La": "LA", "RGBa": "RGBA"}  # conversions that change no value: no warning
 ICC_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "AVIF")  # output formats that hold an ICC profile
+METADATA_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF")  # output formats that hold EXIF and XMP
 ORIENTATION = ExifTags.Base.Orientation
 
 
 @dataclass
 class Picture:
-    """An image as the codec sees it: RGB planes (gray replicated), an optional alpha plane, and the
-    ICC profile its colours are in, if the input named one."""
+    """An image as the codec sees it: RGB planes (gray replicated), an optional alpha plane, the
+    ICC profile its colours are in, if the input named one, and its EXIF and XMP metadata, if any
+    (EXIF without an orientation: the pixels are upright)."""
 
     rgb: np.ndarray  # (H, W, 3) uint8
     mode: str  # "RGB", "L", "RGBA" or "LA"
     alpha: np.ndarray | None = None  # (H, W) uint8 when mode has alpha
     icc: bytes | None = None
+    exif: bytes | None = None
+    xmp: bytes | None = None
+
+    @property
+    def metadata(self) -> dict[str, bytes]:
+        """The EXIF and XMP bytes it has, by name."""
+        return {name: value for name, value in (("exif", self.exif), ("xmp", self.xmp)) if value}
 
     @property
     def colour(self) -> np.ndarray:
@@ -46,6 +55,7 @@ class Picture:
         im = Image.fromarray(np.stack(planes, axis=2) if len(planes) > 1 else planes[0], self.mode)
         if self.icc:
             im.info["icc_profile"] = self.icc
+        im.info.update(self.metadata)
         return im
 
 
@@ -99,6 +109,7 @@ def picture_from_pil(im: Image.Image) -> Picture:
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         _warn(f"input has {frames} frames; coded frame {im.tell() + 1} only")
+    exif, xmp = _metadata(im)
     im, icc = _to_codec_mode(im, deep, _kept_profile(im))
     a = np.asarray(im)
     if im.mode in ("L", "LA"):
@@ -107,7 +118,16 @@ def picture_from_pil(im: Image.Image) -> Picture:
     else:
         rgb = a[..., :3]
     alpha = a[..., -1].copy() if im.mode in ("LA", "RGBA") else None
-    return Picture(np.ascontiguousarray(rgb), im.mode, alpha, icc)
+    return Picture(np.ascontiguousarray(rgb), im.mode, alpha, icc, exif, xmp)
+
+
+def _metadata(im: Image.Image) -> tuple[bytes | None, bytes | None]:
+    """The image's EXIF (without an orientation, as the pixels are upright) and XMP bytes, if any."""
+    exif = im.getexif()
+    if ORIENTATION in exif:
+        del exif[ORIENTATION]
+    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    return (exif.tobytes() if len(exif) else None), (xmp.encode() if isinstance(xmp, str) else xmp) or None
 
 
 def _stores_16_bits(im: Image.Image) -> bool:
@@ -174,6 +194,16 @@ def encode_output(im: Image.Image, format: str, quality: int | None = None) -> b
         options["icc_profile"] = profile
     elif profile:
         _warn(f"{format} cannot hold the image's ICC profile; written without it")
+    metadata = {name: im.info[name] for name in ("exif", "xmp") if im.info.get(name)}
+    if metadata and format.upper() in METADATA_FORMATS:
+        options.update(metadata)
+        if format.upper() == "PNG" and "xmp" in metadata:
+            from PIL import PngImagePlugin
+
+            options["pnginfo"] = PngImagePlugin.PngInfo()
+            options["pnginfo"].add_itxt("XML:com.adobe.xmp", options.pop("xmp").decode("utf-8", "replace"))
+    elif metadata:
+        _warn(f"{format} cannot hold the image's {' and '.join(n.upper() for n in metadata)}; written without it")
     buf = io.BytesIO()
     try:
         im.save(buf, format=format, **options)

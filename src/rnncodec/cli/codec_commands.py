@@ -115,6 +115,17 @@ def check_decode_output(job: batch.Job, data: bytes, fmt: str, quality: int | No
         encode_output(Image.new(header.mode, (1, 1)), fmt, quality)  # what Pillow refuses, refused now
 
 
+def metadata_option_value(ctx, param, value: str) -> str:
+    """--metadata as given, once the API's rule accepts it (exit 2 naming what is allowed otherwise)."""
+    from ..api import metadata_kept
+
+    try:
+        metadata_kept(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
+
+
 @click.command()
 @inputs_argument
 @output_option
@@ -125,13 +136,16 @@ def check_decode_output(job: batch.Job, data: bytes, fmt: str, quality: int | No
 @click.option("--bpp", type=click.FloatRange(min=0, min_open=True), metavar="X", help="The same budget in bits per pixel.")
 @click.option("--psnr", type=click.FloatRange(min=0, min_open=True), metavar="DB",
               help="The fewest iterations whose picture reaches DB dB PSNR (all, with a warning, if none does).")
+@click.option("--metadata", default="icc", show_default=True, metavar="WHAT", callback=metadata_option_value,
+              help="What of the input's metadata to keep: all, none, or a list of icc,exif,xmp "
+                   "(EXIF without its orientation: the pixels are coded upright).")
 @force_option
 @click.option("--quality", hidden=True, expose_value=False, callback=no_encode_quality)
 @verbose_option
 @quiet_option
 @threads_option
 @model_option
-def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, quiet, model):
+def encode(inputs, output, iterations, size, bpp, psnr, metadata, force, verbose, quiet, model):
     """Compress images IN (or - for stdin) into .rgc files, each beside its image unless -o.
 
     Give the iterations (-q) or one target: --size, --bpp or --psnr. A target encodes all 16
@@ -145,7 +159,7 @@ def encode(inputs, output, iterations, size, bpp, psnr, force, verbose, quiet, m
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
         image = read_input(job.input)
-        rgc = codec.encode(image, iterations, size=size, bpp=bpp, psnr=psnr, progress=progress)
+        rgc = codec.encode(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata, progress=progress)
         about = file_info(rgc)
         pixels = about.header.width * about.header.height
         return rgc, batch.Result(len(image), len(rgc), about.header.iterations, about.bpp, pixels)
@@ -258,6 +272,8 @@ def info_lines(name: str, about, psnrs: list[float] | None = None) -> list[str]:
     ]
     if about.icc_bytes is not None:
         lines.append(f"ICC       {about.icc_bytes:7d}   zlib   (colour profile)")
+    if about.metadata_bytes is not None:
+        lines.append(f"metadata  {about.metadata_bytes:7d}   zlib   ({', '.join(m.upper() for m in about.metadata)})")
     if about.alpha_bytes is not None:
         lines.append(f"alpha     {about.alpha_bytes:7d}   zlib")
     for i, chunk in enumerate(about.chunks):
