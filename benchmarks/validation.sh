@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 train=${1:-${RNNCODEC_DATA:?give TRAIN_DIR or set RNNCODEC_DATA}/train}
 out=benchmarks/results
-pngs=$(mktemp -d)
-trap 'rm -rf "$pngs"' EXIT
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+pngs=$scratch/validation  # the folder's name is the dataset's name in the results
+mkdir "$pngs"
 python - "$train" "$pngs" <<'PY'
 import sys
 from PIL import Image
