@@ -46,7 +46,7 @@ class Tally:
         self.outcomes = collections.Counter()
         self.by_mutation = collections.Counter()
         self.silent = collections.Counter()  # format version → damage that changed the image silently
-        self.dropped = collections.Counter()  # format version → damage that dropped the ICC profile silently
+        self.dropped = collections.Counter()  # format version → damage that dropped the ICC profile or metadata silently
         self.bugs = collections.Counter()  # first line of each unexpected exception
         self.slow = self.hangs = 0
         self.slowest = 0.0
@@ -109,7 +109,7 @@ def main() -> int:
     print("outcomes:", ", ".join(f"{k} {tally.outcomes[k]}" for k in ("decoded", "FormatError", "other exception")))
     versions = sorted(set(parse_header(d).version for d in fuzzer.pool))
     print("damage decoded with no warning to another image:", ", ".join(f"version {v}: {tally.silent[v]}" for v in versions))
-    print("damage decoded with no warning without the ICC profile:", ", ".join(f"version {v}: {tally.dropped[v]}" for v in versions))
+    print("damage decoded with no warning without the ICC profile or metadata:", ", ".join(f"version {v}: {tally.dropped[v]}" for v in versions))
     print(f"slow cases (> {args.slow:g} s): {tally.slow}; slowest {tally.slowest:.2f} s; hangs (> {args.hang} s): {tally.hangs}")
     print(f"peak memory: {start_rss:.0f} MiB after setup, {peak_rss_mib():.0f} MiB at the end "
           f"(growth {peak_rss_mib() - start_rss:.0f} MiB)")

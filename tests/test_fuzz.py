@@ -38,4 +38,4 @@ def test_any_mutated_file_decodes_or_fails_with_format_error(fuzzer, case):
     if version >= 2 and (name != "resize_payload" or version >= 3):
         assert not outcome.silent_change, f"{name} changed the image without a warning"
     if version >= 3:
-        assert not outcome.dropped_optional, f"{name} dropped the ICC profile without a warning"
+        assert not outcome.dropped_optional, f"{name} dropped the ICC profile or metadata without a warning"
