@@ -447,44 +447,41 @@ def _take_alpha(chunk: Chunk, contents: Contents) -> str | None:
     """Store the alpha plane of a well-placed, well-formed alpha chunk; otherwise say what is wrong."""
     if not contents.header.has_alpha:
         return f"alpha chunk at byte {chunk.start} in a file without alpha (mode {contents.header.mode})"
-    if contents.alpha is not None or contents.iterations:
-        return f"second or misplaced alpha chunk at byte {chunk.start}"
-    try:
-        contents.alpha = unpack_alpha(contents.header, _zlib_payload(chunk, "alpha chunk"))
-    except FormatError as e:
-        return str(e)
-    contents.alpha_chunk = chunk
-    return None
+    return _take(chunk, contents, "alpha", lambda payload: unpack_alpha(contents.header, payload),
+                 contents.alpha is not None or bool(contents.iterations))
 
 
 def _take_metadata(chunk: Chunk, contents: Contents) -> str | None:
     """Store the entries of a listed, well-placed, well-formed metadata chunk; otherwise say what is wrong."""
     if not contents.header.flags & HAS_METADATA:
         return f"the chunk at byte {chunk.start} is metadata the header does not list"
-    if contents.metadata is not None or contents.alpha is not None or contents.iterations:
-        return f"second or misplaced metadata chunk at byte {chunk.start}"
-    try:
-        contents.metadata = unpack_metadata(_zlib_payload(chunk, "metadata chunk"))
-    except FormatError as e:
-        return str(e)
-    contents.metadata_chunk = chunk
-    return None
+    return _take(chunk, contents, "metadata", unpack_metadata,
+                 contents.metadata is not None or contents.alpha is not None or bool(contents.iterations))
 
 
 def _take_icc(chunk: Chunk, contents: Contents) -> str | None:
     """Store the profile of a well-placed, well-formed ICC chunk; otherwise say what is wrong."""
-    if contents.icc is not None or contents.metadata is not None or contents.alpha is not None or contents.iterations:
-        return f"second or misplaced ICC chunk at byte {chunk.start}"
+    placed = (contents.icc, contents.metadata, contents.alpha)
+    return _take(chunk, contents, "icc", unpack_icc, any(v is not None for v in placed) or bool(contents.iterations))
+
+
+def _take(chunk: Chunk, contents: Contents, field: str, unpack, misplaced: bool) -> str | None:
+    """Store what a zlib chunk holds in ``contents.<field>`` (and the chunk in ``<field>_chunk``), unless
+    it is ``misplaced`` or malformed: then say what is wrong."""
+    name = f"{'ICC' if field == 'icc' else field} chunk"
+    if misplaced:
+        return f"second or misplaced {name} at byte {chunk.start}"
     try:
-        contents.icc = unpack_icc(_zlib_payload(chunk, "ICC chunk"))
+        value = unpack(_zlib_payload(chunk, name))
     except FormatError as e:
         return str(e)
-    contents.icc_chunk = chunk
+    setattr(contents, field, value)
+    setattr(contents, f"{field}_chunk", chunk)
     return None
 
 
 def _zlib_payload(chunk: Chunk, name: str) -> bytes:
-    """The payload of an alpha or ICC chunk, whose mode (zlib) and index must both be 0."""
+    """The payload of an alpha, ICC or metadata chunk, whose mode (zlib) and index must both be 0."""
     if chunk.mode != 0 or chunk.index != 0:
         raise FormatError(f"{name} at byte {chunk.start} has mode {chunk.mode} and index {chunk.index} (both must be 0)")
     return chunk.payload
