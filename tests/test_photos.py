@@ -259,3 +259,13 @@ def test_metadata_an_unlisted_chunk_is_damage(codec):
     parts.fix_crcs()
     with pytest.raises(DamageError, match="is metadata the header does not list"):
         codec.decode(parts.join())
+
+
+def test_the_pillow_plugin_shows_and_saves_the_metadata(codec, tmp_path, tiny_weights):
+    (tmp_path / "a.rgc").write_bytes(codec.encode(photo_with_metadata(), 2, metadata="all"))
+    with Image.open(tmp_path / "a.rgc") as im:  # the header and leading chunks only: no decoding
+        assert im.info["xmp"] == XMP and im.info["icc_profile"] == SRGB
+        assert im.getexif()[0x010F] == "Camera maker"
+    with Image.open(io.BytesIO(photo_with_metadata())) as im:
+        im.save(tmp_path / "b.rgc", iterations=1, metadata="exif", model=tiny_weights)
+    assert tuple(read((tmp_path / "b.rgc").read_bytes()).metadata) == ("exif",)

@@ -511,20 +511,27 @@ def _iteration_problem(chunk: Chunk, expected: int, later: list, header: Header)
     return None
 
 
-def read_icc(header: Header, stream: BinaryIO) -> bytes | None:
-    """The ICC profile of a file from the ``stream`` just after its header, read only as far as the
-    ICC chunk; None when the file carries none or that chunk is damaged (decoding reports it)."""
+def read_leading(header: Header, stream: BinaryIO) -> Contents:
+    """The ICC profile and metadata of a file from the ``stream`` just after its header, read only as
+    far as the chunks that hold them (the first ones); each None when the file carries none or its
+    chunk is damaged (decoding reports it)."""
     head = _CHUNK_HEADS[header.version]
-    data = header.pack() + stream.read(head.size)
-    if header.version < 2 or len(data) < header.size + head.size or data[header.size] != CHUNK_ICC:
-        return None
-    length = head.unpack_from(data, header.size)[-1]
-    if length > header.chunk_limits()[CHUNK_ICC]:
-        return None
-    data += stream.read(length + 4)
-    contents = Contents(header)
-    frame = next(_frames(data, header), None)
-    return contents.icc if isinstance(frame, Chunk) and _take_icc(frame, contents) is None else None
+    contents, data = Contents(header), header.pack()
+    takers = {CHUNK_ICC: _take_icc, CHUNK_METADATA: _take_metadata}
+    while header.version >= 2:
+        start = len(data)
+        data += stream.read(head.size)
+        if len(data) < start + head.size or data[start] not in takers:
+            break
+        length = head.unpack_from(data, start)[-1]
+        if length > header.chunk_limits()[data[start]]:
+            break
+        data += stream.read(length + 4)
+        frames = list(_frames(data, header))  # the chunks before this one were taken already
+        frame = frames[-1] if frames else None
+        if not isinstance(frame, Chunk) or frame.start != start or takers[frame.kind](frame, contents) is not None:
+            break
+    return contents
 
 
 def read(data: bytes) -> Contents:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLOCK = 16
+from .limits import BLOCK
 
 
 def to_blocks(images: np.ndarray) -> np.ndarray:

@@ -1,10 +1,11 @@
 """The Pillow plugin: ``Image.open("x.rgc")`` and ``im.save("x.rgc", iterations=8)``.
 
 ``import rnncodec`` registers it. Opening reads the header (and the ICC profile, into
-``info["icc_profile"]``, if the file carries one); the pixels are decoded (with the shipped model
+``info["icc_profile"]``, and the EXIF and XMP, into ``info["exif"]`` and ``info["xmp"]``, if the file
+carries them); the pixels are decoded (with the shipped model
 the file names) when Pillow first needs them. A truncated file gives its complete
 iterations, with a warning. Saving takes ``iterations`` (default 8) or one target, ``size``
-(bytes), ``bpp`` or ``psnr`` (as :func:`rnncodec.encode`), ``model`` (a weights file) and ``tile``;
+(bytes), ``bpp`` or ``psnr`` (as :func:`rnncodec.encode`), ``metadata``, ``model`` (a weights file) and ``tile``;
 ``quality``, which other formats take, raises ValueError: an .rgc file has iterations, not a quality.
 """
 
@@ -32,9 +33,10 @@ class RgcImageFile(ImageFile.ImageFile):
         self._size = (header.width, header.height)
         self._mode = header.mode
         self.info.update(iterations=header.iterations, model_id=header.model_id.hex(), coder_id=header.coder_id)
-        icc = bitstream.read_icc(header, self.fp)
-        if icc is not None:
-            self.info["icc_profile"] = icc  # what Pillow writes back when saving PNG, JPEG, WebP …
+        leading = bitstream.read_leading(header, self.fp)
+        if leading.icc is not None:
+            self.info["icc_profile"] = leading.icc  # what Pillow writes back when saving PNG, JPEG, WebP …
+        self.info.update(leading.metadata or {})  # "exif" and "xmp", likewise
         self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0)]
 
 
@@ -56,7 +58,8 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         raise ValueError(f"an .rgc file has no quality (quality={options['quality']!r}): give iterations= (1–16, "
                          "0.125 bpp each before entropy coding), or a target: size= (bytes), bpp= or psnr=")
     fp.write(encode(im, options.get("iterations"), size=options.get("size"), bpp=options.get("bpp"),
-                    psnr=options.get("psnr"), model=options.get("model"), tile=options.get("tile")))
+                    psnr=options.get("psnr"), metadata=options.get("metadata", "icc"), model=options.get("model"),
+                    tile=options.get("tile")))
 
 
 def register() -> None:
