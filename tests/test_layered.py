@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from conftest import TINY_AFTER, smooth_image
 from rnncodec.bitstream import read
-from rnncodec.block_stage import PASSES, hull_slopes, layer_levels
+from rnncodec.block_stage import REFINEMENTS, hull_slopes, layer_levels
 from rnncodec.codec import ModelCodec
 from rnncodec.entropy import CoderTables
 from rnncodec.images import Picture
@@ -130,7 +130,7 @@ def test_each_layer_gives_out_a_refinement_per_block_and_uniform_layers_are_the_
     file = codec.read(codec.encode(photo, top))
     blocks = file.codes.shape[2] * file.codes.shape[3]
     assert [int(level.sum()) for level in file.layers.levels] == [j * blocks for j in range(1, top - TINY_AFTER + 1)]
-    assert file.layers.levels.max() <= PASSES * staged.stage.iterations
+    assert file.layers.levels.max() <= REFINEMENTS
     one_pass = ModelCodec(staged, b"\x05" * 8, allocation="rd-one-pass")
     assert one_pass.read(one_pass.encode(photo, top)).layers.levels.max() <= staged.stage.iterations
     uniform = ModelCodec(staged, b"\x05" * 8, allocation="uniform")

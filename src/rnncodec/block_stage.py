@@ -168,19 +168,19 @@ class StagedEngine:
 
 
 # --- layered files: each block's refinements, and the layers the encoder puts them in ---------------
-PASSES = 3  # in a layered file a block gets up to PASSES · S refinements: refinement l uses level (l − 1) mod S
+REFINEMENTS = 39  # in a layered file a block gets up to this many refinements: refinement l uses level (l − 1) mod S
 
 
 def refinements(stage: BlockStage, residual: np.ndarray, last_increment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every refinement's bits for each block of an image after the network's K iterations, and what
     each buys: residual r_K and last increment x̂_K − x̂_{K−1}, (1, 3, H, W). Returns codes
     (L, C, H/16, W/16) 0/1 and gains (L, H/16, W/16), each refinement's drop in the block's squared
-    error, L = PASSES · S. Each refinement is :meth:`BlockStage.encode_level`'s, on the blocks as rows."""
+    error, L = REFINEMENTS. Each refinement is :meth:`BlockStage.encode_level`'s, on the blocks as rows."""
     _, _, H, W = residual.shape
     h, w = H // BLOCK, W // BLOCK
     rows = to_blocks(residual)[0]
     scale = stage.start_scale(last_increment)[0]
-    levels = PASSES * stage.iterations
+    levels = REFINEMENTS
     codes = np.zeros((levels, h * w, stage.sign_bits + 1), np.uint8)
     gains = np.zeros((levels, h * w))
     error = np.einsum("nk,nk->n", rows, rows, dtype=np.float64)
@@ -245,7 +245,7 @@ def layer_levels(gains: np.ndarray, layers: int | None = None) -> np.ndarray:
 def layered_pictures(stage: BlockStage, recon: np.ndarray, last_increment: np.ndarray, codes: np.ndarray,
                      levels: np.ndarray):
     """Yield the reconstruction (1, 3, H, W) after each layer: ``recon`` x̂_K and ``last_increment`` of
-    the network, ``codes`` (PASSES · S, C, h, w) 0/1 and ``levels`` (layers, h, w), each block's
+    the network, ``codes`` (REFINEMENTS, C, h, w) 0/1 and ``levels`` (layers, h, w), each block's
     refinements after each layer."""
     _, _, H, W = recon.shape
     rows = to_blocks(recon)[0].astype(np.float32)

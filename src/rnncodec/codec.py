@@ -17,7 +17,7 @@ import numpy as np
 
 from . import bitstream, registry
 from .bitstream import Chunk, Damage, Header
-from .block_stage import PASSES, StagedEngine, layered_pictures, levels_after, refinement_order, refinements
+from .block_stage import REFINEMENTS, StagedEngine, layered_pictures, levels_after, refinement_order, refinements
 from .engines import as_engine, image_to_network, load_engine, network_to_image
 from .entropy import CODED, CODER_ID, CodeCoder, CoderTables, shortest_first_payload
 from .errors import FormatError
@@ -212,7 +212,7 @@ class ModelCodec:
         stage, after = self.stage, min(self.stage.after, header.iterations)
         refine = header.iterations > after
         codes, stage_codes, gains = self._layered_codes(rgb, after, refine, progress)
-        coder = LayeredCoder(*header.code_shape, self.tables, stage.after, PASSES * stage.iterations)
+        coder = LayeredCoder(*header.code_shape, self.tables, stage.after, REFINEMENTS)
         chunks, used = [], 0
         for bits in codes:
             chunk = coder.encode_grid(bits)
@@ -251,8 +251,8 @@ class ModelCodec:
         padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
         H, W = padded.shape[:2]
         codes = np.zeros((after, self.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
-        stage_codes = np.zeros((PASSES * stage.iterations, *codes.shape[1:]), np.uint8)
-        gains = np.zeros((PASSES * stage.iterations, H // BLOCK, W // BLOCK))
+        stage_codes = np.zeros((REFINEMENTS, *codes.shape[1:]), np.uint8)
+        gains = np.zeros((REFINEMENTS, H // BLOCK, W // BLOCK))
         tick = _ticker(progress, len(list(tiles(H, W, self.tile))) * after)
         for rows, cols in tiles(H, W, self.tile):
             cr, cc = code_slices(rows, cols)
@@ -307,7 +307,7 @@ class ModelCodec:
         if first.mode == CODED and len(first.payload) < shortest_first_payload(self.tables or CoderTables.uniform(header.code_channels), header.code_shape):
             return [], None, Damage(0, f"iteration 1: its {len(first.payload)} bytes are too few for "
                                        f"{header.blocks} blocks' codes (a file claiming a larger image?)")
-        coder = LayeredCoder(*header.code_shape, self.tables, self.stage.after, PASSES * self.stage.iterations) if layered else None
+        coder = LayeredCoder(*header.code_shape, self.tables, self.stage.after, REFINEMENTS) if layered else None
         grid = coder.grid if layered else CodeCoder(*header.code_shape, self.tables)
         for chunk in chunks:
             try:
