@@ -116,8 +116,11 @@ def test_stage_must_fit_the_network(tiny_staged):
     from rnncodec.block_stage import StagedEngine
 
     network, staged = tiny_staged
-    with pytest.raises(ValueError, match="does not fit this network"):
-        StagedEngine(network, replace(staged.stage, after=TINY_AFTER + 1))
+    stage = staged.stage
+    with pytest.raises(ValueError, match="does not fit this network"):  # too few levels for the iterations after K
+        StagedEngine(network, replace(stage, basis=stage.basis[:-1], alpha=stage.alpha[:-1]))
+    more = replace(stage, basis=np.concatenate([stage.basis] * 2), alpha=np.concatenate([stage.alpha] * 2))
+    assert StagedEngine(network, more).stage.iterations == 2 * stage.iterations  # more levels: layered files use them
 
 
 def test_staged_encoder_and_decoder_keep_the_same_scales(tiny_staged):
@@ -205,10 +208,13 @@ def test_fit_block_stage_command(image_folder, tiny_weights, tmp_path, capsys):
     shutil.copyfile(tiny_weights, network)
     out = tmp_path / "net-stage.safetensors"
     args = ["fit-block-stage", str(network), "--data", str(image_folder), "-o", str(out), "--after", "3",
-            "--crops", "8", "--crop", "64", "--images", "2"]
+            "--crops", "8", "--crop", "64", "--images", "2", "--levels", "20"]
     main(args)
     assert "wrote" in capsys.readouterr().out
-    assert load_block_stage(out).after == 3
+    assert (load_block_stage(out).after, load_block_stage(out).iterations) == (3, 20)  # more levels than iterations after 3
+    with pytest.raises(SystemExit):
+        main(args[:-1] + ["5", "-o", str(tmp_path / "few.safetensors")])
+    assert "needs at least 13 levels" in capsys.readouterr().err
     codec = ModelCodec.load(out, engine="torch")
     rgb = smooth_image(40, 56, seed=14)
     decoded = codec.decode(codec.encode(Picture(rgb, "RGB"), 6), keep_all=True)

@@ -144,7 +144,7 @@ class StagedEngine:
 
     def __init__(self, network, stage: BlockStage):
         cfg = network.cfg
-        if cfg.gamma != 1 or stage.sign_bits + 1 != cfg.code_channels or stage.after + stage.iterations != cfg.max_iterations:
+        if cfg.gamma != 1 or stage.sign_bits + 1 != cfg.code_channels or stage.after + stage.iterations < cfg.max_iterations:
             raise ValueError(f"a block stage for iterations {stage.after + 1}–{stage.after + stage.iterations} with "
                              f"{stage.sign_bits + 1} code channels does not fit this network")
         self.network, self.stage, self.cfg = network, stage, cfg

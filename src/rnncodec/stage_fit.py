@@ -30,7 +30,7 @@ def network_residuals(model, crops: torch.Tensor, after: int) -> tuple[np.ndarra
 
 
 def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after: int, crops: int = 400,
-                   crop: int = 128, images: int = 80, seed: int = 0) -> dict:
+                   crop: int = 128, images: int = 80, seed: int = 0, levels: int | None = None) -> dict:
     """Fit a stage after the network's first ``after`` iterations on ``crops`` seeded random crops of
     the training split, fit the coder tables on ``images`` training images coded by network and
     stage, measure them on the validation split, and write the block stage file ``out`` (beside
@@ -48,7 +48,10 @@ def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after
         raise ValueError(f"the stage must start after 1 to {cfg.max_iterations - 1} network iterations")
     sampler = CropSampler([load_rgb(p) for p in train_paths], crop, seed)
     residuals, increments = network_residuals(model, sampler.batch(crops), after)
-    stage = fit_block_stage(residuals, increments, after, cfg.max_iterations - after, code_channels=cfg.code_channels)
+    levels = levels or cfg.max_iterations - after
+    if levels < cfg.max_iterations - after:
+        raise ValueError(f"a stage after {after} iterations needs at least {cfg.max_iterations - after} levels")
+    stage = fit_block_stage(residuals, increments, after, levels, code_channels=cfg.code_channels)
     engine = StagedEngine(TorchEngine(model), stage)
     tables = fit_tables(image_codes(engine, spread(train_paths, images), "fit"))
     coder_facts = {"images": min(images, len(train_paths))}
@@ -56,6 +59,6 @@ def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after
         val_codes = image_codes(engine, val_paths, "validation")
         coder_facts["validation_images"] = len(val_paths)
         coder_facts["validation_bits_per_code_bit"] = round(ideal_bits(val_codes, tables), 4)
-    stage_facts = {"crops": crops, "crop": crop, "seed": seed, "training_images": len(train_paths)}
+    stage_facts = {"crops": crops, "crop": crop, "seed": seed, "levels": levels, "training_images": len(train_paths)}
     save_block_stage(out, network, stage, tables, block_stage_fit=stage_facts, coder_fit=coder_facts)
     return {**stage_facts, **coder_facts}

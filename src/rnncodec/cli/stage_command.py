@@ -17,9 +17,11 @@ import click
 @click.option("--crops", default=400, show_default=True, type=click.IntRange(1), help="Random training crops to fit the stage on.")
 @click.option("--crop", default=128, show_default=True, type=click.IntRange(16), help="Side of the crops (a multiple of 16).")
 @click.option("--images", default=80, show_default=True, type=click.IntRange(1), help="Training images to fit the coder tables on.")
+@click.option("--levels", type=click.IntRange(1), help="Stage levels to fit (default: the network's iterations after AFTER; "
+              "a layered file's blocks use up to 39, cycling through fewer).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
-def fit_block_stage(weights, data, output, force, after, crops, crop, images, seed, threads):
+def fit_block_stage(weights, data, output, force, after, crops, crop, images, levels, seed, threads):
     """Code the iterations after the network's first AFTER with a block stage fitted on training
     images (rnncodec.block_stage); write it with the entropy coder's tables as a block stage file."""
     import torch
@@ -34,7 +36,7 @@ def fit_block_stage(weights, data, output, force, after, crops, crop, images, se
     if threads:
         torch.set_num_threads(threads)
     try:
-        facts = fit_stage_file(weights, data, output, after, crops, crop, images, seed)
+        facts = fit_stage_file(weights, data, output, after, crops, crop, images, seed, levels)
     except (WeightsError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     if "validation_bits_per_code_bit" in facts:
