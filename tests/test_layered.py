@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from conftest import TINY_AFTER, smooth_image
 from rnncodec.bitstream import read
-from rnncodec.block_stage import REFINEMENTS, hull_slopes, layer_levels
+from rnncodec.block_stage import REFINEMENTS, hull_slopes, levels_after, refinement_order
 from rnncodec.codec import ModelCodec
 from rnncodec.entropy import CoderTables
 from rnncodec.images import Picture
@@ -19,11 +19,11 @@ from rnncodec.layered import LAYERED_CODER_ID, LayeredCoder
 @given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**32 - 1))
 def test_each_layer_gives_out_one_refinement_per_block_and_the_last_completes_them(levels, h, w, seed):
     gains = np.random.default_rng(seed).normal(size=(levels, h, w)) ** 3  # some negative, some out of order
-    out = layer_levels(gains)
-    assert out.shape == (levels, h, w)
+    order = refinement_order(gains)
+    out = np.stack([levels_after(order, (j + 1) * h * w, (h, w)) for j in range(levels)])
+    assert sorted(order) == sorted(np.tile(np.arange(h * w), levels))  # every refinement once
     assert [int(layer.sum()) for layer in out] == [(j + 1) * h * w for j in range(levels)]
     assert np.all(np.diff(out, axis=0) >= 0) and np.all(out[-1] == levels)
-    np.testing.assert_array_equal(layer_levels(gains, 2)[: min(2, levels)], out[:2])  # fewer layers: a prefix
 
 
 @settings(max_examples=40, deadline=None)
@@ -38,7 +38,8 @@ def test_hull_slopes_are_non_increasing_and_keep_each_blocks_total(levels, block
 
 def test_with_diminishing_gains_the_layers_beat_equal_levels():
     gains = np.sort(np.random.default_rng(3).exponential(size=(6, 8, 8)) * np.logspace(-2, 1, 64).reshape(1, 8, 8), axis=0)[::-1]
-    levels = layer_levels(gains)
+    order = refinement_order(gains)
+    levels = [levels_after(order, (j + 1) * 64, (8, 8)) for j in range(6)]
     total = np.concatenate([np.zeros((1, 8, 8)), np.cumsum(gains, axis=0)])
     for j, level in enumerate(levels):
         layered = np.take_along_axis(total, level[None], axis=0).sum()

@@ -86,10 +86,7 @@ class BlockStage:
 
     def encode(self, residual: np.ndarray, t: int, scale: np.ndarray):
         """Residual r_{t−1} (B, 3, H, W) → bits (B, C, H/16, W/16) in ±1, increment, new scale."""
-        return self.encode_level(residual, self._index(t), scale)
-
-    def encode_level(self, residual: np.ndarray, i: int, scale: np.ndarray):
-        """:meth:`encode` with level i's basis (0-based)."""
+        i = self._index(t)
         B, _, H, W = residual.shape
         signs, up, scale = _code(to_blocks(residual) @ self.basis[i], self.alpha[i], scale, self.step)
         bits = np.concatenate([signs, np.where(up, 1.0, -1.0)[..., None]], axis=-1)
@@ -175,7 +172,7 @@ def refinements(stage: BlockStage, residual: np.ndarray, last_increment: np.ndar
     """Every refinement's bits for each block of an image after the network's K iterations, and what
     each buys: residual r_K and last increment x̂_K − x̂_{K−1}, (1, 3, H, W). Returns codes
     (L, C, H/16, W/16) 0/1 and gains (L, H/16, W/16), each refinement's drop in the block's squared
-    error, L = REFINEMENTS. Each refinement is :meth:`BlockStage.encode_level`'s, on the blocks as rows."""
+    error, L = REFINEMENTS. Each refinement is :meth:`BlockStage.encode`'s, on the blocks as rows."""
     _, _, H, W = residual.shape
     h, w = H // BLOCK, W // BLOCK
     rows = to_blocks(residual)[0]
@@ -228,18 +225,9 @@ def refinement_order(gains: np.ndarray) -> np.ndarray:
 
 
 def levels_after(order: np.ndarray, given: int, shape: tuple[int, int]) -> np.ndarray:
-    """Each block's stage level (h, w) once the first ``given`` refinements of ``order`` are given out."""
+    """Each block's refinements (h, w) once the first ``given`` refinements of ``order`` are given out;
+    layer j of a layered file ends where j · N (N blocks) have been given out."""
     return np.bincount(order[:given], minlength=shape[0] * shape[1]).reshape(shape)
-
-
-def layer_levels(gains: np.ndarray, layers: int | None = None) -> np.ndarray:
-    """The stage level of each block after each of ``layers`` iterations (default S): iteration j gives
-    out the j-th N of the S·N refinements (N blocks) in :func:`refinement_order`, so each iteration
-    costs what a uniform one does and the last completes every block. gains: (S, h, w); returns
-    (layers, h, w) int."""
-    levels, h, w = gains.shape
-    order = refinement_order(gains)
-    return np.stack([levels_after(order, (j + 1) * h * w, (h, w)) for j in range(layers or levels)])
 
 
 def layered_pictures(stage: BlockStage, recon: np.ndarray, last_increment: np.ndarray, codes: np.ndarray,

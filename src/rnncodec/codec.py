@@ -2,7 +2,7 @@
 out, one iteration per call, see :mod:`rnncodec.engines`), codes ⇄ chunk payloads through the entropy
 coder. A model with a block stage writes layered files (entropy coder 3, :mod:`rnncodec.layered`):
 after the network's iterations each block gets its stage refinements in the iterations where they
-buy the most (:func:`rnncodec.block_stage.layer_levels`); files of coder 2 still decode as they did.
+buy the most (:func:`rnncodec.block_stage.refinement_order`); files of coder 2 still decode as they did.
 The container's rules are :mod:`rnncodec.bitstream`'s; choosing the model for a file is
 :mod:`rnncodec.api`'s."""
 
@@ -193,7 +193,7 @@ class ModelCodec:
         alpha = None if picture.alpha is None else picture.alpha.tobytes()
         metadata = picture.metadata or None
         identity = bitstream.file_id(f"{picture.mode} {w}×{h}".encode(), picture.rgb.tobytes(), alpha, picture.icc,
-                                     *(metadata or {}).values())
+                                     *picture.metadata.values())
         if self.stage is None:
             coder = CodeCoder(*header.code_shape, self.tables)
             chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
@@ -229,9 +229,13 @@ class ModelCodec:
         else:
             order = refinement_order(gains if self.allocation == "rd" else gains[: self.stage.iterations])
         for j in range(1, header.iterations - after + 1):
-            def layer(given: int, coder=coder) -> tuple[LayeredCoder, bytes]:
-                trial = copy.deepcopy(coder) if room is not None else coder
-                return trial, trial.encode_layer(levels_after(order, given, shape) - previous, stage_codes)
+            trials = {}  # refinements given → the coder after coding this layer with them, and its payload
+
+            def layer(given: int, coder=coder, trials=trials) -> tuple[LayeredCoder, bytes]:
+                if given not in trials:
+                    trial = copy.deepcopy(coder) if room is not None else coder
+                    trials[given] = trial, trial.encode_layer(levels_after(order, given, shape) - previous, stage_codes)
+                return trials[given]
             given = _most_that_fit(lambda n: layer(n)[1], (j - 1) * blocks, j * blocks, None if room is None else room - used - bitstream.CHUNK_OVERHEAD)
             if given == (j - 1) * blocks and room is not None:
                 return chunks
@@ -304,7 +308,7 @@ class ModelCodec:
         codes, counts = [], []
         layered = header.coder_id == LAYERED_CODER_ID
         first = chunks[0]
-        if first.mode == CODED and len(first.payload) < shortest_first_payload(self.tables or CoderTables.uniform(header.code_channels), header.code_shape):
+        if first.mode == CODED and len(first.payload) < shortest_first_payload(self.tables, header.code_shape):
             return [], None, Damage(0, f"iteration 1: its {len(first.payload)} bytes are too few for "
                                        f"{header.blocks} blocks' codes (a file claiming a larger image?)")
         coder = LayeredCoder(*header.code_shape, self.tables, self.stage.after, REFINEMENTS) if layered else None
@@ -325,7 +329,8 @@ class ModelCodec:
 
     @staticmethod
     def _layers(coder: LayeredCoder | None, counts: list[np.ndarray]) -> Layers | None:
-        return None if coder is None else Layers(coder.codes, np.cumsum(np.stack(counts), axis=0) if counts else np.zeros((0, *coder.level.shape), np.int64))
+        """The layers decoded (None without any): every refinement's bits and the levels after each layer."""
+        return Layers(coder.codes, np.cumsum(np.stack(counts), axis=0)) if counts else None
 
     def reconstruct(self, codes: np.ndarray, height: int, width: int, keep_all: bool = False, progress: Progress = None,
                     tile: int | None = None, layers: Layers | None = None):

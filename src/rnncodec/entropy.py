@@ -237,12 +237,13 @@ def history_state(iteration_state, previous: np.ndarray, before: np.ndarray) -> 
     return (iteration_state * _HISTORY_STATES + previous.astype(np.int64)) * _HISTORY_STATES + before.astype(np.int64)
 
 
-def shortest_first_payload(tables: CoderTables, shape: tuple[int, int, int]) -> int:
+def shortest_first_payload(tables: CoderTables | None, shape: tuple[int, int, int]) -> int:
     """Fewest bytes a range-coded first iteration of codes of this shape can take: its first call
     (channel 0, pass 0) codes ⌈h·w/2⌉ bits with probabilities from the prior alone, each costing at
     least the prior's cheapest bit, and a range coder cannot write less than that information less
     its 64-bit state. Checked before anything of the claimed size is allocated."""
-    _, h, w = shape
+    channels, h, w = shape
+    tables = tables if tables is not None else CoderTables.uniform(channels)
     prior = np.asarray(tables.prior[:CONTEXTS_PER_CHANNEL], np.int64)
     p = probabilities(prior, np.arange(len(prior)))
     cheapest = float(-np.log2(np.maximum(p, 1 - p)).max())

@@ -3,7 +3,7 @@
 A model with a block stage (:mod:`rnncodec.block_stage`) refines each 16×16 block up to S times
 after the network's K iterations; every refinement is the block's C bits of that stage level. In
 a layered file, iteration K + j (a *layer*) gives each block any number n ≥ 0 of its next
-refinements, as the encoder chose by rate and distortion (:func:`rnncodec.block_stage.layer_levels`).
+refinements, as the encoder chose by rate and distortion (:func:`rnncodec.block_stage.refinement_order`).
 One layer's payload is one range-coded stream of
 
 1. the map: for each block with refinements left, n as binary decisions "more than d?" for
@@ -48,11 +48,8 @@ class LayeredCoder:
         self.level = np.zeros((height, width), np.int64)  # refinements each block has had
         self.previous = np.ones((height, width), np.int64)  # refinements each block got in the previous iteration
         self.map_counts = np.ones((MAP_CONTEXTS, 2), np.int64)
-        self.codes = np.zeros((levels, channels, height, width), np.uint8)  # every refinement's bits, as they come
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.grid.shape
+        self.codes = None  # decoding: every refinement's bits (levels, C, h, w), as they come
+        self.iteration_states = np.array([_iteration_state(after + level) for level in range(levels)])
 
     # --- the network's iterations ------------------------------------------------------------
     def encode_grid(self, bits: np.ndarray) -> tuple[int, bytes]:
@@ -74,6 +71,8 @@ class LayeredCoder:
 
         Invalid data raises ValueError, or whatever the range decoder raises (AssertionError)."""
         stream = SymbolStream(payload)
+        if self.codes is None:
+            self.codes = np.zeros((self.levels, *self.grid.shape), np.uint8)
         count = self._layer(stream, None, self.codes)
         stream.finish()
         return count
@@ -113,8 +112,7 @@ class LayeredCoder:
         grid = self.grid
         channels = grid.shape[0]
         level = self.level[where]  # 0-based: this refinement's stage level
-        iteration = np.array([_iteration_state(self.after + int(v)) for v in range(self.levels)])[level]
-        base = history_state(iteration, grid.history[0][:, where], grid.history[1][:, where])
+        base = history_state(self.iteration_states[level], grid.history[0][:, where], grid.history[1][:, where])
         base = base * 10 * _PARTNER_STATES**PARTNERS + (np.arange(channels) * CONTEXTS_PER_CHANNEL)[:, None]
         partners = np.where(grid.tables.partners < 0, channels, grid.tables.partners)
         states = np.zeros((channels + 1, int(where.sum())), np.int64)
