@@ -162,6 +162,24 @@ def test_block_stage_file_round_trip(stage_file, tiny_staged):
     assert read_config(stage_file) == tiny_staged[0].cfg and read_facts(stage_file)["note"] == "test"
 
 
+def test_float16_block_stage_file_holds_the_rounded_stage(tiny_staged, stage_file):
+    from safetensors import safe_open
+
+    from rnncodec.stage_fit import rounded
+    from rnncodec.weights import STAGE, load_block_stage, network_weights, save_block_stage
+
+    stage = tiny_staged[1].stage
+    half = stage_file.with_name("net-stage16.safetensors")
+    save_block_stage(half, network_weights(stage_file), stage, None, "float16")
+    with safe_open(str(half), framework="numpy") as f:
+        assert {f.get_tensor(name).dtype for name in STAGE} == {np.dtype(np.float16)}
+    loaded, expected = load_block_stage(half), rounded(stage, "float16")
+    np.testing.assert_array_equal(loaded.basis, expected.basis)
+    np.testing.assert_array_equal(loaded.alpha, expected.alpha)
+    assert not np.array_equal(expected.basis, stage.basis)  # the rounding is real
+    assert half.stat().st_size < 0.6 * stage_file.stat().st_size
+
+
 @pytest.mark.parametrize("engine", ["torch", "onnx"])
 def test_codec_runs_a_block_stage_file(stage_file, tiny_staged, engine):
     from rnncodec.block_stage import StagedEngine

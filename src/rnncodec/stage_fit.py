@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .block_stage import StagedEngine, fit_block_stage
+from .block_stage import BlockStage, StagedEngine, fit_block_stage
 from .coder_fit import image_codes, spread
 from .data import CropSampler, is_validation, list_images, load_rgb
 from .entropy import fit_tables, ideal_bits
@@ -16,6 +17,12 @@ from .torch_engine import TorchEngine
 from .weights import is_block_stage, load_model, save_block_stage
 
 BATCH = 50  # crops per network run while fitting
+
+
+def rounded(stage: BlockStage, storage: str) -> BlockStage:
+    """The stage as a file storing it as ``storage`` gives it back."""
+    dtype = {"float32": np.float32, "float16": np.float16}[storage]
+    return replace(stage, basis=stage.basis.astype(dtype).astype(np.float32), alpha=stage.alpha.astype(dtype).astype(np.float32))
 
 
 @torch.no_grad()
@@ -30,11 +37,14 @@ def network_residuals(model, crops: torch.Tensor, after: int) -> tuple[np.ndarra
 
 
 def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after: int, crops: int = 400,
-                   crop: int = 128, images: int = 80, seed: int = 0, levels: int | None = None) -> dict:
+                   crop: int = 128, images: int = 80, seed: int = 0, levels: int | None = None,
+                   storage: str = "float32") -> dict:
     """Fit a stage after the network's first ``after`` iterations on ``crops`` seeded random crops of
     the training split, fit the coder tables on ``images`` training images coded by network and
     stage, measure them on the validation split, and write the block stage file ``out`` (beside
-    ``network``). Returns the facts stored with it."""
+    ``network``) with the stage stored as ``storage`` (float32 or float16; a float16 stage is
+    rounded before the tables are fitted, so tables and validation see the stage the file holds).
+    Returns the facts stored with it."""
     if is_block_stage(network):
         raise ValueError(f"{network} is a block stage file; give the network weights it extends")
     paths = list_images(data)
@@ -51,7 +61,7 @@ def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after
     levels = levels or cfg.max_iterations - after
     if levels < cfg.max_iterations - after:
         raise ValueError(f"a stage after {after} iterations needs at least {cfg.max_iterations - after} levels")
-    stage = fit_block_stage(residuals, increments, after, levels, code_channels=cfg.code_channels)
+    stage = rounded(fit_block_stage(residuals, increments, after, levels, code_channels=cfg.code_channels), storage)
     engine = StagedEngine(TorchEngine(model), stage)
     tables = fit_tables(image_codes(engine, spread(train_paths, images), "fit"))
     coder_facts = {"images": min(images, len(train_paths))}
@@ -59,6 +69,7 @@ def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after
         val_codes = image_codes(engine, val_paths, "validation")
         coder_facts["validation_images"] = len(val_paths)
         coder_facts["validation_bits_per_code_bit"] = round(ideal_bits(val_codes, tables), 4)
-    stage_facts = {"crops": crops, "crop": crop, "seed": seed, "levels": levels, "training_images": len(train_paths)}
-    save_block_stage(out, network, stage, tables, block_stage_fit=stage_facts, coder_fit=coder_facts)
+    stage_facts = {"crops": crops, "crop": crop, "seed": seed, "levels": levels, "storage": storage,
+                   "training_images": len(train_paths)}
+    save_block_stage(out, network, stage, tables, storage, block_stage_fit=stage_facts, coder_fit=coder_facts)
     return {**stage_facts, **coder_facts}

@@ -69,16 +69,18 @@ def table_tensors(tables: CoderTables | None) -> dict[str, np.ndarray]:
 
 
 def save_block_stage(path: str | Path, network: str | Path, stage: BlockStage, tables: CoderTables | None = None,
-                     **facts) -> None:
-    """Write a block stage file: ``stage`` for the network weights file ``network``, and the coder
-    tables fitted to the codes they make together. The file names its network and records the
-    network file's SHA-256, so it must lie beside it and the network may not change."""
+                     storage: str = "float32", **facts) -> None:
+    """Write a block stage file: ``stage`` for the network weights file ``network``, its basis and
+    magnitudes stored as ``storage`` (float32 or float16), and the coder tables fitted to the codes
+    they make together. The file names its network and records the network file's SHA-256, so it
+    must lie beside it and the network may not change."""
     from safetensors.numpy import save_file
 
     path, network = Path(path), Path(network)
     if path.resolve().parent != network.resolve().parent:
         raise ValueError(f"{path}: a block stage file must lie beside its network weights ({network})")
-    tensors = {STAGE[0]: np.ascontiguousarray(stage.basis, np.float32), STAGE[1]: np.ascontiguousarray(stage.alpha, np.float32)}
+    dtype = {"float32": np.float32, "float16": np.float16}[storage]
+    tensors = {STAGE[0]: np.ascontiguousarray(stage.basis, dtype), STAGE[1]: np.ascontiguousarray(stage.alpha, dtype)}
     tensors.update(table_tensors(tables))
     settings = {"after": stage.after, "step": stage.step, "exponent": stage.exponent, "center": stage.center}
     metadata = {"format": STAGE_TAG, "config": json.dumps(read_config(network).to_dict()), "block_stage": json.dumps(settings),

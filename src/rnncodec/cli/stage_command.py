@@ -19,9 +19,12 @@ import click
 @click.option("--images", default=80, show_default=True, type=click.IntRange(1), help="Training images to fit the coder tables on.")
 @click.option("--levels", type=click.IntRange(1), help="Stage levels to fit (default: the network's iterations after AFTER; "
               "a layered file's blocks use up to 39, cycling through fewer).")
+@click.option("--storage", default="float32", show_default=True, type=click.Choice(["float32", "float16"]),
+              help="How the file stores the stage's basis and magnitudes (float16: half the size; the stage "
+              "is rounded before the coder tables are fitted).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch.")
-def fit_block_stage(weights, data, output, force, after, crops, crop, images, levels, seed, threads):
+def fit_block_stage(weights, data, output, force, after, crops, crop, images, levels, storage, seed, threads):
     """Code the iterations after the network's first AFTER with a block stage fitted on training
     images (rnncodec.block_stage); write it with the entropy coder's tables as a block stage file."""
     import torch
@@ -36,7 +39,7 @@ def fit_block_stage(weights, data, output, force, after, crops, crop, images, le
     if threads:
         torch.set_num_threads(threads)
     try:
-        facts = fit_stage_file(weights, data, output, after, crops, crop, images, seed, levels)
+        facts = fit_stage_file(weights, data, output, after, crops, crop, images, seed, levels, storage)
     except (WeightsError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     if "validation_bits_per_code_bit" in facts:
