@@ -61,6 +61,7 @@ class ByteBuffer {
     }
     this.data.set(value, this.length);
     this.length += value.length;
+    this.onBytes?.(this.length);
     return true;
   }
 
@@ -79,6 +80,7 @@ class ByteBuffer {
 export async function decode(source, options) {
   const buffer = new ByteBuffer(source);
   const onBytes = options.onBytes || (() => {});
+  buffer.onBytes = onBytes;
   const header = await readHeader(buffer, onBytes);
   options.onHeader?.(header);
   const model = await loadModel(options.models, header.modelId, options.ort);
