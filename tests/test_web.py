@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 import zlib
 from pathlib import Path
 
@@ -71,9 +70,11 @@ class HoldingHandler(Handler):
             self.wfile.flush()
             if not entry["event"].wait(HOLD_SECONDS):
                 entry["released_by"] = "timeout"
-            self.wfile.write(data[hold:])
-            self.wfile.flush()
-            entry["last_byte"] = time.time()
+            try:
+                self.wfile.write(data[hold:])
+                self.wfile.flush()
+            except OSError:  # the page stopped reading once it had the iterations it wanted
+                pass
         else:
             super().do_GET()
 
@@ -192,7 +193,7 @@ def session(tmp_path_factory):
         kodak = rnncodec.encode(str(source), iterations=8)
         add("kodim23.rgc", kodak)
         HoldingHandler.held["kodim23-slow.rgc"] = {"data": kodak, "hold": chunk_ends(kodak)[0] + 100, "event": threading.Event()}
-        jobs.append({"name": "kodim23-slow", "src": "/slow/kodim23-slow.rgc", "release": "/release/kodim23-slow.rgc"})
+        jobs.append({"name": "kodim23-slow", "src": "/slow/kodim23-slow.rgc", "release": "/release/kodim23-slow.rgc", "iterations": 1})
     results = run_browser(files, jobs, folder)
     return folder, files, results
 
@@ -288,4 +289,4 @@ def test_slowly_served_file_paints_iteration_1_before_its_last_byte(session):
     assert held["released_by"] == "page"  # the page painted iteration 1 while the server held the rest
     first = _events(result, "iteration")[0]
     assert first["iteration"] == 1 and first["received"] < len(held["data"])
-    _assert_complete(result, 8)
+    _assert_complete(result, 1)

@@ -51,7 +51,11 @@ export class SafeTensors {
     const out = new Float32Array(n);
     if (dtype === "F32") for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
     else if (dtype === "F64") for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
-    else if (dtype === "F16") for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+    else if (dtype === "F16") {
+      const halves = new Uint16Array(bytes.slice().buffer); // little-endian, as the platforms that run browsers are
+      const table = halfTable();
+      for (let i = 0; i < n; i++) out[i] = table[halves[i]];
+    }
     else for (let i = 0; i < n; i++) out[i] = new Float32Array(new Uint32Array([view.getUint16(2 * i, true) << 16]).buffer)[0];
     return out;
   }
@@ -75,6 +79,17 @@ export class SafeTensors {
     if (value === undefined) return undefined;
     return key === "format" ? value : JSON.parse(value);
   }
+}
+
+let table = null;
+
+/** Every half-precision value as float32, indexed by its bits. */
+function halfTable() {
+  if (!table) {
+    table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) table[h] = halfToFloat(h);
+  }
+  return table;
 }
 
 /** IEEE half → number (exact). */

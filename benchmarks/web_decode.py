@@ -1,0 +1,102 @@
+"""The web decoder's speed against the Python decoder's, on one machine.
+
+    python benchmarks/web_decode.py [IMAGE] [-q 8] [--repeats 3]
+Encodes IMAGE (default: $RNNCODEC_DATA/kodak/kodim23.png) at -q Q with the default model, then
+  - the browser: headless Chromium (web/test/browser.mjs) decodes it in <rgc-img> from rnncodec's
+    local server, ``repeats`` times in one page; the first decode loads the model (a fresh page), the
+    later ones find it loaded. Times are from the element's creation to its first and last painted
+    iteration (the median of the later decodes for "model loaded");
+  - Python: ``rnncodec decode FILE -o x.png`` as a fresh process (wall seconds, median of ``repeats``),
+    and ModelCodec.decode in a process that has loaded the model (median of ``repeats``).
+Needs what tests/test_web.py needs: Debian's chromium, node, and `npm ci` in web/.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_image() -> Path:
+    data = Path(os.environ.get("RNNCODEC_DATA", ROOT.parent / "shared" / "datasets"))
+    return data / "kodak" / "kodim23.png"
+
+
+def browser_times(rgc: Path, repeats: int, scratch: Path) -> list[dict]:
+    from rnncodec.web_server import WebServer
+
+    with WebServer({rgc.name: rgc}) as server:
+        jobs = [{"name": f"run{i}", "src": f"/files/{rgc.name}"} for i in range(repeats)]
+        spec = {"chromium": shutil.which("chromium"), "page": f"{server.base}/web/", "jobs": jobs, "timeout": 300000}
+        (scratch / "jobs.json").write_text(json.dumps(spec))
+        run = subprocess.run(["node", str(ROOT / "web" / "test" / "browser.mjs"), str(scratch / "jobs.json"), str(scratch / "frames")],
+                             capture_output=True, text=True, check=True)
+    runs = []
+    for result in json.loads(run.stdout.strip().splitlines()[-1])["results"]:
+        painted = [e for e in result["events"] if e["type"] == "iteration"]
+        errors = [e for e in result["events"] if e["type"] in ("error", "timeout")]
+        if errors:
+            sys.exit(f"web_decode: the browser did not decode the file: {errors}")
+        runs.append({"first": painted[0]["ms"] / 1000, "last": painted[-1]["ms"] / 1000, "iterations": len(painted)})
+    return runs
+
+
+def python_times(rgc: Path, repeats: int, scratch: Path) -> tuple[float, float]:
+    from rnncodec import registry
+    from rnncodec.codec import ModelCodec
+
+    process = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(["rnncodec", "decode", str(rgc), "-o", str(scratch / "x.png"), "-f", "--quiet"], check=True)
+        process.append(time.perf_counter() - start)
+    codec = ModelCodec.load(registry.load().default.path)
+    data = rgc.read_bytes()
+    loaded = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        codec.decode(data)
+        loaded.append(time.perf_counter() - start)
+    return statistics.median(process), statistics.median(loaded)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("image", type=Path, nargs="?", default=None)
+    ap.add_argument("-q", "--iterations", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    image = args.image or default_image()
+    import rnncodec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        rgc = scratch / f"{image.stem}.rgc"
+        rgc.write_bytes(rnncodec.encode(str(image), iterations=args.iterations))
+        size = rgc.stat().st_size
+        runs = browser_times(rgc, max(2, args.repeats + 1), scratch)
+        process, loaded = python_times(rgc, args.repeats, scratch)
+    warm = runs[1:]
+    chromium = subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"{image.name} -q {args.iterations} ({size} bytes), {os.cpu_count()} CPUs, {platform.machine()}, {chromium}")
+    print("| decoder | first iteration (s) | last iteration (s) |")
+    print("|---|---:|---:|")
+    print(f"| browser, fresh page (loads the model) | {runs[0]['first']:.2f} | {runs[0]['last']:.2f} |")
+    print(f"| browser, model loaded | {statistics.median(r['first'] for r in warm):.2f} | {statistics.median(r['last'] for r in warm):.2f} |")
+    print(f"| Python, `rnncodec decode` process | | {process:.2f} |")
+    print(f"| Python, model loaded (ModelCodec.decode) | | {loaded:.2f} |")
+    print(f"browser / Python: {runs[0]['last'] / process:.2f}× (fresh page / process), "
+          f"{statistics.median(r['last'] for r in warm) / loaded:.2f}× (model loaded)")
+
+
+if __name__ == "__main__":
+    main()
