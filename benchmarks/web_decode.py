@@ -35,7 +35,7 @@ def browser_times(rgc: Path, repeats: int, scratch: Path) -> list[dict]:
     from rnncodec.web_server import WebServer
 
     with WebServer({rgc.name: rgc}) as server:
-        jobs = [{"name": f"run{i}", "src": f"/files/{rgc.name}"} for i in range(repeats)]
+        jobs = [{"name": f"run{i}", "src": f"/files/{rgc.name}", "capture": False} for i in range(repeats)]
         spec = {"chromium": shutil.which("chromium"), "page": f"{server.base}/web/", "jobs": jobs, "timeout": 300000}
         (scratch / "jobs.json").write_text(json.dumps(spec))
         run = subprocess.run(["node", str(ROOT / "web" / "test" / "browser.mjs"), str(scratch / "jobs.json"), str(scratch / "frames")],

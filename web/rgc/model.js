@@ -78,8 +78,9 @@ async function load(base, id, ort) {
     throw new WeightsError(`${entry.file}: a block stage for iterations ${stage.after + 1}–${stage.after + stage.levels} does not fit its network`);
   }
   const tables = readTables(file, cfg.code_channels);
-  const sessions = await decoderSessions(base, networkFile, network, ort);
-  return { id, cfg, tables, stage, sessions, file: entry.file };
+  const session = decoderSessions(base, networkFile, network, ort);
+  await session("decoder-first"); // a model that loads at all loads before the first iteration
+  return { id, cfg, tables, stage, session, file: entry.file };
 }
 
 /** The coder tables a weights or stage file stores (rnncodec.weights.load_coder_tables), or uniform ones. */
@@ -92,8 +93,9 @@ function readTables(file, channels) {
   return { partners, prior };
 }
 
-/** ONNX Runtime sessions of the network's two decoder step graphs (beside its weights), weights bound. */
-async function decoderSessions(base, networkFile, network, ort) {
+/** The network's two decoder step graphs (beside its weights) as ONNX Runtime sessions with the weights
+ * bound: `session(graph)` makes each when first asked for (the first iteration needs only "decoder-first"). */
+function decoderSessions(base, networkFile, network, ort) {
   const stem = networkFile.replace(/\.safetensors$/, "");
   const cache = new Map();
   const lookup = (name) => {
@@ -102,7 +104,7 @@ async function decoderSessions(base, networkFile, network, ort) {
     return cache.get(name);
   };
   const sessions = {};
-  for (const graph of DECODER_GRAPHS) {
+  const make = async (graph) => {
     const bytes = await fetchBytes(new URL(`${stem}.${graph}.onnx`, base));
     let bound;
     try {
@@ -111,7 +113,14 @@ async function decoderSessions(base, networkFile, network, ort) {
       throw new WeightsError(`the ${graph} graph does not load with these weights: ${e.message}`);
     }
     if (bound.props.format !== GRAPH_FORMAT) throw new WeightsError(`the ${graph} graph is not an rnncodec step graph of format ${GRAPH_FORMAT}`);
-    sessions[graph] = await ort.InferenceSession.create(bound.model, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
-  }
-  return sessions;
+    return ort.InferenceSession.create(bound.model, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  };
+  return (graph) => {
+    if (!DECODER_GRAPHS.includes(graph)) throw new Error(`no ${graph} graph`);
+    if (!sessions[graph]) {
+      sessions[graph] = make(graph);
+      sessions[graph].catch(() => delete sessions[graph]);
+    }
+    return sessions[graph];
+  };
 }

@@ -3,8 +3,10 @@ import * as ort from "../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 
 ort.env.wasm.wasmPaths = new URL("../node_modules/onnxruntime-web/dist/", import.meta.url).href;
 ort.env.logLevel = "error";
-// Every core the browser offers (onnxruntime-web takes half by default); threads need a cross-origin
-// isolated page (rnncodec view sends the headers), else it runs on one.
-ort.env.wasm.numThreads = Math.max(1, Math.min(8, globalThis.navigator?.hardwareConcurrency || 1));
+// Threads: onnxruntime-web's default, half the cores the browser offers (up to 4), when the page is
+// cross-origin isolated (rnncodec view sends the headers), else one.
+
+// The network runs in a worker, so the page stays responsive (and paints) while it computes.
+ort.env.wasm.proxy = true;
 
 export { ort };

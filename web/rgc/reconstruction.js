@@ -43,7 +43,7 @@ export class Reconstruction {
         }
       }
       const graph = tile.state ? "decoder" : "decoder-first";
-      const session = this.model.sessions[graph];
+      const session = await this.model.session(graph);
       const feeds = {
         bits: new ort.Tensor("float32", input, [1, C, th, tw]),
         t: new ort.Tensor("int64", BigInt64Array.from([BigInt(t)]), []),
@@ -100,15 +100,18 @@ export class Reconstruction {
     const gray = header.mode === "L" || header.mode === "LA";
     const out = new Uint8ClampedArray(width * height * 4);
     const plane = H * W;
+    const recon = this.recon;
+    const level = (v) => { // as rnncodec.engines.network_to_image rounds it
+      const s = v < -0.5 ? -0.5 : v > 0.5 ? 0.5 : v;
+      const r = roundEven(f(f(s + 0.5) * 255));
+      return r < 0 ? 0 : r > 255 ? 255 : r;
+    };
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
         const at = y * W + x, o = 4 * (y * width + x);
-        const v = [0, 1, 2].map((c) => {
-          const s = Math.min(0.5, Math.max(-0.5, this.recon[c * plane + at]));
-          return Math.min(255, Math.max(0, roundEven(f(f(s + 0.5) * 255))));
-        });
-        if (gray) v[0] = v[1] = v[2] = roundEven(f((v[0] + v[1] + v[2]) / 3));
-        out[o] = v[0]; out[o + 1] = v[1]; out[o + 2] = v[2];
+        let r = level(recon[at]), g = level(recon[plane + at]), b = level(recon[2 * plane + at]);
+        if (gray) r = g = b = roundEven(f((r + g + b) / 3));
+        out[o] = r; out[o + 1] = g; out[o + 2] = b;
         out[o + 3] = alpha ? alpha[y * width + x] : 255;
       }
     }

@@ -4,7 +4,8 @@
 // it writes OUT_DIR/NAME-K.canvas (the canvas read back, RGBA) and NAME-K.decoded (the element's
 // RGBA before the canvas) for every painted iteration K, and prints one JSON line of results:
 // the events in order with their times (ms since the element was made), painted, the error.
-// `release`: a URL the page fetches once iteration 1 is painted (a slow server's cue to send the rest).
+// `release`: a URL the page fetches once iteration 1 is painted (a slow server's cue to send the rest);
+// `capture: false`: no frames (timing only: reading the canvas back takes time).
 
 import fs from "node:fs";
 import path from "node:path";
@@ -28,7 +29,7 @@ try {
   await page.goto(pageUrl, { waitUntil: "load" });
   await page.waitForFunction(() => customElements.get("rgc-img") !== undefined, { timeout });
   for (const job of jobs) {
-    const result = await page.evaluate(async ({ src, iterations, release, timeout }) => {
+    const result = await page.evaluate(async ({ src, iterations, release, capture = true, timeout }) => {
       const encode = (bytes) => {
         let s = "";
         for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -41,9 +42,11 @@ try {
       const finished = new Promise((resolve) => {
         image.addEventListener("iteration", (e) => {
           const ms = performance.now() - start;
-          const canvas = image.shadowRoot.querySelector("canvas");
-          const read = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-          frames.push({ iteration: e.detail.iteration, canvas: encode(read), decoded: encode(image.imageData.data) });
+          if (capture) {
+            const canvas = image.shadowRoot.querySelector("canvas");
+            const read = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            frames.push({ iteration: e.detail.iteration, canvas: encode(read), decoded: encode(image.imageData.data) });
+          }
           events.push({ type: "iteration", iteration: e.detail.iteration, painted: image.getAttribute("painted"), bytes: e.detail.bytes, received: image.bytesReceived, ms });
           if (release && e.detail.iteration === 1) fetch(release).catch(() => {});
         });
