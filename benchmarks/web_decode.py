@@ -3,9 +3,10 @@
     python benchmarks/web_decode.py [IMAGE] [-q 8] [--repeats 3]
 Encodes IMAGE (default: $RNNCODEC_DATA/kodak/kodim23.png) at -q Q with the default model, then
   - the browser: headless Chromium (web/test/browser.mjs) decodes it in <rgc-img> from rnncodec's
-    local server, ``repeats`` times in one page; the first decode loads the model (a fresh page), the
-    later ones find it loaded. Times are from the element's creation to its first and last painted
-    iteration (the median of the later decodes for "model loaded");
+    local server: in a new browser (nothing cached: it fetches and compiles onnxruntime-web and
+    loads the model), then ``repeats`` times in a page loaded again (the browser's caches kept, the
+    model loaded anew), then ``repeats`` times in a page that has the model loaded. Times are from
+    the element's creation to its first and last painted iteration (medians of the repeats);
   - Python: ``rnncodec decode FILE -o x.png`` as a fresh process (wall seconds, median of ``repeats``),
     and ModelCodec.decode in a process that has loaded the model (median of ``repeats``).
 Needs what tests/test_web.py needs: Debian's chromium, node, and `npm ci` in web/.
@@ -35,19 +36,22 @@ def browser_times(rgc: Path, repeats: int, scratch: Path) -> list[dict]:
     from rnncodec.web_server import WebServer
 
     with WebServer({rgc.name: rgc}) as server:
-        jobs = [{"name": f"run{i}", "src": f"/files/{rgc.name}", "capture": False} for i in range(repeats)]
+        job = {"src": f"/files/{rgc.name}", "capture": False}
+        jobs = [{"name": "new", **job}, *({"name": f"again{i}", "reload": True, **job} for i in range(repeats)),
+                *({"name": f"loaded{i}", **job} for i in range(repeats))]
         spec = {"chromium": shutil.which("chromium"), "page": f"{server.base}/web/", "jobs": jobs, "timeout": 300000}
         (scratch / "jobs.json").write_text(json.dumps(spec))
         run = subprocess.run(["node", str(ROOT / "web" / "test" / "browser.mjs"), str(scratch / "jobs.json"), str(scratch / "frames")],
                              capture_output=True, text=True, check=True)
-    runs = []
+    runs = {}
     for result in json.loads(run.stdout.strip().splitlines()[-1])["results"]:
         painted = [e for e in result["events"] if e["type"] == "iteration"]
         errors = [e for e in result["events"] if e["type"] in ("error", "timeout")]
         if errors:
             sys.exit(f"web_decode: the browser did not decode the file: {errors}")
-        runs.append({"first": painted[0]["ms"] / 1000, "last": painted[-1]["ms"] / 1000, "iterations": len(painted)})
-    return runs
+        kind = result["name"].rstrip("0123456789")
+        runs.setdefault(kind, []).append((painted[0]["ms"] / 1000, painted[-1]["ms"] / 1000))
+    return {kind: tuple(statistics.median(times) for times in zip(*found)) for kind, found in runs.items()}
 
 
 def python_times(rgc: Path, repeats: int, scratch: Path) -> tuple[float, float]:
@@ -83,19 +87,20 @@ def main():
         rgc = scratch / f"{image.stem}.rgc"
         rgc.write_bytes(rnncodec.encode(str(image), iterations=args.iterations))
         size = rgc.stat().st_size
-        runs = browser_times(rgc, max(2, args.repeats + 1), scratch)
+        runs = browser_times(rgc, args.repeats, scratch)
         process, loaded = python_times(rgc, args.repeats, scratch)
-    warm = runs[1:]
     chromium = subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"{image.name} -q {args.iterations} ({size} bytes), {os.cpu_count()} CPUs, {platform.machine()}, {chromium}")
     print("| decoder | first iteration (s) | last iteration (s) |")
     print("|---|---:|---:|")
-    print(f"| browser, fresh page (loads the model) | {runs[0]['first']:.2f} | {runs[0]['last']:.2f} |")
-    print(f"| browser, model loaded | {statistics.median(r['first'] for r in warm):.2f} | {statistics.median(r['last'] for r in warm):.2f} |")
+    names = {"new": "browser, first visit (nothing cached)", "again": "browser, page loaded again (browser caches kept)",
+             "loaded": "browser, page with the model loaded"}
+    for kind, name in names.items():
+        print(f"| {name} | {runs[kind][0]:.2f} | {runs[kind][1]:.2f} |")
     print(f"| Python, `rnncodec decode` process | | {process:.2f} |")
     print(f"| Python, model loaded (ModelCodec.decode) | | {loaded:.2f} |")
-    print(f"browser / Python: {runs[0]['last'] / process:.2f}× (fresh page / process), "
-          f"{statistics.median(r['last'] for r in warm) / loaded:.2f}× (model loaded)")
+    print(f"browser / Python, whole decode: {runs['new'][1] / process:.2f}× (first visit / process), "
+          f"{runs['again'][1] / process:.2f}× (page loaded again / process), {runs['loaded'][1] / loaded:.2f}× (model loaded)")
 
 
 if __name__ == "__main__":

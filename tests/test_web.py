@@ -290,3 +290,45 @@ def test_slowly_served_file_paints_iteration_1_before_its_last_byte(session):
     first = _events(result, "iteration")[0]
     assert first["iteration"] == 1 and first["received"] < len(held["data"])
     _assert_complete(result, 1)
+
+
+def test_rnncodec_view_serves_the_page_the_models_and_the_file(tmp_path):
+    import sys
+    import urllib.error
+    import urllib.request
+
+    rgc = tmp_path / "photo.rgc"
+    rgc.write_bytes(GOLDEN[-1].read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    server = subprocess.Popen([sys.executable, "-m", "rnncodec", "view", str(rgc), "--port", "0"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/web/?src=/files/photo.rgc"), url
+        base = url.split("/web/")[0]
+        with urllib.request.urlopen(url) as page:
+            assert b"rgc-img.js" in page.read()
+            assert page.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        with urllib.request.urlopen(f"{base}/files/photo.rgc") as served:
+            assert served.read() == rgc.read_bytes()
+        with urllib.request.urlopen(f"{base}/models/registry.json") as served:
+            assert json.loads(served.read())["default"] == registry.load().default_id.hex()
+        with urllib.request.urlopen(f"{base}/web/rgc-img.js") as served:
+            assert served.headers["Content-Type"].startswith("text/javascript")
+        for outside in ("/README.md", "/web/../README.md", "/files/other.rgc"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(base + outside)
+            assert refused.value.code == 404
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_rnncodec_view_refuses_a_file_that_is_not_rgc_in_one_line(tmp_path):
+    import sys
+
+    (tmp_path / "x.rgc").write_bytes(b"hello")
+    out = subprocess.run([sys.executable, "-m", "rnncodec", "view", str(tmp_path / "x.rgc")], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=60)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.strip() == f"rnncodec: error: {tmp_path / 'x.rgc'}: not an .rgc file (bad magic bytes)"

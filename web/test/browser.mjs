@@ -5,7 +5,8 @@
 // RGBA before the canvas) for every painted iteration K, and prints one JSON line of results:
 // the events in order with their times (ms since the element was made), painted, the error.
 // `release`: a URL the page fetches once iteration 1 is painted (a slow server's cue to send the rest);
-// `capture: false`: no frames (timing only: reading the canvas back takes time).
+// `capture: false`: no frames (timing only: reading the canvas back takes time); `reload: true`: load
+// the page again first (a returning visitor: the browser's caches kept, the page's model gone).
 
 import fs from "node:fs";
 import path from "node:path";
@@ -29,6 +30,10 @@ try {
   await page.goto(pageUrl, { waitUntil: "load" });
   await page.waitForFunction(() => customElements.get("rgc-img") !== undefined, { timeout });
   for (const job of jobs) {
+    if (job.reload) {
+      await page.reload({ waitUntil: "load" });
+      await page.waitForFunction(() => customElements.get("rgc-img") !== undefined, { timeout });
+    }
     const result = await page.evaluate(async ({ src, iterations, release, capture = true, timeout }) => {
       const encode = (bytes) => {
         let s = "";

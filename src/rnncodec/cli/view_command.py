@@ -15,13 +15,12 @@ from .io import errors_about
 def view(file, port):
     """Serve FILE (.rgc) and the web decoder (web/, after `npm ci` there) on 127.0.0.1 until interrupted;
     open the printed URL in a browser to watch the file decode, iteration by iteration."""
-    from ..bitstream import read_header
+    from ..api import info
     from ..web_server import WebServer
 
     path = Path(file).resolve()
     with errors_about(file):
-        with open(path, "rb") as stream:
-            read_header(stream)  # an .rgc file, or one line saying why not
+        info(path)  # an .rgc file (its header holds), or one line saying why not
         try:
             server = WebServer({path.name: path}, port)
         except OSError as e:
