@@ -7,6 +7,7 @@ Encodes IMAGE (default: $RNNCODEC_DATA/kodak/kodim23.png) at -q Q with the defau
     loads the model), then ``repeats`` times in a page loaded again (the browser's caches kept, the
     model loaded anew), then ``repeats`` times in a page that has the model loaded. Times are from
     the element's creation to its first and last painted iteration (medians of the repeats);
+    The times of every iteration of the last kind are printed too.
   - Python: ``rnncodec decode FILE -o x.png`` as a fresh process (wall seconds, median of ``repeats``),
     and ModelCodec.decode in a process that has loaded the model (median of ``repeats``).
 Needs what tests/test_web.py needs: Debian's chromium, node, and `npm ci` in web/.
@@ -50,8 +51,8 @@ def browser_times(rgc: Path, repeats: int, scratch: Path) -> list[dict]:
         if errors:
             sys.exit(f"web_decode: the browser did not decode the file: {errors}")
         kind = result["name"].rstrip("0123456789")
-        runs.setdefault(kind, []).append((painted[0]["ms"] / 1000, painted[-1]["ms"] / 1000))
-    return {kind: tuple(statistics.median(times) for times in zip(*found)) for kind, found in runs.items()}
+        runs.setdefault(kind, []).append([event["ms"] / 1000 for event in painted])
+    return {kind: [statistics.median(times) for times in zip(*found)] for kind, found in runs.items()}
 
 
 def python_times(rgc: Path, repeats: int, scratch: Path) -> tuple[float, float]:
@@ -96,11 +97,12 @@ def main():
     names = {"new": "browser, first visit (nothing cached)", "again": "browser, page loaded again (browser caches kept)",
              "loaded": "browser, page with the model loaded"}
     for kind, name in names.items():
-        print(f"| {name} | {runs[kind][0]:.2f} | {runs[kind][1]:.2f} |")
+        print(f"| {name} | {runs[kind][0]:.2f} | {runs[kind][-1]:.2f} |")
     print(f"| Python, `rnncodec decode` process | | {process:.2f} |")
     print(f"| Python, model loaded (ModelCodec.decode) | | {loaded:.2f} |")
-    print(f"browser / Python, whole decode: {runs['new'][1] / process:.2f}× (first visit / process), "
-          f"{runs['again'][1] / process:.2f}× (page loaded again / process), {runs['loaded'][1] / loaded:.2f}× (model loaded)")
+    print(f"browser / Python, whole decode: {runs['new'][-1] / process:.2f}× (first visit / process), "
+          f"{runs['again'][-1] / process:.2f}× (page loaded again / process), {runs['loaded'][-1] / loaded:.2f}× (model loaded)")
+    print("browser, model loaded: iteration k painted at " + ", ".join(f"{k}: {t:.2f} s" for k, t in enumerate(runs["loaded"], 1)))
 
 
 if __name__ == "__main__":
