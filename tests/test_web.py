@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import rnncodec
 from rnncodec import bitstream, registry
@@ -89,6 +88,7 @@ def run_browser(files: dict[str, bytes], jobs: list[dict], folder: Path) -> dict
     """Decode the jobs in one Chromium page; the results by job name (frames under folder/frames)."""
     chromium, node = browser_tools()
     for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
     with WebServer({name: folder / name for name in files}, handler=HoldingHandler) as server:
         spec = {"chromium": chromium, "page": f"{server.base}/web/", "jobs": jobs, "timeout": 240000}
@@ -105,11 +105,11 @@ def frames(folder: Path, name: str, k: int, kind: str, size: tuple[int, int]) ->
     return np.frombuffer((folder / "frames" / f"{name}-{k}.{kind}").read_bytes(), np.uint8).reshape(height, width, 4)
 
 
-def largest_difference(folder: Path, name: str, data: bytes, painted: int) -> int:
+def largest_difference(folder: Path, name: str, data: bytes, painted: int, model: Path | None = None) -> int:
     """The largest per-value difference between the browser's pictures of iterations 1..painted and
     rnncodec's: the canvas where the picture is opaque, the element's decoded RGBA everywhere."""
     with _quiet():
-        pictures = rnncodec.decode_iterations(data, painted)
+        pictures = rnncodec.decode_iterations(data, painted, model=model)
     worst = 0
     for k, picture in enumerate(pictures, start=1):
         expected = np.asarray(picture.convert("RGBA")).astype(np.int16)
@@ -157,8 +157,44 @@ def with_words_changed(data: bytes, iteration: int) -> bytes:
     return data[:chunk.start] + head + payload + crc.to_bytes(4, "little") + data[chunk.end:]
 
 
+def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
+    """A models folder of its own: a copy of ``network`` (the tiny test network) with its step graphs,
+    and a block stage file for it unlike the shipped one's: after 2 iterations, 39 levels, its basis
+    stored as float16, no coder tables; and a registry listing it. Returns the folder's files by name."""
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+
+    from conftest import TINY_AFTER, network_recons
+    from rnncodec.block_stage import REFINEMENTS, fit_block_stage
+    from rnncodec.engines import image_to_network
+    from rnncodec.export import write_graphs
+    from rnncodec.runtime import OnnxEngine
+    from rnncodec.weights import save_block_stage
+
+    folder.mkdir()
+    shutil.copyfile(network, folder / "net.safetensors")
+    graphs = write_graphs(folder / "net.safetensors")
+    engine = OnnxEngine.load(folder / "net.safetensors")
+    images = [image_to_network(smooth_image(64, 64, seed)) for seed in range(8)]
+    recons = [network_recons(engine, x, TINY_AFTER) for x in images]
+    last, before = np.concatenate([r[-1] for r in recons]), np.concatenate([r[-2] for r in recons])
+    stage = fit_block_stage(np.concatenate(images) - last, last - before, TINY_AFTER, REFINEMENTS,
+                            code_channels=engine.cfg.code_channels)
+    path = folder / "net-stage.safetensors"
+    save_block_stage(path, folder / "net.safetensors", stage)
+    with safe_open(str(path), framework="numpy") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    tensors["block_stage.basis"] = tensors["block_stage.basis"].astype(np.float16)
+    save_file(tensors, str(path), metadata=metadata)
+    model_id = registry.file_sha256(path)[:16]
+    entry = {"file": path.name, "sha256": registry.file_sha256(path), "description": "test stage"}
+    (folder / "registry.json").write_text(json.dumps({"default": model_id, "models": {model_id: entry}}))
+    return {p.name: p for p in [folder / "registry.json", folder / "net.safetensors", path, *graphs]}
+
+
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
+def session(tmp_path_factory, tiny_weights):
     """One browser session over every case: the golden files, fresh files of each shipped model,
     kodim23 at -q 8 (also served slowly), truncated, damaged and unknown-model files."""
     folder = tmp_path_factory.mktemp("web")
@@ -194,6 +230,11 @@ def session(tmp_path_factory):
         add("kodim23.rgc", kodak)
         HoldingHandler.held["kodim23-slow.rgc"] = {"data": kodak, "hold": chunk_ends(kodak)[0] + 100, "event": threading.Event()}
         jobs.append({"name": "kodim23-slow", "src": "/slow/kodim23-slow.rgc", "release": "/release/kodim23-slow.rgc", "iterations": 1})
+    models = unshipped_stage_model(folder / "tiny-models", tiny_weights)
+    for name, path in models.items():
+        files[f"tiny-models/{name}"] = path.read_bytes()
+    tiny = rnncodec.encode(smooth_image(48, 80, seed=11), iterations=8, model=models["net-stage.safetensors"])
+    add("tiny-stage.rgc", tiny, models="/files/tiny-models/")
     results = run_browser(files, jobs, folder)
     return folder, files, results
 
@@ -223,6 +264,19 @@ def test_fresh_files_of_each_model_decode_as_in_python(session, name):
     declared = bitstream.parse_header(files[name]).iterations
     _assert_complete(results[name], declared)
     assert largest_difference(folder, name, files[name], declared) <= TOLERANCE
+
+
+def test_a_stage_model_unlike_the_shipped_one_decodes_as_in_python(session):
+    """Stage start, level count, dtype and tables come from the files: after 2, 39 levels, float16."""
+    folder, files, results = session
+    from rnncodec.weights import load_block_stage
+
+    stage_file = folder / "tiny-models" / "net-stage.safetensors"
+    stage = load_block_stage(stage_file)
+    assert (stage.after, stage.iterations) == (2, 39)
+    assert bitstream.parse_header(files["tiny-stage.rgc"]).coder_id == 3
+    _assert_complete(results["tiny-stage.rgc"], 8)
+    assert largest_difference(folder, "tiny-stage.rgc", files["tiny-stage.rgc"], 8, model=stage_file) <= TOLERANCE
 
 
 def test_iterations_attribute_stops_after_k(session):

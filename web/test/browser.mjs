@@ -34,7 +34,7 @@ try {
       await page.reload({ waitUntil: "load" });
       await page.waitForFunction(() => customElements.get("rgc-img") !== undefined, { timeout });
     }
-    const result = await page.evaluate(async ({ src, iterations, release, capture = true, timeout }) => {
+    const result = await page.evaluate(async ({ src, iterations, models, release, capture = true, timeout }) => {
       const encode = (bytes) => {
         let s = "";
         for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -42,6 +42,7 @@ try {
       };
       const image = document.createElement("rgc-img");
       if (iterations) image.setAttribute("iterations", String(iterations));
+      if (models) image.setAttribute("models", models);
       const start = performance.now();
       const events = [], frames = [];
       const finished = new Promise((resolve) => {
