@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import rnncodec
 from rnncodec import bitstream, registry
@@ -157,10 +158,14 @@ def with_words_changed(data: bytes, iteration: int) -> bytes:
     return data[:chunk.start] + head + payload + crc.to_bytes(4, "little") + data[chunk.end:]
 
 
+V1_FILE = ROOT / "tests" / "data" / "v1-tiny-rgba-8it.rgc"  # format version 1, by release 0.1.0 with the tiny weights
+
+
 def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
     """A models folder of its own: a copy of ``network`` (the tiny test network) with its step graphs,
     and a block stage file for it unlike the shipped one's: after 2 iterations, 39 levels, its basis
-    stored as float16, no coder tables; and a registry listing it. Returns the folder's files by name."""
+    stored as float16, no coder tables; and a registry listing it, and the network under the model id
+    of the version-1 file the same weights wrote. Returns the folder's files by name."""
     from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
 
@@ -189,7 +194,9 @@ def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
     save_file(tensors, str(path), metadata=metadata)
     model_id = registry.file_sha256(path)[:16]
     entry = {"file": path.name, "sha256": registry.file_sha256(path), "description": "test stage"}
-    (folder / "registry.json").write_text(json.dumps({"default": model_id, "models": {model_id: entry}}))
+    v1 = {"file": "net.safetensors", "sha256": registry.file_sha256(folder / "net.safetensors"), "description": "tiny"}
+    models = {model_id: entry, bitstream.parse_header(V1_FILE.read_bytes()).model_id.hex(): v1}
+    (folder / "registry.json").write_text(json.dumps({"default": model_id, "models": models}))
     return {p.name: p for p in [folder / "registry.json", folder / "net.safetensors", path, *graphs]}
 
 
@@ -235,6 +242,7 @@ def session(tmp_path_factory, tiny_weights):
         files[f"tiny-models/{name}"] = path.read_bytes()
     tiny = rnncodec.encode(smooth_image(48, 80, seed=11), iterations=8, model=models["net-stage.safetensors"])
     add("tiny-stage.rgc", tiny, models="/files/tiny-models/")
+    add("v1-tiny.rgc", V1_FILE.read_bytes(), models="/files/tiny-models/")
     results = run_browser(files, jobs, folder)
     return folder, files, results
 
@@ -277,6 +285,17 @@ def test_a_stage_model_unlike_the_shipped_one_decodes_as_in_python(session):
     assert bitstream.parse_header(files["tiny-stage.rgc"]).coder_id == 3
     _assert_complete(results["tiny-stage.rgc"], 8)
     assert largest_difference(folder, "tiny-stage.rgc", files["tiny-stage.rgc"], 8, model=stage_file) <= TOLERANCE
+
+
+def test_a_version_1_file_decodes_as_the_release_that_wrote_it_did(session):
+    """Format version 1 (no chunk index, CRCs of the chunks alone), RGBA: the pictures release 0.1.0
+    decoded it to, after 6 and 8 iterations."""
+    folder, files, results = session
+    _assert_complete(results["v1-tiny.rgc"], 8)
+    for k, png in ((6, "v1-tiny-rgba-8it-n6.png"), (8, "v1-tiny-rgba-8it.png")):
+        expected = np.asarray(Image.open(V1_FILE.parent / png).convert("RGBA")).astype(np.int16)
+        decoded = frames(folder, "v1-tiny.rgc", k, "decoded", (expected.shape[1], expected.shape[0])).astype(np.int16)
+        assert np.abs(decoded - expected).max() <= TOLERANCE
 
 
 def test_iterations_attribute_stops_after_k(session):
