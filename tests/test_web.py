@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 import rnncodec
 from rnncodec import bitstream, registry
@@ -221,6 +221,12 @@ def session(tmp_path_factory, tiny_weights):
     rgba = np.dstack([image, np.linspace(0, 255, 40 * 72).astype(np.uint8).reshape(40, 72)])
     add("fresh-rgba.rgc", rnncodec.encode(rgba, iterations=5, model=default))
     add("fresh-gray.rgc", rnncodec.encode(image[..., 0], iterations=5, model=default))
+    with_profile = Image.fromarray(image)
+    with_profile.info["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "rnncodec test"  # Make
+    with_profile.info["exif"] = exif.tobytes()
+    add("fresh-icc-exif.rgc", rnncodec.encode(with_profile, iterations=4, model=default, metadata="all"))
     fresh = files[f"fresh-{registry.load().default_id.hex()}.rgc"]
     ends = chunk_ends(fresh)
     add("truncated.rgc", fresh[: ends[2] + 5])
@@ -266,7 +272,7 @@ def test_golden_files_decode_as_in_python(session, path):
     assert largest_difference(folder, path.name, files[path.name], declared) <= TOLERANCE
 
 
-@pytest.mark.parametrize("name", ["fresh-rgba.rgc", "fresh-gray.rgc", *(f"fresh-{key.hex()}.rgc" for key in registry.load().models)])
+@pytest.mark.parametrize("name", ["fresh-rgba.rgc", "fresh-gray.rgc", "fresh-icc-exif.rgc", *(f"fresh-{key.hex()}.rgc" for key in registry.load().models)])
 def test_fresh_files_of_each_model_decode_as_in_python(session, name):
     folder, files, results = session
     declared = bitstream.parse_header(files[name]).iterations

@@ -81,27 +81,23 @@ export class RgcImg extends HTMLElement {
     const { signal } = controller;
     const response = await fetch(new URL(this.src, document.baseURI), { signal });
     if (!response.ok) throw new TypeError(`cannot fetch ${this.src} (HTTP ${response.status})`);
+    const reader = response.body.getReader();
     const source = {
       async *[Symbol.asyncIterator]() {
-        const reader = response.body.getReader();
-        try {
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) return;
-            yield value;
-          }
-        } finally {
-          reader.cancel().catch(() => {});
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          yield value;
         }
       },
+      cancel: () => reader.cancel().catch(() => {}),
     };
     const result = await decode(source, {
       models: new URL(this.getAttribute("models") || DEFAULT_MODELS, document.baseURI).href,
       ort,
       iterations: this.iterations,
       onBytes: (received) => {
-        if (signal.aborted) throw new DOMException("aborted", "AbortError");
-        if (received !== this.bytesReceived) {
+        if (!signal.aborted && received !== this.bytesReceived) {
           this.bytesReceived = received;
           this.dispatchEvent(new CustomEvent("progress", { detail: { bytes: received } }));
         }

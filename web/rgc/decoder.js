@@ -33,40 +33,77 @@ function plural(n, word) {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-/** Bytes as they arrive from an async iterator of Uint8Array chunks. */
+/** Bytes as they arrive from an async iterable of Uint8Array chunks, read as fast as they come
+ * (while the model loads or an iteration decodes), so the count of bytes received stays live. */
 class ByteBuffer {
-  constructor(source) {
-    this.source = source[Symbol.asyncIterator]();
+  constructor(source, onBytes) {
+    this.source = source;
+    this.onBytes = onBytes;
     this.data = new Uint8Array(1 << 16);
     this.length = 0;
+    this.seen = 0; // bytes handed out by more()
     this.done = false;
+    this.error = null;
+    this.waiting = [];
+    this.pump();
   }
 
   get bytes() {
     return this.data.subarray(0, this.length);
   }
 
-  /** Wait for more bytes; false when the stream has ended. */
+  async pump() {
+    try {
+      for await (const value of this.source) {
+        if (this.length + value.length > this.data.length) {
+          const grown = new Uint8Array(Math.max(2 * this.data.length, this.length + value.length));
+          grown.set(this.bytes);
+          this.data = grown;
+        }
+        this.data.set(value, this.length);
+        this.length += value.length;
+        this.wake();
+        if (this.done) break;
+      }
+    } catch (error) {
+      this.error = error;
+    }
+    this.done = true;
+    this.wake();
+  }
+
+  wake() {
+    try {
+      this.onBytes(this.length);
+    } catch {
+      // the caller stopped listening
+    }
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+
+  /** Wait for bytes not yet handed out; false when the stream has ended (its error, if any, thrown). */
   async more() {
-    if (this.done) return false;
-    const { done, value } = await this.source.next();
-    if (done) {
-      this.done = true;
-      return false;
+    for (;;) {
+      if (this.length > this.seen) {
+        this.seen = this.length;
+        return true;
+      }
+      if (this.done) {
+        if (this.error) throw this.error;
+        return false;
+      }
+      await new Promise((resolve) => this.waiting.push(resolve));
     }
-    if (this.length + value.length > this.data.length) {
-      const grown = new Uint8Array(Math.max(2 * this.data.length, this.length + value.length));
-      grown.set(this.bytes);
-      this.data = grown;
-    }
-    this.data.set(value, this.length);
-    this.length += value.length;
-    this.onBytes?.(this.length);
-    return true;
   }
 
   async rest() {
     while (await this.more());
+  }
+
+  /** Stop reading (the bytes wanted are in). */
+  close() {
+    this.done = true;
+    this.source.cancel?.();
   }
 }
 
@@ -78,10 +115,17 @@ class ByteBuffer {
  * UnknownModelError, WeightsError, TruncatedError or DamageError (after the intact iterations were given).
  */
 export async function decode(source, options) {
-  const buffer = new ByteBuffer(source);
   const onBytes = options.onBytes || (() => {});
-  buffer.onBytes = onBytes;
-  const header = await readHeader(buffer, onBytes);
+  const buffer = new ByteBuffer(source, onBytes);
+  try {
+    return await decodeBytes(buffer, options);
+  } finally {
+    buffer.close();
+  }
+}
+
+async function decodeBytes(buffer, options) {
+  const header = await readHeader(buffer);
   options.onHeader?.(header);
   const model = await loadModel(options.models, header.modelId, options.ort);
   checkCompatible(model, header);
@@ -96,7 +140,6 @@ export async function decode(source, options) {
   for (;;) {
     frame = walker.next(buffer.bytes);
     if (frame === null) {
-      onBytes(buffer.length);
       if (await buffer.more()) continue;
       break;
     }
@@ -115,7 +158,6 @@ export async function decode(source, options) {
   if (done === wanted && wanted < header.iterations) return { painted: done, header };
   if (done === header.iterations) {
     await buffer.rest();
-    onBytes(buffer.length);
     if (buffer.length > contents.end) {
       throw new DamageError(`${buffer.length - contents.end} bytes of trailing data after the last chunk`, done);
     }
@@ -126,13 +168,12 @@ export async function decode(source, options) {
   throw new TruncatedError(`truncated file: decoded ${done} of ${plural(header.iterations, "iteration")}`, done);
 }
 
-async function readHeader(buffer, onBytes) {
+async function readHeader(buffer) {
   for (;;) {
     const data = buffer.bytes;
     const enough = data.length >= 9 && (!READABLE_VERSIONS.includes(data[8]) || data.length >= headerSize(data[8]));
     const wrongStart = data.length >= 1 && [0x89, 0x52, 0x47, 0x43, 0x0d, 0x0a, 0x1a, 0x0a].slice(0, data.length).some((b, i) => data[i] !== b);
     if (enough || wrongStart) return parseHeader(data);
-    onBytes(buffer.length);
     if (!(await buffer.more())) return parseHeader(buffer.bytes);
   }
 }
