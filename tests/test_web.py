@@ -233,6 +233,9 @@ def session(tmp_path_factory, tiny_weights):
     add("damaged.rgc", with_payload_byte_flipped(fresh, 4))
     add("damaged-codes.rgc", with_words_changed(fresh, 5))
     add("first-two.rgc", fresh, iterations=2)
+    add("trailing.rgc", fresh + b"more")
+    add("not-rgc.rgc", b"hello, world")
+    add("empty.rgc", b"")
     unknown = bytearray(fresh[: bitstream.header_size(fresh[8])])
     unknown[25:33] = bytes.fromhex("0123456789abcdef")
     unknown[-4:] = zlib.crc32(bytes(unknown[:-4])).to_bytes(4, "little")
@@ -337,6 +340,28 @@ def test_damaged_file_paints_intact_iterations_and_names_the_damage(session, nam
         assert python_message.startswith(f"iteration {intact + 1}: its codes do not decode")
         assert error["message"].startswith(f"iteration {intact + 1}: its codes do not decode")
     assert largest_difference(folder, name, files[name], intact) <= TOLERANCE
+
+
+def test_bytes_after_the_last_chunk_are_damage_after_every_iteration_is_painted(session):
+    folder, files, results = session
+    result = results["trailing.rgc"]
+    assert [e["iteration"] for e in _events(result, "iteration")] == list(range(1, 7))
+    (error,) = _events(result, "error")
+    with pytest.raises(rnncodec.DamageError) as refused:
+        rnncodec.decode(files["trailing.rgc"])
+    assert error["kind"] == "damaged" and error["message"] == str(refused.value) == "4 bytes of trailing data after the last chunk"
+
+
+@pytest.mark.parametrize("name, message", [("not-rgc.rgc", "not an .rgc file (bad magic bytes)"), ("empty.rgc", "empty file")])
+def test_a_file_that_is_not_rgc_is_refused_in_the_element(session, name, message):
+    _, files, results = session
+    result = results[name]
+    (error,) = _events(result, "error")
+    assert error["kind"] == "format" and error["message"] == message == result["message"]
+    assert not _events(result, "iteration")
+    with pytest.raises(rnncodec.FormatError) as refused:
+        rnncodec.decode(files[name])
+    assert str(refused.value) == message
 
 
 def test_unknown_model_is_refused_in_the_element(session):
