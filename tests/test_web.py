@@ -30,7 +30,7 @@ GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.rgc"))
 KODIM23 = [Path(os.environ.get("RNNCODEC_DATA", ROOT.parent / "shared" / "datasets")) / "kodak" / "kodim23.png",
            ROOT.parent / "shared" / "datasets" / "kodak" / "kodim23.png"]
 TOLERANCE = 1  # per value: floating-point results differ between ONNX Runtime builds (docs/format.md)
-HOLD_SECONDS = 60  # the slow server sends a held file's rest after this long if the page never asks
+HOLD_SECONDS = 180  # the slow server sends a held file's rest after this long if the page never asks
 
 
 def _require(what: str, found: bool, fix: str) -> None:
