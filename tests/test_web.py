@@ -118,6 +118,7 @@ def largest_difference(folder: Path, name: str, data: bytes, painted: int, model
         canvas = frames(folder, name, k, "canvas", picture.size).astype(np.int16)
         opaque = expected[..., 3] == 255
         worst = max(worst, int(np.abs(decoded - expected).max()), int(np.abs(canvas - expected)[opaque].max(initial=0)))
+    print(f"{name}: iterations 1–{painted}, largest difference from rnncodec's {worst}")  # shown with pytest -s
     return worst
 
 
