@@ -28,6 +28,9 @@ SKIPPED = {  # a line matching the pattern is not run, for the reason given
     r"^rnncodec train\b": "trains a model: an hour, on $RNNCODEC_DATA",
     r"^rnncodec (fit-coder|models add)\b": "ships a model: minutes, on $RNNCODEC_DATA, and changes models/",
     r"^python -m rnncodec\.export\b|tests/golden/make\.py": "ships a model: writes into models/ and tests/golden/",
+    r"\bnpm ci\b": "installs packages; the tests run in an installed checkout",
+    r"^rnncodec view\b": "serves the web decoder until interrupted (tests/test_web.py serves it)",
+    r"^python benchmarks/": "a benchmark: a minute or more",
 }
 SUNSET = ROOT / "examples" / "sunset.png"
 

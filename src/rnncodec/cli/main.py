@@ -16,6 +16,7 @@ from .io import error
 from .models_command import models
 from .stage_command import fit_block_stage
 from .train_command import train
+from .view_command import view
 
 BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
 
@@ -57,7 +58,7 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
-for command in (encode, decode, info, models, evaluate, fit_coder, fit_block_stage, train):
+for command in (encode, decode, info, models, evaluate, fit_coder, fit_block_stage, train, view):
     cli.add_command(command)
 
 
