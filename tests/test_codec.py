@@ -377,21 +377,3 @@ def test_chunks_of_a_file_with_the_same_header_are_refused_naming_the_iteration(
     a.chunks[4:] = b.chunks[4:]
     with pytest.raises(DamageError, match="iteration 5: the chunk at byte .* is corrupt"):
         codec.decode(a.join())
-
-
-def test_refinements_in_bands_of_block_rows_are_the_whole_tiles(tiny_staged):
-    from rnncodec.block_stage import refinements
-    from rnncodec.codec import banded_refinements
-
-    from conftest import network_recons
-    from rnncodec.engines import image_to_network
-
-    network, stage = tiny_staged[0], tiny_staged[1].stage
-    x = image_to_network(smooth_image(112, 48, seed=5))  # 7 block rows
-    *_, before, last = network_recons(network, x, stage.after)
-    residual, increment = x - last, last - before
-    whole = refinements(stage, residual, increment)
-    assert np.isfinite(whole[1]).all()
-    for threads in (1, 2, 3, 7, 9):
-        codes, gains = banded_refinements(stage, residual, increment, threads)
-        assert np.array_equal(codes, whole[0]) and np.array_equal(gains, whole[1])

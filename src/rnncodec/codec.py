@@ -9,7 +9,6 @@ The container's rules are :mod:`rnncodec.bitstream`'s; choosing the model for a 
 from __future__ import annotations
 
 import copy
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -25,7 +24,6 @@ from .errors import FormatError
 from .images import Picture
 from .layered import LAYERED_CODER_ID, LayeredCoder
 from .limits import BLOCK, DEFAULT_TILE
-from .runtime import default_threads
 from .weights import default_weights_path, load_coder_tables
 
 Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
@@ -107,21 +105,6 @@ def _bits(engine, x: np.ndarray, iterations: int):
         if t < iterations:
             delta, dec_state = engine.decode_step(bits, t, dec_state)
             recon = delta + engine.cfg.gamma * recon
-
-
-def banded_refinements(stage, residual: np.ndarray, last_increment: np.ndarray, threads: int | None = None):
-    """:func:`rnncodec.block_stage.refinements` of a tile in bands of block rows on ``threads`` threads
-    (default: the network's, see :func:`rnncodec.runtime.default_threads`): each block's refinements are
-    its own, so the bands give what the whole tile does."""
-    rows = residual.shape[2] // BLOCK
-    bands = min(threads or default_threads(), rows)
-    if bands <= 1:
-        return refinements(stage, residual, last_increment)
-    edges = [BLOCK * (rows * i // bands) for i in range(bands + 1)]
-    with ThreadPoolExecutor(bands) as pool:
-        parts = list(pool.map(lambda band: refinements(stage, residual[:, :, band], last_increment[:, :, band]),
-                              [slice(a, b) for a, b in zip(edges, edges[1:])]))
-    return np.concatenate([codes for codes, _ in parts], axis=2), np.concatenate([gains for _, gains in parts], axis=1)
 
 
 def _ticker(progress: Progress, total: int) -> Callable[[], None]:
@@ -286,7 +269,7 @@ class ModelCodec:
                     recon = delta + recon  # γ = 1 with a stage
                 tick()
             if refine:
-                stage_codes[:, :, cr, cc], gains[:, cr, cc] = banded_refinements(stage, x - recon, delta)
+                stage_codes[:, :, cr, cc], gains[:, cr, cc] = refinements(stage, x - recon, delta)
         return codes, stage_codes, gains
 
     # --- decoding ------------------------------------------------------------------------------
