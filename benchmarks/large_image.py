@@ -7,7 +7,8 @@ Makes a SIZE photo from IMAGE by mirroring it across the frame (its own detail, 
 blur), then for each iteration count runs fresh `rnncodec encode BIG -q Q` and `rnncodec decode`
 processes (this checkout's src/, the settings of its command line: its default threads unless
 $RNNCODEC_THREADS says otherwise) under GNU time. Prints a Markdown table of the median wall
-seconds and peak resident MiB of each. With --other (a checkout, or another venv's python: see
+seconds, CPU seconds (user + system: the work, whatever else the machine runs) and peak resident
+MiB of each. With --other (a checkout, or another venv's python: see
 benchmarks/inference_speed.py) each run of this checkout is paired with one of OTHER, in turn,
 and the table adds OTHER's figures, the median of the paired time ratios (this / OTHER, so a busy
 machine weighs on both alike) and whether the .rgc files are byte-identical.
@@ -16,6 +17,7 @@ machine weighs on both alike) and whether the .rgc files are byte-identical.
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,8 +25,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conventional import timed_process
+from conventional import GNU_TIME
 from inference_speed import other_command, variant_command
+
+
+def timed_process(cmd: list[str], scratch: Path) -> tuple[float, float, float]:
+    """Wall seconds, peak resident MiB and CPU seconds (user + system) of one run of ``cmd`` (GNU time)."""
+    report = scratch / "time.txt"
+    subprocess.run([GNU_TIME, "-f", "%e %M %U %S", "-o", str(report), *cmd], check=True, stdout=subprocess.DEVNULL)
+    wall, kib, user, system = (float(v) for v in report.read_text().split()[-4:])
+    return wall, kib / 1024, user + system
 
 
 def mirrored(image: Path, width: int, height: int) -> np.ndarray:
@@ -36,7 +46,7 @@ def mirrored(image: Path, width: int, height: int) -> np.ndarray:
 
 
 def runs(commands: dict[str, list[str]], big: Path, iterations: int, repeats: int, tile: int | None, scratch: Path) -> dict:
-    """{name: {"encode": [(s, MiB)], "decode": [...], "rgc": bytes}}, the commands in turn (rotated each repeat)."""
+    """{name: {"encode": [(s, MiB, CPU s)], "decode": [...], "rgc": bytes}}, the commands in turn (rotated each repeat)."""
     result = {name: {"encode": [], "decode": []} for name in commands}
     names = list(commands)
     for repeat in range(repeats):
@@ -57,25 +67,28 @@ def summary(measured: dict, iterations: int) -> list[dict]:
     rows = []
     for step in ("encode", "decode"):
         this = measured["this"][step]
-        row = {"iterations": iterations, "step": step, "seconds": statistics.median(s for s, _ in this),
-               "peak_mib": statistics.median(m for _, m in this), "rgc_bytes": len(measured["this"]["rgc"])}
+        row = {"iterations": iterations, "step": step, "seconds": statistics.median(s for s, _, _ in this),
+               "peak_mib": statistics.median(m for _, m, _ in this), "cpu_seconds": statistics.median(c for *_, c in this),
+               "rgc_bytes": len(measured["this"]["rgc"])}
         if "other" in measured:
             other = measured["other"][step]
-            row |= {"other_seconds": statistics.median(s for s, _ in other),
-                    "other_peak_mib": statistics.median(m for _, m in other),
-                    "ratio": statistics.median(a / b for (a, _), (b, _) in zip(this, other)),
+            row |= {"other_seconds": statistics.median(s for s, _, _ in other),
+                    "other_peak_mib": statistics.median(m for _, m, _ in other),
+                    "other_cpu_seconds": statistics.median(c for *_, c in other),
+                    "ratio": statistics.median(a[0] / b[0] for a, b in zip(this, other)),
                     "identical": measured["this"]["rgc"] == measured["other"]["rgc"]}
         rows.append(row)
     return rows
 
 
 def table(rows: list[dict], other: bool) -> str:
-    head = "| -q | step | wall s | peak MiB |" + (" OTHER wall s | OTHER peak MiB | time ratio | same .rgc |" if other else "")
+    head = "| -q | step | wall s | CPU s | peak MiB |" + (" OTHER wall s | OTHER CPU s | OTHER peak MiB | time ratio | same .rgc |"
+                                                     if other else "")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        line = f"| {r['iterations']} | {r['step']} | {r['seconds']:.1f} | {r['peak_mib']:.0f} |"
+        line = f"| {r['iterations']} | {r['step']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_mib']:.0f} |"
         if other:
-            line += f" {r['other_seconds']:.1f} | {r['other_peak_mib']:.0f} | {r['ratio']:.2f} | {'yes' if r['identical'] else 'no'} |"
+            line += f" {r['other_seconds']:.1f} | {r['other_cpu_seconds']:.1f} | {r['other_peak_mib']:.0f} | {r['ratio']:.2f} | {'yes' if r['identical'] else 'no'} |"
         lines.append(line)
     return "\n".join(lines)
 
