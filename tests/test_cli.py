@@ -581,7 +581,23 @@ def test_the_summary_gives_all_bits_over_all_pixels(tiny_weights, tmp_path, caps
     assert f"{mean:.4f}" != f"{overall:.4f}"
 
 
-# --- --threads and --quiet ----------------------------------------------------------------------------------
+# --- --tile, --threads and --quiet --------------------------------------------------------------------------
+def test_tile_is_recorded_and_decoding_uses_it(photo, tiny_weights, tmp_path, capsys):
+    from rnncodec.api import info
+
+    model = ["--model", str(tiny_weights)]
+    for tile in (32, 1024):
+        rgc = tmp_path / f"tile{tile}.rgc"
+        assert run(["encode", str(photo), "-q", "2", "--tile", str(tile), "-o", str(rgc)] + model, capsys) == (0, "")
+        assert info(rgc.read_bytes()).header.tile == tile
+        assert run(["decode", str(rgc), "-o", str(tmp_path / f"tile{tile}.png")] + model, capsys) == (0, "")
+    assert (tmp_path / "tile32.rgc").read_bytes() != (tmp_path / "tile1024.rgc").read_bytes()
+    for bad in ("100", "0", "8192", "big"):
+        code, err = run(["encode", str(photo), "--tile", bad, "-o", str(tmp_path / "bad.rgc")] + model, capsys)
+        assert code == 2 and "is not a tile side: a multiple of 16 from 16 to 4096" in err
+        assert not (tmp_path / "bad.rgc").exists()
+
+
 def test_threads_sets_the_threads_of_every_network_call(photo, tiny_weights, tmp_path, capsys, monkeypatch):
     import rnncodec.runtime
 

@@ -248,3 +248,29 @@ def test_the_threads_setting_also_sets_pytorchs_threads(tiny_weights, monkeypatc
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_network_calls_use_every_core_unless_told(monkeypatch):
+    from rnncodec.runtime import available_cores, default_threads
+
+    monkeypatch.delenv("RNNCODEC_THREADS", raising=False)
+    assert default_threads() == available_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("RNNCODEC_THREADS", "1")
+    assert default_threads() == 1
+
+
+def test_the_shipped_models_files_and_pictures_are_the_same_on_any_thread_count(monkeypatch):
+    from PIL import Image
+
+    from rnncodec.weights import default_weights_path
+
+    rgb = np.asarray(Image.open(Path(__file__).parent.parent / "examples" / "sunset.png").convert("RGB"))[:96, :160]
+    picture = Picture(np.ascontiguousarray(rgb), "RGB")
+    files, pictures = [], []
+    for threads in (1, 2, 3):
+        monkeypatch.setenv("RNNCODEC_THREADS", str(threads))
+        codec = Codec.load(default_weights_path(), tile=64, engine="onnx")  # several tiles, an edge one cut short
+        files.append(codec.encode(picture, 8))
+        pictures.append(codec.decode(files[-1]).picture.rgb)
+    assert files[0] == files[1] == files[2]
+    assert np.array_equal(pictures[0], pictures[1]) and np.array_equal(pictures[0], pictures[2])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from .errors import DamageError, FormatError
-from .limits import BLOCK, MAX_ITERATIONS  # noqa: F401  (re-exported: part of the format)
+from .limits import BLOCK, MAX_ITERATIONS, MAX_TILE  # noqa: F401  (re-exported: part of the format)
 from .wording import count
 
 MAGIC = b"\x89RGC\r\n\x1a\n"
@@ -24,7 +24,6 @@ VERSION = 3  # what the encoder writes; 2 added each chunk's index and tied its 
 READABLE_VERSIONS = (1, 2, 3)
 MAX_SIDE = 1 << 15  # 32768 pixels per side
 MAX_PIXELS = 1 << 26  # 67 megapixels (below Pillow's decompression-bomb warning)
-MAX_TILE = 4096
 MODES = {0: "RGB", 1: "L", 2: "RGBA", 3: "LA"}  # colour mode byte → Pillow mode
 CHUNK_ITERATION = ord("I")
 CHUNK_ALPHA = ord("A")

@@ -23,10 +23,9 @@ from .entropy import CODED, CODER_ID, CodeCoder, CoderTables, shortest_first_pay
 from .errors import FormatError
 from .images import Picture
 from .layered import LAYERED_CODER_ID, LayeredCoder
-from .limits import BLOCK
+from .limits import BLOCK, DEFAULT_TILE
 from .weights import default_weights_path, load_coder_tables
 
-DEFAULT_TILE = 1024  # the network runs on tiles this big: bounded memory, seams only on larger images
 Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
 
 

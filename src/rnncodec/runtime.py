@@ -21,13 +21,18 @@ from .config import ModelConfig
 from .graphs import GRAPH_FORMAT, GRAPHS, graph_paths, step_parameters, step_signature
 from .weights import WeightsError, read_parameters
 
-THREADS_VARIABLE = "RNNCODEC_THREADS"  # threads per network call; default 1 (see default_threads)
+THREADS_VARIABLE = "RNNCODEC_THREADS"  # threads per network call; default: the cores this process may use
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def default_threads() -> int:
-    """Threads per network call: $RNNCODEC_THREADS, else 1 (two threads gain little here, and lose
-    on a busy machine; see benchmarks/inference_speed.py)."""
-    value = os.environ.get(THREADS_VARIABLE, "1")
+    """Threads per network call: $RNNCODEC_THREADS, else every core this process may use (a call's
+    convolutions split across threads with the same results as on one; tests/test_runtime.py)."""
+    value = os.environ.get(THREADS_VARIABLE, str(available_cores()))
     if not value.isdigit() or int(value) < 1:
         raise EngineError(f"{THREADS_VARIABLE}={value}: the threads per network call must be a positive whole number, "
                           f"such as {THREADS_VARIABLE}=2")
@@ -92,6 +97,7 @@ def session_options(ort, threads: int):
     options = ort.SessionOptions()
     options.add_session_config_entry("session.use_env_allocators", "1")
     options.intra_op_num_threads = threads
+    options.enable_mem_pattern = False  # a planned block per tile shape would stay in the arena beside the others
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")

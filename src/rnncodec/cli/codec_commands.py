@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..limits import MAX_ITERATIONS
+from ..limits import BLOCK, DEFAULT_TILE, MAX_ITERATIONS, MAX_TILE
 from ..wording import count
 from . import batch
 from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
@@ -37,6 +37,19 @@ class Iterations(click.ParamType):
 
     def allowed(self) -> str:
         return f"it counts iterations, 1–{MAX_ITERATIONS} (0.125 bpp each before entropy coding)"
+
+
+class TileSide(click.ParamType):
+    """A tile side: a multiple of BLOCK from BLOCK to MAX_TILE."""
+
+    name = "PIXELS"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int) and value % BLOCK == 0 and BLOCK <= value <= MAX_TILE:
+            return value
+        if not str(value).isdigit() or int(value) % BLOCK or not BLOCK <= int(value) <= MAX_TILE:
+            self.fail(f"{value!r} is not a tile side: a multiple of {BLOCK} from {BLOCK} to {MAX_TILE}", param, ctx)
+        return int(value)
 
 
 ENCODE_ITERATIONS = Iterations("; a quality in percent, as cwebp -q takes, is not supported: for a smaller or better "
@@ -139,13 +152,17 @@ def metadata_option_value(ctx, param, value: str) -> str:
 @click.option("--metadata", default="icc", show_default=True, metavar="WHAT", callback=metadata_option_value,
               help="What of the input's metadata to keep: all, none, or a list of icc,exif,xmp "
                    "(EXIF without its orientation: the pixels are coded upright).")
+@click.option("--tile", type=TileSide(), default=DEFAULT_TILE, show_default=True,
+              help=f"Side of the square tiles the network runs on, a multiple of {BLOCK}: its memory grows with the "
+                   "tile's area (a 512 tile needs about a quarter of a 1024 one's), and each tile edge inside "
+                   "the image is a seam. The file records it; decoding uses it.")
 @force_option
 @click.option("--quality", hidden=True, expose_value=False, callback=no_encode_quality)
 @verbose_option
 @quiet_option
 @threads_option
 @model_option
-def encode(inputs, output, iterations, size, bpp, psnr, metadata, force, verbose, quiet, model):
+def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, force, verbose, quiet, model):
     """Compress images IN (or - for stdin) into .rgc files, each beside its image unless -o.
 
     Give the iterations (-q) or one target: --size, --bpp or --psnr. A target encodes all 16
@@ -155,7 +172,7 @@ def encode(inputs, output, iterations, size, bpp, psnr, metadata, force, verbose
     from ..api import Codec
     from ..api import info as file_info
 
-    codec = Codec(model)
+    codec = Codec(model, tile=tile)
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
         image = read_input(job.input)

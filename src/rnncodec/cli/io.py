@@ -40,7 +40,8 @@ def set_threads(ctx, param, value: int | None) -> None:
 
 threads_option = click.option("--threads", type=click.IntRange(min=1), metavar="N", expose_value=False,
                               callback=set_threads,
-                              help="Threads per network call (default 1, or $RNNCODEC_THREADS, which this sets).")
+                              help="Threads per network call (default: every core this process may use, or "
+                                   "$RNNCODEC_THREADS, which this sets); the output is the same on any count.")
 
 
 def label(name: str) -> str:
