@@ -14,14 +14,14 @@ from .coder_fit import image_codes, spread
 from .data import CropSampler, is_validation, list_images, load_rgb
 from .entropy import fit_tables, ideal_bits
 from .torch_engine import TorchEngine
-from .weights import is_block_stage, load_model, save_block_stage
+from .weights import STAGE_STORAGE, is_block_stage, load_model, save_block_stage
 
 BATCH = 50  # crops per network run while fitting
 
 
 def rounded(stage: BlockStage, storage: str) -> BlockStage:
     """The stage as a file storing it as ``storage`` gives it back."""
-    dtype = {"float32": np.float32, "float16": np.float16}[storage]
+    dtype = STAGE_STORAGE[storage]
     return replace(stage, basis=stage.basis.astype(dtype).astype(np.float32), alpha=stage.alpha.astype(dtype).astype(np.float32))
 
 

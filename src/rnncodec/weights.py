@@ -24,6 +24,7 @@ FORMAT_TAG = "rnncodec-weights-1"
 STAGE_TAG = "rnncodec-block-stage-1"  # a block stage file
 TABLES = ("coder.partners", "coder.prior")  # the entropy coder's fitted tables, when the file has them
 STAGE = ("block_stage.basis", "block_stage.alpha")
+STAGE_STORAGE = {"float32": np.float32, "float16": np.float16}  # how a block stage file may store its stage
 STORAGE = ("float32", "float16")  # how a file may store the parameters
 
 
@@ -79,7 +80,7 @@ def save_block_stage(path: str | Path, network: str | Path, stage: BlockStage, t
     path, network = Path(path), Path(network)
     if path.resolve().parent != network.resolve().parent:
         raise ValueError(f"{path}: a block stage file must lie beside its network weights ({network})")
-    dtype = {"float32": np.float32, "float16": np.float16}[storage]
+    dtype = STAGE_STORAGE[storage]
     tensors = {STAGE[0]: np.ascontiguousarray(stage.basis, dtype), STAGE[1]: np.ascontiguousarray(stage.alpha, dtype)}
     tensors.update(table_tensors(tables))
     settings = {"after": stage.after, "step": stage.step, "exponent": stage.exponent, "center": stage.center}

@@ -45,11 +45,10 @@ class TileSide(click.ParamType):
     name = "PIXELS"
 
     def convert(self, value, param, ctx) -> int:
-        if isinstance(value, int) and value % BLOCK == 0 and BLOCK <= value <= MAX_TILE:
-            return value
-        if not str(value).isdigit() or int(value) % BLOCK or not BLOCK <= int(value) <= MAX_TILE:
+        text = str(value)
+        if not text.isdigit() or int(text) % BLOCK or not BLOCK <= int(text) <= MAX_TILE:
             self.fail(f"{value!r} is not a tile side: a multiple of {BLOCK} from {BLOCK} to {MAX_TILE}", param, ctx)
-        return int(value)
+        return int(text)
 
 
 ENCODE_ITERATIONS = Iterations("; a quality in percent, as cwebp -q takes, is not supported: for a smaller or better "
