@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     paths = [p for p in list_images(args.folder) if is_validation(p)]
     counts = list(range(1, 17))
     labels = dict(LABELS)
-    if ModelCodec.load(args.model or default_weights_path()).stage.iterations >= REFINEMENTS:
+    stage = ModelCodec.load(args.model or default_weights_path()).stage
+    if stage is not None and stage.iterations >= REFINEMENTS:
         del labels["rd-one-pass"]  # a stage with a level for every refinement has a single pass
     results = {a: evaluate_folder(args.folder, counts, args.model, paths, a) for a in labels}
     merged = {**results["rd"], "dataset": f"{Path(args.folder).name} (validation split)",
