@@ -12,7 +12,7 @@ import argparse
 import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
-from rnncodec.weights import load_model
+from rnncodec.weights import load_network
 
 from folders import add_image_folder
 
@@ -27,7 +27,7 @@ def main():
     add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
     args = parser.parse_args()
     x = validation_crops([load_rgb(p) for p in list_images(args.data) if is_validation(p)], CROP)
-    model = load_model(args.weights)
+    model = load_network(args.weights)
     activations = []
     model.binarizer.conv.register_forward_hook(lambda module, inputs, output: activations.append(torch.tanh(output)))
     print(f"{args.weights}: {len(x)} validation crops of {CROP}²")

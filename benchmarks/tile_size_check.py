@@ -15,7 +15,7 @@ import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr
-from rnncodec.weights import load_model
+from rnncodec.weights import load_network
 
 from folders import add_image_folder
 
@@ -43,7 +43,7 @@ def main():
     print("| weights | coded as | " + " | ".join(f"PSNR @{t}" for t in REPORTED) + " |")
     print("|---|---|" + "---:|" * len(REPORTED))
     for path in args.weights:
-        model = load_model(path)
+        model = load_network(path)
         for tile in (SIZE, 64, 32):
             results = []
             for t, (_, recon) in enumerate(model.iterate(to_tiles(crops, tile), max(REPORTED)), start=1):

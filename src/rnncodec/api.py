@@ -157,8 +157,9 @@ class Codec:
     def _load(self, path: Path, model_id: bytes | None = None) -> ModelCodec:
         if path not in self._loaded:
             from .codec import DEFAULT_TILE, ModelCodec
+            from .model import load_model
 
-            self._loaded[path] = ModelCodec.load(path, self.tile or DEFAULT_TILE, model_id)
+            self._loaded[path] = ModelCodec(load_model(path, model_id=model_id), self.tile or DEFAULT_TILE)
         return self._loaded[path]
 
 

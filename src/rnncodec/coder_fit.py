@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .codec import network_codes
+from .codec import model_codes
 from .data import is_validation, list_images, load_rgb
 from .entropy import fit_tables, ideal_bits
-from .weights import load_model, read_facts, save_weights, stored
+from .model import Model
+from .weights import load_network, read_facts, save_weights, stored
 
 FIT_CROP = (512, 768)  # the central crop of each image that is coded: Kodak-sized, bounded time
 
@@ -33,11 +34,10 @@ def spread(items: list, count: int) -> list:
     return [items[i * len(items) // count] for i in range(count)]
 
 
-def image_codes(model, paths: list[Path], label: str) -> list[np.ndarray]:
-    """All iterations' codes of each image's central crop: (T, C, h, w) 0/1 arrays; ``model`` an
-    RNNCodec or an engine (see :mod:`rnncodec.engines`)."""
-    iterations = model.cfg.max_iterations
-    return [network_codes(model, central_crop(load_rgb(p)), iterations) for p in tqdm(paths, desc=label, unit="image")]
+def image_codes(model: Model, paths: list[Path], label: str) -> list[np.ndarray]:
+    """All iterations' codes of each image's central crop: (T, C, h, w) 0/1 arrays."""
+    iterations = model.config.max_iterations
+    return [model_codes(model, central_crop(load_rgb(p)), iterations) for p in tqdm(paths, desc=label, unit="image")]
 
 
 def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: int, storage: str = "float32") -> dict:
@@ -49,8 +49,9 @@ def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: in
     val_paths = [p for p in paths if is_validation(p)]
     if not train_paths:
         raise ValueError(f"{data}: no training images outside the validation split")
-    model = load_model(weights)  # the tables of the file, if any, play no part
-    model.load_state_dict(stored(model.state_dict(), storage))  # the values the written file holds
+    network = load_network(weights)  # the tables of the file, if any, play no part
+    network.load_state_dict(stored(network.state_dict(), storage))  # the values the written file holds
+    model = Model.of(network)
     tables = fit_tables(image_codes(model, train_paths, "fit"))
     facts = {"images": len(train_paths), "crop": list(FIT_CROP)}
     if val_paths:
@@ -59,5 +60,5 @@ def fit_coder(weights: str | Path, data: str | Path, out: str | Path, images: in
         facts["validation_bits_per_code_bit"] = round(ideal_bits(val_codes, tables), 4)
         facts["validation_bits_per_code_bit_without_tables"] = round(ideal_bits(val_codes), 4)
     meta = {**read_facts(weights), "coder_fit": facts}
-    save_weights(model, out, tables, storage, **meta)
+    save_weights(network, out, tables, storage, **meta)
     return facts

@@ -9,7 +9,7 @@ import torch
 from pytorch_msssim import ms_ssim as _library_ms_ssim
 from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim  # private: pyproject pins pytorch-msssim exactly
 
-from .tensors import to_uint8
+from .pixels import to_image
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, finest scale first
 MS_SSIM_WINDOW = 11
@@ -26,7 +26,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def batch_psnr(x: torch.Tensor, recon: torch.Tensor) -> list[float]:
     """:func:`psnr` of each image of two (B, 3, H, W) network-range batches, both rounded to 8 bits."""
-    return [psnr(a, b) for a, b in zip(to_uint8(x), to_uint8(recon))]
+    originals, decoded = (to_image(t.detach().float().cpu().numpy()) for t in (x, recon))
+    return [psnr(a, b) for a, b in zip(originals, decoded)]
 
 
 def ms_ssim_scales(height: int, width: int) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UnknownModelError, WeightsError
+from . import files
 from .files import atomic_write
 
 REGISTRY_NAME = "registry.json"
@@ -51,7 +52,10 @@ class Registry:
     def id_of(self, path: str | Path) -> bytes:
         """The id files made with the weights at ``path`` carry: a shipped model's id when the file is
         one of them, else the first 8 bytes of the file's SHA-256."""
-        digest = file_sha256(path)
+        return self.id_for_digest(file_sha256(path))
+
+    def id_for_digest(self, digest: str) -> bytes:
+        """The id files made with the weights file of this SHA-256 carry (see :meth:`id_of`)."""
         for model in self.models.values():
             if model.sha256 == digest:
                 return model.id
@@ -99,7 +103,7 @@ def load(folder: Path | None = None) -> Registry:
     """The registry in ``folder`` (default: the one shipped with the package)."""
     folder = folder or models_folder()
     try:
-        text = (folder / REGISTRY_NAME).read_text()
+        text = files.read_bytes(folder / REGISTRY_NAME).decode()
     except OSError as e:
         raise WeightsError(f"cannot read {folder / REGISTRY_NAME}: {e.strerror or e}") from None
     return parse_registry(folder, text)

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .block_stage import BlockStage, StagedEngine, fit_block_stage
+from .block_stage import BlockStage, fit_block_stage
 from .coder_fit import image_codes, spread
 from .data import CropSampler, is_validation, list_images, load_rgb
 from .entropy import fit_tables, ideal_bits
-from .torch_engine import TorchEngine
-from .weights import STAGE_STORAGE, is_block_stage, load_model, save_block_stage
+from .model import Model
+from .weights import STAGE_STORAGE, load_network, save_block_stage
 
 BATCH = 50  # crops per network run while fitting
 
@@ -45,14 +45,12 @@ def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after
     ``network``) with the stage stored as ``storage`` (float32 or float16; a float16 stage is
     rounded before the tables are fitted, so tables and validation see the stage the file holds).
     Returns the facts stored with it."""
-    if is_block_stage(network):
-        raise ValueError(f"{network} is a block stage file; give the network weights it extends")
     paths = list_images(data)
     train_paths = [p for p in paths if not is_validation(p)]
     val_paths = [p for p in paths if is_validation(p)]
     if not train_paths:
         raise ValueError(f"{data}: no training images outside the validation split")
-    model = load_model(network)
+    model = load_network(network)
     cfg = model.cfg
     if not 1 <= after < cfg.max_iterations:
         raise ValueError(f"the stage must start after 1 to {cfg.max_iterations - 1} network iterations")
@@ -62,7 +60,7 @@ def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after
     if levels < cfg.max_iterations - after:
         raise ValueError(f"a stage after {after} iterations needs at least {cfg.max_iterations - after} levels")
     stage = rounded(fit_block_stage(residuals, increments, after, levels, code_channels=cfg.code_channels), storage)
-    engine = StagedEngine(TorchEngine(model), stage)
+    engine = Model.of(model, stage)
     tables = fit_tables(image_codes(engine, spread(train_paths, images), "fit"))
     coder_facts = {"images": min(images, len(train_paths))}
     if val_paths:

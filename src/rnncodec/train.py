@@ -28,8 +28,8 @@ from .limits import MAX_ITERATIONS
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from .files import atomic_write
 from .metrics import batch_psnr
-from .model import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
-from .weights import WeightsError, default_network_path, load_model, read_metadata, save_weights
+from .network import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
+from .weights import WeightsError, default_network_path, load_network, read_metadata, save_weights
 
 CHECKPOINT, LAST, BEST, LOG = "checkpoint.pt", "weights.safetensors", "best.safetensors", "log.jsonl"
 
@@ -190,7 +190,7 @@ RUN_KEEPING = ("val_every", "checkpoint_every", "print_every")  # how a run repo
 def run_from_weights(path: Path, overrides: dict, widths: dict | None) -> Run:
     """Warm start: the weights, widened if asked, with the step, seconds and training settings they
     record (not their run's validation, checkpoint and progress intervals: those start at the defaults)."""
-    model, meta = load_model(path), read_metadata(path)
+    model, meta = load_network(path), read_metadata(path)
     recipe = {k: v for k, v in meta.get("train_config", {}).items() if k not in RUN_KEEPING}
     cfg = TrainConfig(**{**recipe, **overrides})
     run = Run(model, cfg, int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)))
@@ -280,7 +280,7 @@ def train(
 
     ``overrides`` sets TrainConfig fields; on resume they replace the checkpoint's own values.
     ``widths`` sets layer widths and tail capacity (ModelConfig fields): for a new model, or grown
-    onto warm-start weights almost without changing what they compute (:func:`rnncodec.model.widen`);
+    onto warm-start weights almost without changing what they compute (:func:`rnncodec.network.widen`);
     the added parameters get their own optimizer group (:func:`make_optimizer`).
     """
     torch.set_flush_denormal(True)  # subnormal floats in late training slow CPU kernels many times over
