@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Union
 
 from . import bitstream, registry
 from .errors import ImageError, MissingFileError, RnncodecWarning, TargetError, UnreadableFileError, WeightsError
-from .limits import MAX_ITERATIONS
+from .limits import BLOCK, DEFAULT_ITERATIONS, MAX_ITERATIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 ImageInput = Union["Image.Image", "np.ndarray", str, os.PathLike, bytes]
 RgcInput = Union[bytes, bytearray, memoryview, str, os.PathLike]
 Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
-DEFAULT_ITERATIONS = 8
 METADATA_PARTS = ("icc", "exif", "xmp")  # what of an image's metadata a file may keep
 DEFAULT_METADATA = "icc"
 
@@ -322,7 +321,7 @@ class FileInfo:
     @property
     def nominal_bpp(self) -> float:
         """Bits per pixel of the declared iterations' codes before entropy coding."""
-        return self.header.iterations * self.header.code_channels / 256
+        return self.header.iterations * self.header.code_channels / (BLOCK * BLOCK)
 
     @property
     def truncated(self) -> bool:

@@ -14,6 +14,7 @@ from .bitstream import CHUNK_OVERHEAD
 from .codec import ModelCodec
 from .data import list_images
 from .images import read_picture
+from .limits import BLOCK
 from .metrics import ms_ssim, psnr
 from .weights import read_metadata
 
@@ -49,7 +50,7 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
             rows[k]["ms_ssim"].append(ms_ssim(picture.rgb, out))
     meta = read_metadata(codec.model.network_path)  # training facts: the network's
     points = [
-        {"setting": k, "nominal_bpp": k * codec.cfg.code_channels / 256,
+        {"setting": k, "nominal_bpp": k * codec.cfg.code_channels / (BLOCK * BLOCK),
          **{name: float(np.mean(values)) for name, values in rows[k].items()}}
         for k in iteration_counts
     ]

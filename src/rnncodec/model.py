@@ -21,9 +21,10 @@ from .config import ModelConfig
 from .engines import Engine, as_engine, start_engine
 from .entropy import CoderTables
 from .errors import WeightsError
+from .limits import MODEL_ID_BYTES
 from .weights import network_file_of, parameters_of, read_weights_file, stage_of, tables_of
 
-MODEL_ID = re.compile(r"[0-9a-fA-F]{16}")  # a model id as text: its 8 bytes in hex
+MODEL_ID = re.compile(f"[0-9a-fA-F]{{{2 * MODEL_ID_BYTES}}}")  # a model id as text: its bytes in hex
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Model:
 
     @classmethod
     def of(cls, network, stage: BlockStage | None = None, tables: CoderTables | None = None,
-           id: bytes = bytes(registry.ID_BYTES)) -> "Model":
+           id: bytes = bytes(MODEL_ID_BYTES)) -> "Model":
         """A model in memory: ``network`` an engine or a PyTorch RNNCodec (run as one)."""
         return cls(id, as_engine(network), stage, tables)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..limits import BLOCK, DEFAULT_TILE, MAX_ITERATIONS, MAX_TILE
+from ..limits import BLOCK, DEFAULT_ITERATIONS, DEFAULT_TILE, MAX_ITERATIONS, MAX_TILE
 from ..wording import count
 from . import batch
 from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
@@ -142,7 +142,7 @@ def metadata_option_value(ctx, param, value: str) -> str:
 @inputs_argument
 @output_option
 @click.option("-q", "--iterations", type=ENCODE_ITERATIONS,
-              help=f"Iterations to code, 1–{MAX_ITERATIONS} (default 8): 0.125 bpp each before entropy coding.")
+              help=f"Iterations to code, 1–{MAX_ITERATIONS} (default {DEFAULT_ITERATIONS}): 0.125 bpp each before entropy coding.")
 @click.option("--size", type=click.IntRange(min=1), metavar="BYTES",
               help="The largest file of at most BYTES bytes (the most iterations that fit).")
 @click.option("--bpp", type=click.FloatRange(min=0, min_open=True), metavar="X", help="The same budget in bits per pixel.")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..limits import BLOCK
+
 
 @click.command("fit-block-stage")
 @click.argument("weights", type=click.Path(exists=True, dir_okay=False))
@@ -15,7 +17,7 @@ import click
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("--after", default=3, show_default=True, type=click.IntRange(1), help="Network iterations before the stage.")
 @click.option("--crops", default=400, show_default=True, type=click.IntRange(1), help="Random training crops to fit the stage on.")
-@click.option("--crop", default=128, show_default=True, type=click.IntRange(16), help="Side of the crops (a multiple of 16).")
+@click.option("--crop", default=128, show_default=True, type=click.IntRange(BLOCK), help=f"Side of the crops (a multiple of {BLOCK}).")
 @click.option("--images", default=80, show_default=True, type=click.IntRange(1), help="Training images to fit the coder tables on.")
 @click.option("--levels", type=click.IntRange(1), help="Stage levels to fit (default: the network's iterations after AFTER; "
               "a layered file's blocks use up to 39, cycling through fewer).")
@@ -34,8 +36,8 @@ def fit_block_stage(weights, data, output, force, after, crops, crop, images, le
 
     if Path(output).exists() and not force:
         raise click.ClickException(f"{output} exists (use -f to overwrite)")
-    if crop % 16:
-        raise click.ClickException(f"--crop {crop} is not a multiple of 16")
+    if crop % BLOCK:
+        raise click.ClickException(f"--crop {crop} is not a multiple of {BLOCK}")
     if threads:
         torch.set_num_threads(threads)
     try:
