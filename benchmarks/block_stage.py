@@ -19,7 +19,7 @@ import argparse
 import numpy as np
 import torch
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 from rnncodec.block_stage import fit_block_stage
 from rnncodec.data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from rnncodec.entropy import fit_tables, ideal_bits

@@ -137,3 +137,15 @@ def _mean_gap(x_ref: np.ndarray, y_ref: np.ndarray, x_test: np.ndarray, y_test: 
         antiderivative = np.polyint(np.polyfit(x, y, 3))
         integrals.append(np.polyval(antiderivative, high) - np.polyval(antiderivative, low))
     return (integrals[1] - integrals[0]) / (high - low)
+
+
+def haar_octave_energies(x: torch.Tensor, octaves: int = 4) -> torch.Tensor:
+    """Energy of each orthonormal Haar octave's detail bands, finest first, then of the final
+    approximation, summed over a (B, C, H, W) batch: (octaves + 1,); together the whole energy."""
+    energies = []
+    for _ in range(octaves):
+        approx = torch.nn.functional.avg_pool2d(x, 2) * 2  # orthonormal Haar low-pass
+        energies.append(x.pow(2).sum() - approx.pow(2).sum())  # what the three detail bands hold
+        x = approx
+    energies.append(x.pow(2).sum())
+    return torch.stack(energies)

@@ -1,6 +1,6 @@
 """Could the encoder pick better bits for the same decoder? (Encoder-side search, measured.)
 
-    python benchmarks/bit_refinement.py WEIGHTS [--data TRAIN_DIR] [--images 3]
+    python experiments/bit_refinement.py WEIGHTS [--data TRAIN_DIR] [--images 3]
         [--iterations 8] [--steps 10] [--lr 0.05]
 
 On the validation split's central 256² crops (never Kodak), each iteration's bits are first the
@@ -21,7 +21,7 @@ from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr
 from rnncodec.weights import load_network
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 
 SIZE = 256
 

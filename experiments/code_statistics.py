@@ -1,6 +1,6 @@
 """Per-iteration statistics of a model's binarizer and decoder on the validation split (never Kodak).
 
-    python benchmarks/code_statistics.py WEIGHTS [--data TRAIN_DIR]
+    python experiments/code_statistics.py WEIGHTS [--data TRAIN_DIR]
 
 For each iteration t: the residual's mean |r| entering the encoder, the binarizer's mean |tanh|,
 the share of bits that stochastic binarization would flip against the sign ((1 − |tanh|)/2 on
@@ -14,7 +14,7 @@ import torch
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.weights import load_network
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 
 ITERATIONS = 8
 CROP = 128

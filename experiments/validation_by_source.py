@@ -1,6 +1,6 @@
 """Validation PSNR by image source: why Kodak can sit below the validation mean.
 
-    python benchmarks/validation_by_source.py WEIGHTS [--data TRAIN_DIR]
+    python experiments/validation_by_source.py WEIGHTS [--data TRAIN_DIR]
 
 Codes the validation split's central 256² crops (what training validates on; never Kodak) and
 prints the mean PSNR after 1, 4 and 8 iterations and MS-SSIM after 8 for each source (the
@@ -12,6 +12,9 @@ hard each group is.
 import argparse
 from collections import defaultdict
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
@@ -21,8 +24,10 @@ from rnncodec.metrics import batch_psnr, ms_ssim, psnr
 from rnncodec.pixels import to_image
 from rnncodec.weights import load_network
 
-from conventional import CODECS, decode, encode  # the JPEG settings of docs/results.md
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from conventional import CODECS, decode, encode  # noqa: E402  (the release benchmark's JPEG settings, docs/results.md)
 
 REPORTED = (1, 4, 8)
 JPEG = next(codec for codec in CODECS if codec.name == "JPEG")
