@@ -262,10 +262,11 @@ class ModelCodec:
         if header.iterations > self.max_iterations:
             raise FormatError(f"file declares {header.iterations} iterations; the model runs at most {self.max_iterations}")
 
-    def read(self, data: bytes, iterations: int | None = None, salvage: bool = False) -> FileCodes:
-        """Check a file and entropy-decode the iterations :meth:`bitstream.Contents.select` picks
-        (``iterations``, ``salvage``: see there). Every failure is a FormatError."""
-        contents = bitstream.read(data)
+    def read(self, data: bytes | bitstream.Contents, iterations: int | None = None, salvage: bool = False) -> FileCodes:
+        """Check a file (its bytes, or the contents :func:`bitstream.read` found in them) and entropy-decode
+        the iterations :meth:`bitstream.Contents.select` picks (``iterations``, ``salvage``: see there).
+        Every failure is a FormatError."""
+        contents = data if isinstance(data, bitstream.Contents) else bitstream.read(data)
         self.check_compatible(contents.header)
         selection = contents.select(iterations, salvage)
         codes, layers, damage = self._entropy_decode(contents.header, selection.chunks)
@@ -332,8 +333,8 @@ class ModelCodec:
                         outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
         return [o[:height, :width] for o in outs]
 
-    def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None,
-               salvage: bool = False) -> Decoded:
+    def decode(self, data: bytes | bitstream.Contents, iterations: int | None = None, keep_all: bool = False,
+               progress: Progress = None, salvage: bool = False) -> Decoded:
         """Decode a file (see :meth:`read`); raises FormatError, and nothing else, on any invalid data."""
         file = self.read(data, iterations, salvage)
         header = file.header
