@@ -156,7 +156,7 @@ def test_block_stage_file_round_trip(stage_file, tiny_staged):
 def test_float16_block_stage_file_holds_the_rounded_stage(tiny_staged, stage_file):
     from safetensors import safe_open
 
-    from rnncodec.stage_fit import rounded
+    from rnncodec.fitting import rounded
     from rnncodec.weights import STAGE, load_block_stage, network_weights, save_block_stage
 
     stage = tiny_staged[1].stage
