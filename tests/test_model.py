@@ -83,3 +83,15 @@ def test_a_model_encodes_its_stage_iterations_after_the_networks(tiny_staged):
     together = list(staged.encode_bits(x, staged.config.max_iterations))
     assert all(np.array_equal(a, b) for a, b in zip(alone, together[:after]))
     assert {b.shape for b in together} == {(1, network.cfg.code_channels, 2, 3)}
+
+
+def test_the_api_takes_a_loaded_model(tiny_weights):
+    import rnncodec
+
+    image = smooth_image(32, 48, seed=5)
+    model = rnncodec.load_model(tiny_weights, engine="onnx")
+    data = rnncodec.Codec(model).encode(image, 3)
+    assert data == rnncodec.Codec(tiny_weights).encode(image, 3) == rnncodec.encode(image, 3, model=model)
+    assert rnncodec.decode(data, model=model).info["iterations"] == 3
+    with pytest.raises(TypeError, match="a weights file or a Model"):
+        rnncodec.Codec(42)

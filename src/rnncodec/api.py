@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from .codec import Decoded, ModelCodec
     from .images import Picture
+    from .model import Model
 
 ImageInput = Union["Image.Image", "np.ndarray", str, os.PathLike, bytes]
 RgcInput = Union[bytes, bytearray, memoryview, str, os.PathLike]
@@ -67,15 +68,21 @@ class DecodedFile:
 class Codec:
     """Encodes and decodes many images, loading each model's weights once.
 
-    ``model``: a weights file that encodes and decodes everything (files made with other weights
-    are refused); by default the shipped default model encodes and each file decodes with the
-    shipped model it names. ``tile``: the side of the tiles the network runs on when encoding.
+    ``model``: a weights file, or a model :func:`rnncodec.load_model` loaded, that encodes and
+    decodes everything (files made with other weights are refused); by default the shipped default
+    model encodes and each file decodes with the shipped model it names. ``tile``: the side of the
+    tiles the network runs on when encoding.
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, *, tile: int | None = None):
-        self.model = None if model is None else Path(model)
+    def __init__(self, model: str | os.PathLike | Model | None = None, *, tile: int | None = None):
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            from .model import Model
+
+            if not isinstance(model, Model):
+                raise TypeError(f"model must be a weights file or a Model, got {model!r} (a {type(model).__name__})")
+        self.model = Path(model) if isinstance(model, (str, os.PathLike)) else model
         self.tile = tile
-        self._loaded: dict[Path, ModelCodec] = {}
+        self._loaded: dict[Path | None, ModelCodec] = {}
 
     def encode(self, image: ImageInput, iterations: int | None = None, *, size: int | None = None,
                bpp: float | None = None, psnr: float | None = None, metadata: str = DEFAULT_METADATA,
@@ -195,13 +202,16 @@ class Codec:
         shipped = registry.load().find(model_id)
         return self._load(shipped.path, shipped.id)
 
-    def _load(self, path: Path, model_id: bytes | None = None) -> ModelCodec:
-        if path not in self._loaded:
+    def _load(self, model: Path | Model, model_id: bytes | None = None) -> ModelCodec:
+        """The codec of a weights file (loaded once), or of the model this codec was given."""
+        key = model if isinstance(model, Path) else None
+        if key not in self._loaded:
             from .codec import DEFAULT_TILE, ModelCodec
             from .model import load_model
 
-            self._loaded[path] = ModelCodec(load_model(path, model_id=model_id), self.tile or DEFAULT_TILE)
-        return self._loaded[path]
+            loaded = load_model(model, model_id=model_id) if isinstance(model, Path) else model
+            self._loaded[key] = ModelCodec(loaded, self.tile or DEFAULT_TILE)
+        return self._loaded[key]
 
 
 @functools.lru_cache(maxsize=4)
@@ -209,7 +219,9 @@ def _shared_codec(model: Path | None, tile: int | None) -> Codec:
     return Codec(model, tile=tile)
 
 
-def _codec(model: str | os.PathLike | None, tile: int | None = None) -> Codec:
+def _codec(model: str | os.PathLike | Model | None, tile: int | None = None) -> Codec:
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        return Codec(model, tile=tile)  # a loaded model: nothing to load, nothing to keep
     return _shared_codec(None if model is None else Path(model), tile)
 
 
