@@ -57,6 +57,13 @@ def _synthesis(signs: np.ndarray, alpha: np.ndarray, scale: np.ndarray, basis: n
 
 
 @dataclass(frozen=True)
+class StageState:
+    """What the stage carries from one iteration to the next: each block's scale, (B, H/16 · W/16)."""
+
+    scale: np.ndarray
+
+
+@dataclass(frozen=True)
 class BlockStage:
     """The fitted stage: iterations ``after`` + 1 … ``after`` + len(basis)."""
 
@@ -112,13 +119,6 @@ class BlockStage:
         if cfg.gamma != 1 or self.sign_bits + 1 != cfg.code_channels or self.after + self.iterations < cfg.max_iterations:
             raise ValueError(f"a block stage for iterations {self.after + 1}–{self.after + self.iterations} with "
                              f"{self.sign_bits + 1} code channels does not fit this network")
-
-
-@dataclass(frozen=True)
-class StageState:
-    """What the stage carries from one iteration to the next: each block's scale, (B, H/16 · W/16)."""
-
-    scale: np.ndarray
 
 
 def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: int, iterations: int,
