@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 from rnncodec.block_stage import REFINEMENTS
 from rnncodec.codec import ModelCodec
 from rnncodec.data import is_validation, list_images

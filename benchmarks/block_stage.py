@@ -19,11 +19,11 @@ import argparse
 import numpy as np
 import torch
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 from rnncodec.block_stage import fit_block_stage
 from rnncodec.data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from rnncodec.entropy import fit_tables, ideal_bits
-from rnncodec.weights import load_coder_tables, load_model
+from rnncodec.weights import load_coder_tables, load_network
 
 
 @torch.no_grad()
@@ -81,7 +81,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_model(args.weights).eval().requires_grad_(False)
+    model = load_network(args.weights).eval().requires_grad_(False)
     iterations = model.cfg.max_iterations
     paths = list_images(args.data)
     val = validation_crops([load_rgb(p) for p in paths if is_validation(p)], 256)

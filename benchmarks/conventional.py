@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from rnncodec.metrics import ms_ssim, psnr
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 
 PROCESS_BPP = 1.0  # whole-process timing uses the setting whose mean bpp is nearest this
 GNU_TIME = "/usr/bin/time"

@@ -20,7 +20,7 @@ import onnx
 import onnxruntime as ort
 
 from rnncodec.graphs import GRAPHS, graph_paths
-from rnncodec.runtime import OnnxEngine, session_options
+from rnncodec.engines.onnx import OnnxEngine, session_options
 from rnncodec.weights import default_network_path
 
 

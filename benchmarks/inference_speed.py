@@ -93,9 +93,9 @@ def network_calls(image: Path, repeats: int) -> dict:
     alternating; and each one's median ratio to PyTorch at 1 thread in the same round."""
     import torch
 
-    from rnncodec.engines import image_to_network
-    from rnncodec.runtime import OnnxEngine
-    from rnncodec.torch_engine import TorchEngine
+    from rnncodec.pixels import image_to_network
+    from rnncodec.engines.onnx import OnnxEngine
+    from rnncodec.engines.torch import TorchEngine
     from rnncodec.weights import default_network_path
 
     rgb = np.asarray(Image.open(image).convert("RGB"))

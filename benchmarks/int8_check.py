@@ -25,7 +25,7 @@ from onnx import numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
 from rnncodec.data import is_validation, load_rgb
-from rnncodec.engines import image_to_network, network_to_image
+from rnncodec.pixels import image_to_network, to_image
 from rnncodec.graphs import graph_paths
 from rnncodec.metrics import psnr
 from rnncodec.weights import default_weights_path, load_block_stage, network_weights, read_parameters
@@ -132,9 +132,9 @@ def main() -> None:
         for x in crops(args.train, True, args.measure, args.crop):
             ours, theirs = iterate(fp32, x, after), iterate(int8, x, after)
             flips.append(np.mean([np.mean(a[0] != b[0]) for a, b in zip(ours, theirs)]))
-            reference = network_to_image(x[0])
+            reference = to_image(x[0])
             for name, steps in (("float32", ours), ("int8", theirs)):
-                psnrs[name].append([psnr(reference, network_to_image(recon[0])) for _, recon in steps])
+                psnrs[name].append([psnr(reference, to_image(recon[0])) for _, recon in steps])
         enc_state = fp32.step("encoder", x, 1, None)[1]
         dec_state = fp32.step("decoder", ours[0][0], 1, None)[1]
         for _ in range(args.repeats):

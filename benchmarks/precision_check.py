@@ -16,7 +16,7 @@ from pathlib import Path
 from rnncodec.evaluate import evaluate_folder
 from rnncodec.weights import convert_weights
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 
 COUNTS = [1, 2, 4, 8, 16]
 TOLERANCE_DB = 0.02  # the model card's float16 policy

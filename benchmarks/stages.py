@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 from rnncodec.data import is_validation, list_images
 from rnncodec.evaluate import evaluate_folder
 from rnncodec.metrics import bd_psnr, bd_rate, ms_ssim_db

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rnncodec.model import ModelConfig
+from rnncodec.network import ModelConfig
 
 # A model small enough to train a few steps in a test; same structure as the shipped one.
 TINY = ModelConfig(
@@ -45,7 +45,7 @@ def tiny_weights(tmp_path_factory):
     """Random weights of the tiny model, saved like shipped weights (the codec does not need a trained model)."""
     import torch
 
-    from rnncodec.model import RNNCodec
+    from rnncodec.network import RNNCodec
     from rnncodec.weights import save_weights
 
     torch.manual_seed(0)
@@ -75,10 +75,11 @@ def network_recons(network, x: np.ndarray, iterations: int) -> list[np.ndarray]:
     return recons
 
 
-def tiny_staged_engine(network):
+def tiny_staged_model(network, model_id: bytes = b"\x05" * 8):
     """The tiny network for TINY_AFTER iterations, then a block stage fitted on its residuals."""
-    from rnncodec.block_stage import StagedEngine, fit_block_stage
-    from rnncodec.engines import image_to_network
+    from rnncodec.block_stage import fit_block_stage
+    from rnncodec.model import Model
+    from rnncodec.pixels import image_to_network
 
     images = [image_to_network(smooth_image(64, 64, seed)) for seed in range(8)]
     recons = [network_recons(network, x, TINY_AFTER) for x in images]
@@ -86,13 +87,27 @@ def tiny_staged_engine(network):
     last, before = np.concatenate([r[-1] for r in recons]), np.concatenate([r[-2] for r in recons])
     stage = fit_block_stage(x - last, last - before, TINY_AFTER, network.cfg.max_iterations - TINY_AFTER,
                             code_channels=network.cfg.code_channels)
-    return StagedEngine(network, stage)
+    return Model.of(network, stage, id=model_id)
 
 
 @pytest.fixture(scope="session")
 def tiny_staged(tiny_weights):
-    """The tiny network (on PyTorch) and it with a block stage after TINY_AFTER iterations."""
-    from rnncodec.torch_engine import TorchEngine
+    """The tiny network (on PyTorch) and a model of it with a block stage after TINY_AFTER iterations."""
+    from rnncodec.engines.torch import TorchEngine
 
     network = TorchEngine.load(tiny_weights)
-    return network, tiny_staged_engine(network)
+    return network, tiny_staged_model(network)
+
+
+@pytest.fixture
+def stage_file(tiny_staged, tiny_weights, tmp_path):
+    """The tiny network copied to a folder with a block stage file for it beside it."""
+    import shutil
+
+    from rnncodec.weights import save_block_stage
+
+    network = tmp_path / "net.safetensors"
+    shutil.copyfile(tiny_weights, network)
+    path = tmp_path / "net-stage.safetensors"
+    save_block_stage(path, network, tiny_staged[1].stage, None, note="test")
+    return path

@@ -24,11 +24,12 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from conftest import TINY, smooth_image, tiny_staged_engine
+from conftest import TINY, smooth_image, tiny_staged_model
 from rnncodec.bitstream import MAGIC, FormatError, parse_header, read
 from rnncodec.codec import ModelCodec
+from rnncodec.model import Model
 from rnncodec.images import Picture
-from rnncodec.model import RNNCodec
+from rnncodec.network import RNNCodec
 
 V1_GOLDEN = Path(__file__).parent / "data" / "v1-tiny-rgba-8it.rgc"
 # header fields (offset, size) after the magic: version, mode, coder, iterations, width, height,
@@ -47,7 +48,7 @@ def tiny_codec_for_golden() -> ModelCodec:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = RNNCodec(TINY)
-    return ModelCodec(model, parse_header(V1_GOLDEN.read_bytes()).model_id)
+    return ModelCodec(Model.of(model, id=parse_header(V1_GOLDEN.read_bytes()).model_id))
 
 
 def golden_source() -> Picture:
@@ -78,18 +79,16 @@ def sample_files(codec: ModelCodec, staged: ModelCodec) -> list[bytes]:
     ]
     files = []
     for model, picture, iterations, tile in pictures:
-        files.append(ModelCodec(model.engine, model.model_id, tile, model.tables).encode(picture, iterations))
+        files.append(ModelCodec(model.model, tile).encode(picture, iterations))
     return files + [V1_GOLDEN.read_bytes()]
 
 
 def fuzz_setup(stage=None) -> "Fuzzer":
     """The tiny test model, plain and with a block stage (``stage``, or one fitted here), and the fuzzer
     of their sample files."""
-    from rnncodec.block_stage import StagedEngine
-
     codec = tiny_codec_for_golden()
-    engine = tiny_staged_engine(codec.engine) if stage is None else StagedEngine(codec.engine, stage)
-    staged = ModelCodec(engine, b"\x05" * 8)
+    network = codec.model.network
+    staged = ModelCodec(tiny_staged_model(network) if stage is None else Model.of(network, stage, id=b"\x05" * 8))
     return Fuzzer([codec, staged], sample_files(codec, staged))
 
 

@@ -135,3 +135,21 @@ def test_a_path_that_cannot_be_read_is_a_refusal_and_an_os_error(codec, tmp_path
         codec.encode(tmp_path)
     assert isinstance(caught.value, OSError) and isinstance(caught.value, RnncodecError)
     assert not isinstance(caught.value, FileNotFoundError)
+
+
+def test_a_file_is_parsed_once_and_encode_and_decode_say_what_they_made(codec, monkeypatch):
+    from rnncodec import bitstream
+
+    parsed = []
+    read = bitstream.read
+    monkeypatch.setattr(bitstream, "read", lambda data: parsed.append(len(data)) or read(data))
+    image = smooth_image(32, 48, seed=4)
+    plain = codec.encode_file(image, 5)
+    assert parsed == [] and plain.iterations == 5 and plain.bpp == len(plain.data) * 8 / (32 * 48)
+    target = codec.encode_file(image, psnr=1.0)  # reached at once: the first iteration
+    assert parsed == [len(codec.encode(image, codec._encoder().max_iterations))] and target.iterations == 1
+    parsed.clear()
+    decoded = codec.decode_file(plain.data, size=len(plain.data) - 1)  # the last iteration cut off
+    assert parsed == [len(plain.data), len(plain.data) - 1]  # the file, then the prefix a client holds
+    assert decoded.iterations == 4 and decoded.image.info["iterations"] == 4
+    assert decoded.bpp == read(plain.data).chunk_ends[3] * 8 / (32 * 48)

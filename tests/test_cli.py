@@ -91,7 +91,7 @@ def test_bad_input_gives_one_line_error(case, photo, tiny_weights, tmp_path, cap
     elif case == "unwritable":
         argv = ["encode", str(photo), "-o", str(tmp_path / "no" / "such" / "dir.rgc")]
     elif case == "wrong_model":
-        from rnncodec.model import RNNCodec
+        from rnncodec.network import RNNCodec
         from rnncodec.weights import save_weights
         from conftest import TINY
 
@@ -599,12 +599,12 @@ def test_tile_is_recorded_and_decoding_uses_it(photo, tiny_weights, tmp_path, ca
 
 
 def test_threads_sets_the_threads_of_every_network_call(photo, tiny_weights, tmp_path, capsys, monkeypatch):
-    import rnncodec.runtime
+    import rnncodec.engines.onnx
 
     monkeypatch.setenv("RNNCODEC_THREADS", "1")  # restored after the test, whatever --threads sets
     seen = []
-    options = rnncodec.runtime.session_options
-    monkeypatch.setattr(rnncodec.runtime, "session_options", lambda ort, threads: seen.append(threads) or options(ort, threads))
+    options = rnncodec.engines.onnx.session_options
+    monkeypatch.setattr(rnncodec.engines.onnx, "session_options", lambda ort, threads: seen.append(threads) or options(ort, threads))
     model = ["--model", str(tiny_weights)]
     assert run(["encode", str(photo), "-q", "1", "--threads", "3"] + model, capsys) == (0, "")
     assert seen and set(seen) == {3}

@@ -3,6 +3,7 @@
 import io
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -104,7 +105,7 @@ def test_bad_files_are_refused(tiny_codec, mutate, message):
 
 def test_other_weights_are_refused(tiny_codec, tiny_weights):
     data = tiny_codec.encode(rgb_picture(16, 16), 1)
-    other = ModelCodec(tiny_codec.engine, b"\x01" * 8)
+    other = ModelCodec(replace(tiny_codec.model, id=b"\x01" * 8))
     with pytest.raises(FormatError, match="other weights"):
         other.decode(data)
 
@@ -312,9 +313,10 @@ def test_chunks_belong_to_their_file_and_the_alpha_chunk_to_its_place(tiny_codec
 def test_the_codes_are_the_bits_of_the_models_iterations_without_the_last_decoder_step(tiny_config):
     import torch
 
-    from rnncodec.codec import _bits
-    from rnncodec.engines import as_engine, image_to_network
-    from rnncodec.model import RNNCodec
+    from rnncodec.engines import as_engine
+    from rnncodec.model import Model
+    from rnncodec.network import RNNCodec
+    from rnncodec.pixels import image_to_network
 
     torch.manual_seed(0)
     model = RNNCodec(tiny_config).eval()
@@ -325,7 +327,7 @@ def test_the_codes_are_the_bits_of_the_models_iterations_without_the_last_decode
     engine.decode_step = lambda *args: calls.append(args[1]) or decode_step(*args)
     with torch.no_grad():
         expected = [bits.numpy() for bits, _ in model.iterate(torch.from_numpy(x), 4)]
-    got = list(_bits(engine, x, 4))
+    got = list(Model.of(engine).encode_bits(x, 4))
     assert len(got) == 4 and all(np.array_equal(a, b) for a, b in zip(expected, got))
     assert calls == [1, 2, 3]  # no decoder step after the last iteration
 

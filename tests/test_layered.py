@@ -101,7 +101,7 @@ def test_a_count_beyond_a_blocks_levels_is_refused():
 # --- through the codec: a model with a stage writes layered files -----------------------------------
 @pytest.fixture(scope="module")
 def staged_codec(tiny_staged):
-    return ModelCodec(tiny_staged[1], b"\x05" * 8)
+    return ModelCodec(tiny_staged[1])
 
 
 @pytest.fixture(scope="module")
@@ -126,19 +126,19 @@ def test_a_model_with_a_stage_writes_layered_files_whose_prefixes_are_files(stag
 
 def test_each_layer_gives_out_a_refinement_per_block_and_uniform_layers_are_the_stages_own_iterations(tiny_staged, photo):
     network, staged = tiny_staged
-    top = staged.cfg.max_iterations
-    codec = ModelCodec(staged, b"\x05" * 8)
+    top = staged.config.max_iterations
+    codec = ModelCodec(staged)
     file = codec.read(codec.encode(photo, top))
     blocks = file.codes.shape[2] * file.codes.shape[3]
     assert [int(level.sum()) for level in file.layers.levels] == [j * blocks for j in range(1, top - TINY_AFTER + 1)]
     assert file.layers.levels.max() <= REFINEMENTS
-    one_pass = ModelCodec(staged, b"\x05" * 8, allocation="rd-one-pass")
+    one_pass = ModelCodec(staged, allocation="rd-one-pass")
     assert one_pass.read(one_pass.encode(photo, top)).layers.levels.max() <= staged.stage.iterations
-    uniform = ModelCodec(staged, b"\x05" * 8, allocation="uniform")
+    uniform = ModelCodec(staged, allocation="uniform")
     assert np.all(uniform.read(uniform.encode(photo, top)).layers.levels[-1] == staged.stage.iterations)
-    from rnncodec.codec import network_codes
+    from rnncodec.codec import model_codes
 
-    expected = uniform.reconstruct(network_codes(staged, photo.rgb, top), 48, 80)[0]  # coder 2's stage iterations
+    expected = uniform.reconstruct(model_codes(staged, photo.rgb, top), 48, 80)[0]  # coder 2's stage iterations
     got = uniform.decode(uniform.encode(photo, top)).picture.rgb
     assert np.abs(got.astype(int) - expected).max() <= 1
 

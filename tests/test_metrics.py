@@ -10,6 +10,7 @@ from rnncodec.metrics import (
     _to_batch,
     bd_psnr,
     bd_rate,
+    haar_octave_energies,
     ms_ssim,
     ms_ssim_db,
     ms_ssim_scales,
@@ -126,3 +127,15 @@ def test_deltas_reject_bad_curves(delta):
         delta(RATES - 0.12, PSNRS, RATES, PSNRS)
     with pytest.raises(ValueError, match="overlap"):
         delta(RATES, PSNRS, RATES * 100, PSNRS + 30)
+
+
+def test_haar_octaves_split_the_energy_exactly_and_by_scale():
+    import torch
+
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.isclose(haar_octave_energies(x).sum(), x.pow(2).sum(), rtol=1e-5)
+    checker = (torch.arange(64).view(1, 1, 64, 1) + torch.arange(64).view(1, 1, 1, 64)) % 2 * 2.0 - 1
+    finest, *rest = haar_octave_energies(checker.expand(1, 3, 64, 64))
+    assert finest > 0 and all(e.abs() < 1e-3 * finest for e in rest)  # pixel-level detail: all in the finest octave
+    flat = haar_octave_energies(torch.full((1, 3, 64, 64), 0.3))
+    assert flat[-1] > 0 and flat[:-1].abs().max() < 1e-3 * flat[-1]  # no detail: all in the approximation

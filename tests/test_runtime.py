@@ -12,14 +12,16 @@ import torch
 
 from conftest import TINY, smooth_image
 from rnncodec.codec import ModelCodec as Codec
+from rnncodec.model import Model
 from rnncodec.export import export_graphs, write_graphs
 from rnncodec.images import Picture
-from rnncodec.model import RNNCodec
+from rnncodec.network import RNNCodec
 from rnncodec.graphs import graph_paths
-from rnncodec.runtime import EngineError, OnnxEngine
-from rnncodec.torch_engine import TorchEngine
+from rnncodec.engines.onnx import OnnxEngine
+from rnncodec.engines.threads import EngineError
+from rnncodec.engines.torch import TorchEngine
 from rnncodec.registry import load as load_registry
-from rnncodec.weights import is_block_stage, load_model, save_weights
+from rnncodec.weights import is_block_stage, load_network, save_weights
 
 TAIL = {"tail_branches": (8, 8), "full_resolution_channels": 4, "iteration_conditioning": True, "full_resolution_branch": 8}
 SHIPPED = {model.path.stem: model.path for model in load_registry().models.values()
@@ -45,7 +47,7 @@ def tiny_model(tail: bool) -> RNNCodec:
 
 
 MODELS = {"tiny": lambda: tiny_model(False), "tiny+tail": lambda: tiny_model(True),
-          **{stem: (lambda path=path: load_model(path).eval()) for stem, path in SHIPPED.items()}}
+          **{stem: (lambda path=path: load_network(path).eval()) for stem, path in SHIPPED.items()}}
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -86,8 +88,8 @@ def test_steps_match_the_model_on_random_inputs(engines, t):
     residual = rng.uniform(-0.5, 0.5, (1, 3, h, w)).astype(np.float32)
     state = random_state(onnx, "encoder", h, w, rng)
     with torch.no_grad():
-        features, expected_state = reference.model.encoder(torch.from_numpy(residual) * reference.model.gain(t), as_torch_state(state))
-        logits = reference.model.binarizer.conv(features).numpy()
+        features, expected_state = reference.network.encoder(torch.from_numpy(residual) * reference.network.gain(t), as_torch_state(state))
+        logits = reference.network.binarizer.conv(features).numpy()
     bits, new_state = onnx.encode_step(residual, t, state)
     clear = np.abs(logits) > 1e-4  # a bit may flip only where the network's output is this close to 0
     assert np.array_equal((bits > 0)[clear], (logits >= 0)[clear])
@@ -99,7 +101,7 @@ def test_codec_on_onnx_writes_the_same_file_and_decodes_within_one_level(engines
     reference, onnx, path = engines
     picture = Picture(smooth_image(40, 90, seed=7), "RGB")
     ids = load_registry().id_of(path)
-    torch_codec, onnx_codec = Codec(reference, ids, tile=48), Codec(onnx, ids, tile=48)  # two tiles
+    torch_codec, onnx_codec = Codec(Model.of(reference, id=ids), tile=48), Codec(Model.of(onnx, id=ids), tile=48)  # two tiles
     data = torch_codec.encode(picture, 8)
     assert onnx_codec.encode(picture, 8) == data
     expected = torch_codec.decode(data, keep_all=True).pictures
@@ -124,7 +126,7 @@ def test_committed_graphs_are_those_the_model_exports(weights):
     """The shipped weights' graphs are generated files: a change to the model must come with them
     re-made (python -m rnncodec.export). (The tests above run them against the model's outputs;
     this one also catches a change that the pinned exporter would write differently.)"""
-    fresh = export_graphs(load_model(weights).cfg)
+    fresh = export_graphs(load_network(weights).cfg)
     for side, path in graph_paths(weights).items():
         assert path.read_bytes() == fresh[side], f"{path.name} is stale: run python -m rnncodec.export"
 
@@ -172,7 +174,7 @@ def test_encode_and_decode_run_without_pytorch(tmp_path):
 
 
 def test_weights_without_graphs_need_pytorch_to_export_them(tiny_weights):
-    script = NO_TORCH + f"from rnncodec.runtime import OnnxEngine\nOnnxEngine.load(__import__('pathlib').Path({str(tiny_weights)!r}))\n"
+    script = NO_TORCH + f"from rnncodec.engines.onnx import OnnxEngine\nOnnxEngine.load(__import__('pathlib').Path({str(tiny_weights)!r}))\n"
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode != 0 and "python -m rnncodec.export" in run.stderr
     assert all(not p.exists() for p in graph_paths(tiny_weights).values())
@@ -187,7 +189,7 @@ def test_golden_files_decode_within_one_level_on_onnx(tmp_path):
 
     path = tmp_path / "tiny.safetensors"
     save_weights(tiny_model(False), path)
-    codec = Codec(OnnxEngine.load(path), parse_header(V1_GOLDEN.read_bytes()).model_id)
+    codec = Codec(Model.of(OnnxEngine.load(path), id=parse_header(V1_GOLDEN.read_bytes()).model_id))
     for iterations, png in ((None, "v1-tiny-rgba-8it.png"), (6, "v1-tiny-rgba-8it-n6.png")):
         decoded = np.asarray(codec.decode(V1_GOLDEN.read_bytes(), iterations=iterations).picture.to_pil()).astype(int)
         expected = np.asarray(Image.open(V1_GOLDEN.parent / png)).astype(int)
@@ -210,10 +212,10 @@ def test_bad_engine_settings_are_one_line_errors(tmp_path, variable, value, mess
 
 
 def test_the_engine_is_chosen_by_name_or_environment(tiny_weights, monkeypatch):
-    assert isinstance(Codec.load(tiny_weights, engine="torch").engine, TorchEngine)
-    assert isinstance(Codec.load(tiny_weights).engine, OnnxEngine)
+    assert isinstance(Codec.load(tiny_weights, engine="torch").model.network, TorchEngine)
+    assert isinstance(Codec.load(tiny_weights).model.network, OnnxEngine)
     monkeypatch.setenv("RNNCODEC_ENGINE", "torch")
-    assert isinstance(Codec.load(tiny_weights).engine, TorchEngine)
+    assert isinstance(Codec.load(tiny_weights).model.network, TorchEngine)
 
 
 def test_float16_weights_run_on_onnx_as_on_pytorch(tiny_weights, tmp_path):
@@ -226,15 +228,17 @@ def test_float16_weights_run_on_onnx_as_on_pytorch(tiny_weights, tmp_path):
     assert onnx_codec.encode(picture, 4) == torch_codec.encode(picture, 4)
 
 
-def test_numpy_image_conversions_are_the_pytorch_ones():
-    from rnncodec.engines import image_to_network, network_to_image
-    from rnncodec.tensors import to_tensor, to_uint8
+def test_pixel_conversions_compute_as_pytorch_does():
+    from rnncodec.pixels import image_to_network, to_image, to_network
 
     rgb = np.arange(256 * 3, dtype=np.uint16).reshape(16, 16, 3).astype(np.uint8)
-    assert np.array_equal(image_to_network(rgb), to_tensor(rgb)[None].numpy())
-    x = np.random.default_rng(0).uniform(-0.6, 0.6, (3, 16, 16)).astype(np.float32)
-    x[0, 0, :9] = (np.arange(9, dtype=np.float32) + 0.5) / 255 - 0.5  # exactly half-way between two levels
-    assert np.array_equal(network_to_image(x), to_uint8(torch.from_numpy(x).clamp(-0.5, 0.5)))
+    expected = torch.from_numpy(rgb).float().div_(255).sub_(0.5).movedim(-1, -3)
+    assert np.array_equal(image_to_network(rgb), expected[None].numpy())
+    assert torch.from_numpy(to_network(rgb)).stride() == expected.stride()  # training's batches keep their layout
+    x = np.random.default_rng(0).uniform(-0.6, 0.6, (2, 3, 16, 16)).astype(np.float32)
+    x[0, 0, 0, :9] = (np.arange(9, dtype=np.float32) + 0.5) / 255 - 0.5  # exactly half-way between two levels
+    rounded = torch.from_numpy(x).add(0.5).mul(255).round().clamp(0, 255).movedim(-3, -1).to(torch.uint8).numpy()
+    assert np.array_equal(to_image(x), rounded)
 
 
 def test_the_threads_setting_also_sets_pytorchs_threads(tiny_weights, monkeypatch):
@@ -251,7 +255,7 @@ def test_the_threads_setting_also_sets_pytorchs_threads(tiny_weights, monkeypatc
 
 
 def test_network_calls_use_every_core_unless_told(monkeypatch):
-    from rnncodec.runtime import available_cores, default_threads
+    from rnncodec.engines.threads import available_cores, default_threads
 
     monkeypatch.delenv("RNNCODEC_THREADS", raising=False)
     assert default_threads() == available_cores() == len(os.sched_getaffinity(0))

@@ -43,10 +43,10 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, image_folder, tiny_config
 
 
 def test_training_writes_loadable_weights(tmp_path, image_folder, tiny_config):
-    from rnncodec.weights import load_model, read_metadata
+    from rnncodec.weights import load_network, read_metadata
 
     train(image_folder, tmp_path / "run", FAST, tiny_config, steps=1)
-    model = load_model(tmp_path / "run" / "weights.safetensors")
+    model = load_network(tmp_path / "run" / "weights.safetensors")
     assert model.cfg == tiny_config
     assert read_metadata(tmp_path / "run" / "weights.safetensors")["step"] == 1
 
@@ -54,7 +54,7 @@ def test_training_writes_loadable_weights(tmp_path, image_folder, tiny_config):
 def test_ddp_two_processes_gloo(tmp_path, image_folder, tiny_config):
     script = tmp_path / "ddp_train.py"
     script.write_text(textwrap.dedent(f"""
-        from rnncodec.model import ModelConfig
+        from rnncodec.network import ModelConfig
         from rnncodec.train import train
         cfg = ModelConfig.from_dict({tiny_config.to_dict()!r})
         train({str(image_folder)!r}, {str(tmp_path / "ddp")!r}, {FAST!r}, cfg, steps=2, device="cpu")
@@ -73,7 +73,7 @@ def test_ddp_resume_reproduces_uninterrupted_run(tmp_path, image_folder, tiny_co
     script = tmp_path / "ddp_resume.py"
     script.write_text(textwrap.dedent(f"""
         import torch.distributed as dist
-        from rnncodec.model import ModelConfig
+        from rnncodec.network import ModelConfig
         from rnncodec.train import train
         dist.init_process_group("gloo")
         cfg = ModelConfig.from_dict({tiny_config.to_dict()!r})
@@ -129,13 +129,13 @@ def test_best_weights_follow_the_best_validation_score(tmp_path, image_folder, t
 
 
 def test_warm_start_can_widen_the_model(tmp_path, image_folder, tiny_config):
-    from rnncodec.weights import load_model
+    from rnncodec.weights import load_network
 
     train(image_folder, tmp_path / "narrow", FAST, tiny_config, steps=1)
     widths = {"decoder_hidden": (16, 16, 8, 16)}
     done = train(image_folder, tmp_path / "wide", FAST, init=tmp_path / "narrow" / "weights.safetensors", steps=2, widths=widths)
     assert done["step"] == 2
-    assert load_model(tmp_path / "wide" / "weights.safetensors").cfg.decoder_hidden == (16, 16, 8, 16)
+    assert load_network(tmp_path / "wide" / "weights.safetensors").cfg.decoder_hidden == (16, 16, 8, 16)
     with pytest.raises(ValueError):  # a checkpoint's widths are fixed: widen only from weights
         train(image_folder, tmp_path / "wide", {}, resume=True, steps=3, widths={"decoder_hidden": (16, 16, 8, 24)})
 
@@ -157,7 +157,7 @@ def test_warm_start_keeps_the_recipe_but_not_the_run_intervals(tmp_path, image_f
 
 
 def test_psnr_loss_is_minus_the_mean_crop_psnr(tiny_config):
-    from rnncodec.model import RNNCodec
+    from rnncodec.network import RNNCodec
     from rnncodec.train import loss_terms
 
     torch.manual_seed(0)

@@ -172,9 +172,9 @@ def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
 
     from conftest import TINY_AFTER, network_recons
     from rnncodec.block_stage import REFINEMENTS, fit_block_stage
-    from rnncodec.engines import image_to_network
+    from rnncodec.pixels import image_to_network
     from rnncodec.export import write_graphs
-    from rnncodec.runtime import OnnxEngine
+    from rnncodec.engines.onnx import OnnxEngine
     from rnncodec.weights import save_block_stage
 
     folder.mkdir()

@@ -20,8 +20,9 @@ _PUBLIC = {
     "errors": ["RnncodecError", "FormatError", "DamageError", "UnknownModelError", "ImageError", "TargetError",
                "WeightsError", "UnreadableFileError", "MissingFileError", "RnncodecWarning"],
     "config": ["ModelConfig"],
-    "model": ["RNNCodec"],
-    "weights": ["load_model", "save_weights"],
+    "model": ["load_model", "Model"],
+    "network": ["RNNCodec"],
+    "weights": ["load_network", "save_weights"],
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = [*_HOME, "__version__"]

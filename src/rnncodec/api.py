@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Union
 
 from . import bitstream, registry
 from .errors import ImageError, MissingFileError, RnncodecWarning, TargetError, UnreadableFileError, WeightsError
-from .limits import MAX_ITERATIONS
+from .limits import BLOCK, DEFAULT_ITERATIONS, MAX_ITERATIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,27 +34,55 @@ if TYPE_CHECKING:
 
     from .codec import Decoded, ModelCodec
     from .images import Picture
+    from .model import Model
 
 ImageInput = Union["Image.Image", "np.ndarray", str, os.PathLike, bytes]
 RgcInput = Union[bytes, bytearray, memoryview, str, os.PathLike]
 Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
-DEFAULT_ITERATIONS = 8
 METADATA_PARTS = ("icc", "exif", "xmp")  # what of an image's metadata a file may keep
 DEFAULT_METADATA = "icc"
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An encoded file, the iterations it holds and the pixels of its image."""
+
+    data: bytes
+    iterations: int
+    pixels: int
+
+    @property
+    def bpp(self) -> float:
+        return len(self.data) * 8 / self.pixels
+
+
+@dataclass(frozen=True)
+class DecodedFile:
+    """A decoded image, the iterations decoded, and the bits per pixel of the file's bytes they take."""
+
+    image: Image.Image
+    iterations: int
+    bpp: float
 
 
 class Codec:
     """Encodes and decodes many images, loading each model's weights once.
 
-    ``model``: a weights file that encodes and decodes everything (files made with other weights
-    are refused); by default the shipped default model encodes and each file decodes with the
-    shipped model it names. ``tile``: the side of the tiles the network runs on when encoding.
+    ``model``: a weights file, or a model :func:`rnncodec.load_model` loaded, that encodes and
+    decodes everything (files made with other weights are refused); by default the shipped default
+    model encodes and each file decodes with the shipped model it names. ``tile``: the side of the
+    tiles the network runs on when encoding.
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, *, tile: int | None = None):
-        self.model = None if model is None else Path(model)
+    def __init__(self, model: str | os.PathLike | Model | None = None, *, tile: int | None = None):
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            from .model import Model
+
+            if not isinstance(model, Model):
+                raise TypeError(f"model must be a weights file or a Model, got {model!r} (a {type(model).__name__})")
+        self.model = Path(model) if isinstance(model, (str, os.PathLike)) else model
         self.tile = tile
-        self._loaded: dict[Path, ModelCodec] = {}
+        self._loaded: dict[Path | None, ModelCodec] = {}
 
     def encode(self, image: ImageInput, iterations: int | None = None, *, size: int | None = None,
                bpp: float | None = None, psnr: float | None = None, metadata: str = DEFAULT_METADATA,
@@ -73,29 +101,36 @@ class Codec:
         default), "all" (the profile, EXIF and XMP), "none", or a comma-separated list of icc,
         exif and xmp. EXIF is kept without its orientation, as the pixels are coded upright.
         """
+        return self.encode_file(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata, progress=progress).data
+
+    def encode_file(self, image: ImageInput, iterations: int | None = None, *, size: int | None = None,
+                    bpp: float | None = None, psnr: float | None = None, metadata: str = DEFAULT_METADATA,
+                    progress: Progress = None) -> Encoded:
+        """:meth:`encode`'s file, with the iterations it holds and its bpp (what ``rnncodec encode`` reports)."""
         _check_iterations(iterations)
         _at_most_one(iterations=iterations, size=size, bpp=bpp, psnr=psnr)
         kept = metadata_kept(metadata)
         picture = to_picture(image)
         picture = replace(picture, **{name: None for name in METADATA_PARTS if name not in kept})
         encoder = self._encoder()
+        pixels = picture.rgb.shape[0] * picture.rgb.shape[1]
         if size is None and bpp is None and psnr is None:
-            return encoder.encode(picture, DEFAULT_ITERATIONS if iterations is None else iterations, progress)
+            iterations = DEFAULT_ITERATIONS if iterations is None else iterations
+            return Encoded(encoder.encode(picture, iterations, progress), iterations, pixels)
         if psnr is None and encoder.stage is not None:
-            budget = _budget(picture.rgb.shape[0] * picture.rgb.shape[1], size, bpp)
+            budget = _budget(pixels, size, bpp)
             data = encoder.encode(picture, encoder.max_iterations, progress, budget=budget)
             if data is None:
                 _fitting(bitstream.read(encoder.encode(picture, 1)), budget)  # raises TargetError, naming one iteration's size
-            return data
+            return Encoded(data, bitstream.parse_header(data).iterations, pixels)
         stages = 1 if psnr is None else 2  # the PSNR target decodes what it encoded
-        data = encoder.encode(picture, encoder.max_iterations, _stage(progress, 0, stages))
-        contents = bitstream.read(data)
+        contents = bitstream.read(encoder.encode(picture, encoder.max_iterations, _stage(progress, 0, stages)))
         if psnr is None:
-            keep = _fitting(contents, _budget(contents.header.width * contents.header.height, size, bpp))
+            keep = _fitting(contents, _budget(pixels, size, bpp))
         else:
-            decoded = encoder.decode(data, keep_all=True, progress=_stage(progress, 1, stages))
+            decoded = encoder.decode(contents, keep_all=True, progress=_stage(progress, 1, stages))
             keep = _fewest_reaching(psnr, _psnrs(picture, decoded.pictures))
-        return contents.cut(keep)
+        return Encoded(contents.cut(keep), keep, pixels)
 
     def decode(self, data: RgcInput, iterations: int | None = None, *, size: int | None = None,
                bpp: float | None = None, salvage: bool = False, progress: Progress = None) -> Image.Image:
@@ -107,20 +142,32 @@ class Codec:
         DamageError unless ``salvage``, which decodes its intact iterations with a warning. The
         image's ``info`` holds the ``iterations`` decoded and the file's ``icc_profile``, if any.
         """
+        return self._decode_file(data, iterations, size, bpp, salvage, progress).image
+
+    def decode_file(self, data: RgcInput, iterations: int | None = None, *, size: int | None = None,
+                    bpp: float | None = None, salvage: bool = False, progress: Progress = None) -> DecodedFile:
+        """:meth:`decode`'s image, with the iterations decoded and the bpp of the bytes they take
+        (what ``rnncodec decode`` reports)."""
+        return self._decode_file(data, iterations, size, bpp, salvage, progress)
+
+    def _decode_file(self, data: RgcInput, iterations: int | None, size: int | None, bpp: float | None, salvage: bool,
+                     progress: Progress) -> DecodedFile:
         _check_iterations(iterations)
         _at_most_one(size=size, bpp=bpp)
         data = _rgc_bytes(data)
+        contents = bitstream.read(data)
         if size is not None or bpp is not None:
-            data, iterations = _within_budget(data, iterations, size, bpp)
-        decoded = self._decoded(data, iterations, salvage, False, progress)
+            contents, iterations = _within_budget(data, contents, iterations, size, bpp)
+        decoded = self._decoded(contents, iterations, salvage, False, progress, stacklevel=5)
         image = decoded.picture.to_pil()
         image.info["iterations"] = decoded.iterations
-        return image
+        pixels = decoded.header.width * decoded.header.height
+        return DecodedFile(image, decoded.iterations, decoded.chunk_ends[decoded.iterations - 1] * 8 / pixels)
 
     def psnr_per_iteration(self, data: RgcInput, original: ImageInput) -> list[float]:
         """The PSNR (dB) against ``original`` of the picture after 1, 2, … of the file's iterations."""
         reference = to_picture(original)
-        decoded = self._decoded(data, None, False, True, None)
+        decoded = self._decoded(bitstream.read(_rgc_bytes(data)), None, False, True, None)
         if reference.colour.shape != decoded.picture.colour.shape:
             h, w = reference.rgb.shape[:2]
             raise ImageError(f"the original is {w}×{h}, the file {decoded.header.width}×{decoded.header.height}")
@@ -129,17 +176,18 @@ class Codec:
     def decode_iterations(self, data: RgcInput, iterations: int | None = None, *, salvage: bool = False,
                           progress: Progress = None) -> list[Image.Image]:
         """Every iteration's picture, as :meth:`decode` gives them for 1, 2, … iterations."""
-        decoded = self._decoded(data, iterations, salvage, True, progress)
+        _check_iterations(iterations)
+        decoded = self._decoded(bitstream.read(_rgc_bytes(data)), iterations, salvage, True, progress)
         return [picture.to_pil() for picture in decoded.pictures]
 
-    def _decoded(self, data: RgcInput, iterations: int | None, salvage: bool, keep_all: bool, progress: Progress) -> Decoded:
-        """The codec's decode of a file (the weights it names, unless the codec has its own), warnings raised."""
+    def _decoded(self, contents: bitstream.Contents, iterations: int | None, salvage: bool, keep_all: bool,
+                 progress: Progress, stacklevel: int = 4) -> Decoded:
+        """The codec's decode of a file's contents (with the weights it names, unless the codec has its
+        own), its warnings raised for the caller ``stacklevel`` frames up."""
         _check_iterations(iterations)
-        data = _rgc_bytes(data)
-        header = bitstream.parse_header(data)
-        decoded = self._decoder(header.model_id).decode(data, iterations, keep_all, progress, salvage)
+        decoded = self._decoder(contents.header.model_id).decode(contents, iterations, keep_all, progress, salvage)
         for message in decoded.warnings:
-            warnings.warn(message, RnncodecWarning, stacklevel=4)
+            warnings.warn(message, RnncodecWarning, stacklevel=stacklevel)
         return decoded
 
     def _encoder(self) -> ModelCodec:
@@ -154,12 +202,16 @@ class Codec:
         shipped = registry.load().find(model_id)
         return self._load(shipped.path, shipped.id)
 
-    def _load(self, path: Path, model_id: bytes | None = None) -> ModelCodec:
-        if path not in self._loaded:
+    def _load(self, model: Path | Model, model_id: bytes | None = None) -> ModelCodec:
+        """The codec of a weights file (loaded once), or of the model this codec was given."""
+        key = model if isinstance(model, Path) else None
+        if key not in self._loaded:
             from .codec import DEFAULT_TILE, ModelCodec
+            from .model import load_model
 
-            self._loaded[path] = ModelCodec.load(path, self.tile or DEFAULT_TILE, model_id)
-        return self._loaded[path]
+            loaded = load_model(model, model_id=model_id) if isinstance(model, Path) else model
+            self._loaded[key] = ModelCodec(loaded, self.tile or DEFAULT_TILE)
+        return self._loaded[key]
 
 
 @functools.lru_cache(maxsize=4)
@@ -167,7 +219,9 @@ def _shared_codec(model: Path | None, tile: int | None) -> Codec:
     return Codec(model, tile=tile)
 
 
-def _codec(model: str | os.PathLike | None, tile: int | None = None) -> Codec:
+def _codec(model: str | os.PathLike | Model | None, tile: int | None = None) -> Codec:
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        return Codec(model, tile=tile)  # a loaded model: nothing to load, nothing to keep
     return _shared_codec(None if model is None else Path(model), tile)
 
 
@@ -252,19 +306,19 @@ def _fitting(contents: bitstream.Contents, budget: int) -> int:
     return fitting
 
 
-def _within_budget(data: bytes, iterations: int | None, size: int | None, bpp: float | None) -> tuple[bytes, int | None]:
-    """What a decode within a byte budget decodes: the file's first ``budget`` bytes, as a client that
-    has downloaded only those holds them, and the complete iterations among them (at most ``iterations``)."""
-    contents = bitstream.read(data)
+def _within_budget(data: bytes, contents: bitstream.Contents, iterations: int | None, size: int | None,
+                   bpp: float | None) -> tuple[bitstream.Contents, int | None]:
+    """What a decode within a byte budget decodes: the contents of the file's first ``budget`` bytes,
+    as a client that has downloaded only those holds them, and the complete iterations among them
+    (at most ``iterations``). ``contents``: the whole file's."""
     budget = _budget(contents.header.width * contents.header.height, size, bpp)
     if budget >= len(data) or not contents.iterations:
-        return data, iterations  # the whole file; or nothing intact, which the decode reports
+        return contents, iterations  # the whole file; or nothing intact, which the decode reports
     _fitting(contents, budget)
-    prefix = data[:budget]
-    held = bitstream.read(prefix)
+    held = bitstream.read(data[:budget])
     if held.damage is not None:
-        return prefix, iterations  # damage within the budget: refused (or salvaged) as in the whole file
-    return prefix, len(held.iterations) if iterations is None else min(iterations, len(held.iterations))
+        return held, iterations  # damage within the budget: refused (or salvaged) as in the whole file
+    return held, len(held.iterations) if iterations is None else min(iterations, len(held.iterations))
 
 
 def _psnrs(reference: Picture, pictures: list[Picture]) -> list[float]:
@@ -321,11 +375,16 @@ class FileInfo:
     @property
     def nominal_bpp(self) -> float:
         """Bits per pixel of the declared iterations' codes before entropy coding."""
-        return self.header.iterations * self.header.code_channels / 256
+        return self.header.iterations * self.header.code_channels / (BLOCK * BLOCK)
 
     @property
     def truncated(self) -> bool:
         return self.damage is None and len(self.chunks) < self.header.iterations
+
+
+def header_of(data: RgcInput) -> bitstream.Header:
+    """The header of an .rgc file, its chunks unread (FormatError if it is not one)."""
+    return bitstream.parse_header(_rgc_bytes(data))
 
 
 def info(data: RgcInput) -> FileInfo:

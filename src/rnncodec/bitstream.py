@@ -16,14 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from .errors import DamageError, FormatError
-from .limits import BLOCK, MAX_ITERATIONS, MAX_TILE  # noqa: F401  (re-exported: part of the format)
+from .limits import (BLOCK, MAX_ICC, MAX_ITERATIONS, MAX_METADATA, MAX_PIXELS, MAX_SIDE,  # noqa: F401  (re-exported: part of the format)
+                     MAX_TILE, MODEL_ID_BYTES)
 from .wording import count
 
 MAGIC = b"\x89RGC\r\n\x1a\n"
 VERSION = 3  # what the encoder writes; 2 added each chunk's index and tied its CRC to the header, 3 a file id and chunk flags
 READABLE_VERSIONS = (1, 2, 3)
-MAX_SIDE = 1 << 15  # 32768 pixels per side
-MAX_PIXELS = 1 << 26  # 67 megapixels (below Pillow's decompression-bomb warning)
 MODES = {0: "RGB", 1: "L", 2: "RGBA", 3: "LA"}  # colour mode byte → Pillow mode
 CHUNK_ITERATION = ord("I")
 CHUNK_ALPHA = ord("A")
@@ -31,10 +30,8 @@ CHUNK_ICC = ord("C")  # from version 2 on, optional: the input's ICC colour prof
 CHUNK_METADATA = ord("M")  # from version 3 on, optional: the input's EXIF and XMP
 ITERATION_RAW, ITERATION_CODED = 0, 1  # an iteration chunk's modes (rnncodec.entropy.RAW, CODED)
 ALPHA_ZLIB = ICC_ZLIB = 0  # the only mode of the alpha and ICC chunks
-MAX_ICC = 1 << 20  # bytes of the largest ICC profile a file may carry
 HAS_ICC, HAS_ALPHA, HAS_METADATA = 1, 2, 4  # version 3's chunk flags: the optional chunks a file carries
 METADATA_KINDS = {ord("E"): "exif", ord("X"): "xmp"}  # a metadata chunk's entries, in this order
-MAX_METADATA = 1 << 22  # bytes a metadata chunk may inflate to
 FILE_ID_BYTES = 8
 LAYER_REFINEMENTS = 48  # the most refinements a block may get in one layer of entropy coder 3 (rnncodec uses ≤ 39)
 
@@ -123,8 +120,8 @@ class Header:
             raise FormatError(f"code channel count {self.code_channels} is outside 1..64")
         if self.tile % BLOCK or not BLOCK <= self.tile <= MAX_TILE:
             raise FormatError(f"tile size {self.tile} is not a multiple of {BLOCK} in {BLOCK}..{MAX_TILE}")
-        if len(self.model_id) != 8:
-            raise FormatError("model id must be 8 bytes")
+        if len(self.model_id) != MODEL_ID_BYTES:
+            raise FormatError(f"model id must be {MODEL_ID_BYTES} bytes")
         if self.version >= 3:
             if self.flags & ~(HAS_ICC | HAS_ALPHA | HAS_METADATA):
                 raise FormatError(f"unknown chunk flags {self.flags:#04x} (this build knows ICC, alpha and metadata)")

@@ -8,7 +8,7 @@ Iteration t > K codes each 16×16×3 block of the residual with the network's C 
 starts from the RMS of the network's last increment x̂_K − x̂_{K−1} in the block, which the decoder
 has, through a power law. Everything is fitted on training residuals (:func:`fit_block_stage`);
 nothing is trained by gradient. Arrays are (B, 3, H, W) images and (B, C, H/16, W/16) bits in ±1,
-as the engines pass them; :class:`StagedEngine` runs a network and a stage as one engine.
+as the engines pass them; a model (:mod:`rnncodec.model`) runs its network, then its stage.
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ def _synthesis(signs: np.ndarray, alpha: np.ndarray, scale: np.ndarray, basis: n
 
 
 @dataclass(frozen=True)
+class StageState:
+    """What the stage carries from one iteration to the next: each block's scale, (B, H/16 · W/16)."""
+
+    scale: np.ndarray
+
+
+@dataclass(frozen=True)
 class BlockStage:
     """The fitted stage: iterations ``after`` + 1 … ``after`` + len(basis)."""
 
@@ -84,24 +91,34 @@ class BlockStage:
             raise ValueError(f"iteration {t} is not in the block stage ({self.after + 1}–{self.after + self.iterations})")
         return t - self.after - 1
 
-    def encode(self, residual: np.ndarray, t: int, scale: np.ndarray):
-        """Residual r_{t−1} (B, 3, H, W) → bits (B, C, H/16, W/16) in ±1, increment, new scale."""
+    def start(self, last_increment: np.ndarray) -> StageState:
+        """The state before the stage's first iteration, from the network's last increment x̂_K − x̂_{K−1}."""
+        return StageState(self.start_scale(last_increment))
+
+    def encode(self, residual: np.ndarray, t: int, state: StageState) -> tuple[np.ndarray, np.ndarray, StageState]:
+        """Residual r_{t−1} (B, 3, H, W) → bits (B, C, H/16, W/16) in ±1, the increment the decoder
+        adds for them (:meth:`decode`'s), the new state."""
         i = self._index(t)
         B, _, H, W = residual.shape
-        signs, up, scale = _code(to_blocks(residual) @ self.basis[i], self.alpha[i], scale, self.step)
+        signs, up, _ = _code(to_blocks(residual) @ self.basis[i], self.alpha[i], state.scale, self.step)
         bits = np.concatenate([signs, np.where(up, 1.0, -1.0)[..., None]], axis=-1)
-        bits = bits.transpose(0, 2, 1).reshape(B, self.sign_bits + 1, H // BLOCK, W // BLOCK)
-        increment = from_blocks(_synthesis(signs, self.alpha[i], scale, self.basis[i]), H, W)
-        return bits.astype(residual.dtype), increment.astype(residual.dtype), scale
+        bits = bits.transpose(0, 2, 1).reshape(B, self.sign_bits + 1, H // BLOCK, W // BLOCK).astype(residual.dtype)
+        return (bits, *self.decode(bits, t, state))
 
-    def decode(self, bits: np.ndarray, t: int, scale: np.ndarray):
-        """Bits (B, C, h, w) in ±1 → increment (B, 3, 16h, 16w), new scale."""
+    def decode(self, bits: np.ndarray, t: int, state: StageState) -> tuple[np.ndarray, StageState]:
+        """Bits (B, C, h, w) in ±1 → increment (B, 3, 16h, 16w), new state."""
         i = self._index(t)
         B, C, h, w = bits.shape
         rows = bits.reshape(B, C, h * w).transpose(0, 2, 1)
-        scale = _rescale(scale, rows[..., -1] > 0, self.step)
+        scale = _rescale(state.scale, rows[..., -1] > 0, self.step)
         increment = from_blocks(_synthesis(rows[..., :-1], self.alpha[i], scale, self.basis[i]), h * BLOCK, w * BLOCK)
-        return increment.astype(bits.dtype), scale
+        return increment.astype(bits.dtype), StageState(scale)
+
+    def check_fits(self, cfg) -> None:
+        """Refuse (ValueError) a network config this stage cannot follow: γ ≠ 1, another code width, too few levels."""
+        if cfg.gamma != 1 or self.sign_bits + 1 != cfg.code_channels or self.after + self.iterations < cfg.max_iterations:
+            raise ValueError(f"a block stage for iterations {self.after + 1}–{self.after + self.iterations} with "
+                             f"{self.sign_bits + 1} code channels does not fit this network")
 
 
 def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: int, iterations: int,
@@ -128,40 +145,6 @@ def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: i
         bases.append(basis)
         alphas.append(alpha)
     return BlockStage(after, step, exponent, center, np.stack(bases).astype(np.float32), np.stack(alphas).astype(np.float32))
-
-
-class StagedEngine:
-    """An engine (see :mod:`rnncodec.engines`) that runs a network engine for iterations 1…K and a
-    block stage for K + 1…, the network's last iteration.
-
-    The stage's start scale needs the network's last increment x̂_K − x̂_{K−1}: the decoder keeps
-    Dec_K (that increment, as γ = 1) in its state; the encoder, which sees residuals only, keeps
-    r_{K−1} and takes r_{K−1} − r_K. After K the state is the blocks' scales.
-    """
-
-    def __init__(self, network, stage: BlockStage):
-        cfg = network.cfg
-        if cfg.gamma != 1 or stage.sign_bits + 1 != cfg.code_channels or stage.after + stage.iterations < cfg.max_iterations:
-            raise ValueError(f"a block stage for iterations {stage.after + 1}–{stage.after + stage.iterations} with "
-                             f"{stage.sign_bits + 1} code channels does not fit this network")
-        self.network, self.stage, self.cfg = network, stage, cfg
-
-    def encode_step(self, residual: np.ndarray, t: int, state=None):
-        if t <= self.stage.after:
-            bits, network_state = self.network.encode_step(residual, t, None if state is None else state[0])
-            return bits, (network_state, residual)
-        scale = self.stage.start_scale(state[1] - residual) if t == self.stage.after + 1 else state
-        bits, _, scale = self.stage.encode(residual, t, scale)
-        return bits, scale
-
-    def decode_step(self, bits: np.ndarray, t: int, state=None):
-        if t < self.stage.after:
-            return self.network.decode_step(bits, t, state)
-        if t == self.stage.after:
-            delta, _ = self.network.decode_step(bits, t, state)
-            return delta, delta
-        scale = self.stage.start_scale(state) if t == self.stage.after + 1 else state
-        return self.stage.decode(bits, t, scale)
 
 
 # --- layered files: each block's refinements, and the layers the encoder puts them in ---------------

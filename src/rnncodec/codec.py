@@ -1,6 +1,5 @@
-"""One model's codec: Picture ⇄ codes through the network (tile by tile, on an engine: numpy in and
-out, one iteration per call, see :mod:`rnncodec.engines`), codes ⇄ chunk payloads through the entropy
-coder. A model with a block stage writes layered files (entropy coder 3, :mod:`rnncodec.layered`):
+"""One model's codec: Picture ⇄ codes through the model (tile by tile, :mod:`rnncodec.model`),
+codes ⇄ chunk payloads through the entropy coder. A model with a block stage writes layered files (entropy coder 3, :mod:`rnncodec.layered`):
 after the network's iterations each block gets its stage refinements in the iterations where they
 buy the most (:func:`rnncodec.block_stage.refinement_order`); files of coder 2 still decode as they did.
 The container's rules are :mod:`rnncodec.bitstream`'s; choosing the model for a file is
@@ -15,16 +14,16 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import bitstream, registry
+from . import bitstream
 from .bitstream import Chunk, Damage, Header
-from .block_stage import REFINEMENTS, StagedEngine, layered_pictures, levels_after, refinement_order, refinements
-from .engines import as_engine, image_to_network, load_engine, network_to_image
-from .entropy import CODED, CODER_ID, CodeCoder, CoderTables, shortest_first_payload
+from .block_stage import REFINEMENTS, layered_pictures, levels_after, refinement_order, refinements
+from .entropy import CODED, CODER_ID, CodeCoder, shortest_first_payload
 from .errors import FormatError
 from .images import Picture
 from .layered import LAYERED_CODER_ID, LayeredCoder
 from .limits import BLOCK, DEFAULT_TILE
-from .weights import default_weights_path, load_coder_tables
+from .model import Model, load_model
+from .pixels import image_to_network, to_image
 
 Progress = Callable[[int, int], None] | None  # called with (network steps done, steps in all)
 
@@ -75,36 +74,21 @@ def code_slices(rows: slice, cols: slice):
     return slice(rows.start // BLOCK, rows.stop // BLOCK), slice(cols.start // BLOCK, cols.stop // BLOCK)
 
 
-def network_codes(engine, rgb: np.ndarray, iterations: int, tile: int = DEFAULT_TILE,
-                  progress: Progress = None) -> np.ndarray:
-    """The network's bits for an (H, W, 3) uint8 image: (iterations, C, ⌈H/BLOCK⌉, ⌈W/BLOCK⌉) uint8 0/1.
-
-    ``engine``: an engine (see :mod:`rnncodec.engines`), or a PyTorch RNNCodec to run as one."""
-    engine = as_engine(engine)
+def model_codes(model: Model, rgb: np.ndarray, iterations: int, tile: int = DEFAULT_TILE,
+                progress: Progress = None) -> np.ndarray:
+    """The model's bits for an (H, W, 3) uint8 image, iteration after iteration (a stage's too):
+    (iterations, C, ⌈H/BLOCK⌉, ⌈W/BLOCK⌉) uint8 0/1."""
     h, w = rgb.shape[:2]
     padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
     H, W = padded.shape[:2]
-    out = np.zeros((iterations, engine.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
+    out = np.zeros((iterations, model.config.code_channels, H // BLOCK, W // BLOCK), np.uint8)
     tick = _ticker(progress, len(list(tiles(H, W, tile))) * iterations)
     for rows, cols in tiles(H, W, tile):
         cr, cc = code_slices(rows, cols)
-        for t, bits in enumerate(_bits(engine, image_to_network(padded[rows, cols]), iterations)):
+        for t, bits in enumerate(model.encode_bits(image_to_network(padded[rows, cols]), iterations)):
             out[t, :, cr, cc] = bits[0] > 0
             tick()
     return out
-
-
-def _bits(engine, x: np.ndarray, iterations: int):
-    """Yield the bits b_t (1, C, h, w) in ±1 of an image (1, 3, H, W) for t = 1..iterations, without the
-    decoder step after the last iteration, which nothing uses (unlike :meth:`RNNCodec.iterate`)."""
-    recon = np.zeros_like(x)
-    enc_state = dec_state = None
-    for t in range(1, iterations + 1):
-        bits, enc_state = engine.encode_step(x - recon, t, enc_state)
-        yield bits
-        if t < iterations:
-            delta, dec_state = engine.decode_step(bits, t, dec_state)
-            recon = delta + engine.cfg.gamma * recon
 
 
 def _ticker(progress: Progress, total: int) -> Callable[[], None]:
@@ -138,33 +122,27 @@ ALLOCATIONS = ("rd", "rd-one-pass", "uniform")
 
 
 class ModelCodec:
-    """One model's network (on an engine) and entropy coder tables, under the model id its files carry."""
+    """One model's codec: its files carry the model's id; a model with a block stage writes layered files."""
 
-    def __init__(self, engine, model_id: bytes, tile: int = DEFAULT_TILE, tables: CoderTables | None = None,
-                 allocation: str = "rd"):
-        """``engine``: an engine (see :mod:`rnncodec.engines`), or a PyTorch RNNCodec to run as one.
-        ``allocation``: how the layers of a model with a block stage give out refinements: "rd" (by
+    def __init__(self, model: Model, tile: int = DEFAULT_TILE, allocation: str = "rd"):
+        """``allocation``: how the layers of a model with a block stage give out refinements: "rd" (by
         rate and distortion, the default); "rd-one-pass" and "uniform" (what coder 2 gives out)
         measure what its parts buy (benchmarks/allocation.py)."""
         if allocation not in ALLOCATIONS:
             raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
         self.allocation = allocation
-        self.engine = as_engine(engine)
-        self.cfg = self.engine.cfg
-        self.model_id = model_id
+        self.model = model
+        self.cfg = model.config
+        self.model_id = model.id
         self.tile = tile
-        self.tables = tables  # the entropy coder's fitted tables (None: uniform)
-        self.stage = self.engine.stage if isinstance(self.engine, StagedEngine) else None  # a block stage: layered files
+        self.tables = model.tables
+        self.stage = model.stage
 
     @classmethod
-    def load(cls, weights: str | Path | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None,
+    def load(cls, weights: str | Path | bytes | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None,
              engine: str | None = None, allocation: str = "rd") -> "ModelCodec":
-        """The codec of a weights file (default: the shipped default) on ``engine`` (see
-        :func:`rnncodec.engines.engine_name`); its id from the model registry unless given."""
-        path = Path(weights) if weights is not None else default_weights_path()
-        network = load_engine(path, engine)
-        model_id = model_id or registry.load().id_of(path)
-        return cls(network, model_id, tile, load_coder_tables(path, network.cfg.code_channels), allocation)
+        """The codec of :func:`rnncodec.model.load_model`'s model (default: the shipped default)."""
+        return cls(load_model(weights, engine=engine, model_id=model_id), tile, allocation)
 
     @property
     def max_iterations(self) -> int:
@@ -177,7 +155,7 @@ class ModelCodec:
 
     # --- encoding ------------------------------------------------------------------------------
     def codes(self, rgb: np.ndarray, iterations: int, progress: Progress = None) -> np.ndarray:
-        return network_codes(self.engine, rgb, iterations, self.tile, progress)
+        return model_codes(self.model, rgb, iterations, self.tile, progress)
 
     def encode(self, picture: Picture, iterations: int, progress: Progress = None, budget: int | None = None) -> bytes | None:
         """The file of ``iterations`` iterations; with a ``budget`` (bytes; layered files only), the file
@@ -249,7 +227,7 @@ class ModelCodec:
     def _layered_codes(self, rgb: np.ndarray, after: int, refine: bool, progress: Progress):
         """The network's bits for ``after`` iterations (after, C, h, w), and with ``refine`` every stage
         level's bits (S, C, h, w) and gains (S, h, w) (see :func:`rnncodec.block_stage.refinements`)."""
-        network, stage = self.engine.network, self.stage
+        network, stage = self.model.network, self.stage
         h, w = rgb.shape[:2]
         padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
         H, W = padded.shape[:2]
@@ -284,10 +262,11 @@ class ModelCodec:
         if header.iterations > self.max_iterations:
             raise FormatError(f"file declares {header.iterations} iterations; the model runs at most {self.max_iterations}")
 
-    def read(self, data: bytes, iterations: int | None = None, salvage: bool = False) -> FileCodes:
-        """Check a file and entropy-decode the iterations :meth:`bitstream.Contents.select` picks
-        (``iterations``, ``salvage``: see there). Every failure is a FormatError."""
-        contents = bitstream.read(data)
+    def read(self, data: bytes | bitstream.Contents, iterations: int | None = None, salvage: bool = False) -> FileCodes:
+        """Check a file (its bytes, or the contents :func:`bitstream.read` found in them) and entropy-decode
+        the iterations :meth:`bitstream.Contents.select` picks (``iterations``, ``salvage``: see there).
+        Every failure is a FormatError."""
+        contents = data if isinstance(data, bitstream.Contents) else bitstream.read(data)
         self.check_compatible(contents.header)
         selection = contents.select(iterations, salvage)
         codes, layers, damage = self._entropy_decode(contents.header, selection.chunks)
@@ -339,29 +318,23 @@ class ModelCodec:
         K, L = codes.shape[0], 0 if layers is None else len(layers.levels)
         H, W = codes.shape[2] * BLOCK, codes.shape[3] * BLOCK
         outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K + L if keep_all else 1)]
-        gamma = self.cfg.gamma
-        engine = self.engine if layers is None else self.engine.network
         tile = tile or self.tile
         tick = _ticker(progress, len(list(tiles(H, W, tile))) * K)
         for rows, cols in tiles(H, W, tile):
             cr, cc = code_slices(rows, cols)
-            recon, state = None, None
-            for t in range(K):
-                bits = codes[t, :, cr, cc][None].astype(np.float32) * 2 - 1
-                delta, state = engine.decode_step(bits, t + 1, state)
-                recon = delta if recon is None else delta + gamma * recon
+            for t, (recon, delta) in enumerate(self.model.reconstructions(codes[:, :, cr, cc])):
                 if keep_all or (t == K - 1 and not L):
-                    outs[t if keep_all else 0][rows, cols] = network_to_image(recon[0])
+                    outs[t if keep_all else 0][rows, cols] = to_image(recon[0])
                 tick()
             if L:
                 pictures = layered_pictures(self.stage, recon, delta, layers.codes[:, :, cr, cc], layers.levels[:, cr, cc])
                 for j, picture in enumerate(pictures):
                     if keep_all or j == L - 1:
-                        outs[K + j if keep_all else 0][rows, cols] = network_to_image(picture[0])
+                        outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
         return [o[:height, :width] for o in outs]
 
-    def decode(self, data: bytes, iterations: int | None = None, keep_all: bool = False, progress: Progress = None,
-               salvage: bool = False) -> Decoded:
+    def decode(self, data: bytes | bitstream.Contents, iterations: int | None = None, keep_all: bool = False,
+               progress: Progress = None, salvage: bool = False) -> Decoded:
         """Decode a file (see :meth:`read`); raises FormatError, and nothing else, on any invalid data."""
         file = self.read(data, iterations, salvage)
         header = file.header

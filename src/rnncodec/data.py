@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .tensors import to_tensor
+from .pixels import to_network
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 VALIDATION_EVERY = 40  # one image in 40 (by a hash of its name) is held out for validation
@@ -57,7 +57,7 @@ class CropSampler:
             if self._randint(2):
                 c = c[::-1]
             crops.append(c)
-        return to_tensor(np.stack(crops))  # (B, 3, crop, crop)
+        return torch.from_numpy(to_network(np.stack(crops)))  # (B, 3, crop, crop)
 
 
 def validation_crops(images: list[np.ndarray], size: int = 256) -> torch.Tensor | None:
@@ -68,4 +68,4 @@ def validation_crops(images: list[np.ndarray], size: int = 256) -> torch.Tensor 
         if min(h, w) >= size:
             y, x = (h - size) // 2, (w - size) // 2
             crops.append(im[y : y + size, x : x + size])
-    return to_tensor(np.stack(crops)) if crops else None
+    return torch.from_numpy(to_network(np.stack(crops))) if crops else None

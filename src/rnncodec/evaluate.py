@@ -14,8 +14,9 @@ from .bitstream import CHUNK_OVERHEAD
 from .codec import ModelCodec
 from .data import list_images
 from .images import read_picture
+from .limits import BLOCK
 from .metrics import ms_ssim, psnr
-from .weights import default_weights_path, network_path, read_metadata
+from .weights import read_metadata
 
 
 def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: str | Path | None = None,
@@ -26,7 +27,6 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
     (it decodes to exactly what ``decode -n k`` gives), so its size is the k-iteration size.
     ``paths``: these images of the folder only; ``allocation``: see :class:`rnncodec.codec.ModelCodec`.
     """
-    weights = Path(weights) if weights else default_weights_path()
     codec = ModelCodec.load(weights, allocation=allocation)
     top = max(iteration_counts)
     paths = list_images(folder) if paths is None else paths
@@ -48,16 +48,16 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
             rows[k]["raw_bpp"].append((decoded.header.size + k * raw_chunk) * 8 / (h * w))
             rows[k]["psnr"].append(psnr(picture.rgb, out))
             rows[k]["ms_ssim"].append(ms_ssim(picture.rgb, out))
-    meta = read_metadata(network_path(weights))  # training facts: the network's
+    meta = read_metadata(codec.model.network_path)  # training facts: the network's
     points = [
-        {"setting": k, "nominal_bpp": k * codec.cfg.code_channels / 256,
+        {"setting": k, "nominal_bpp": k * codec.cfg.code_channels / (BLOCK * BLOCK),
          **{name: float(np.mean(values)) for name, values in rows[k].items()}}
         for k in iteration_counts
     ]
     return {
         "dataset": Path(folder).name,
         "images": len(paths),
-        "model": {"weights": weights.name, "model_id": codec.model_id.hex(), "step": meta.get("step"),
+        "model": {"weights": codec.model.path.name, "model_id": codec.model_id.hex(), "step": meta.get("step"),
                   "train_seconds": meta.get("train_seconds")},
         "codecs": {"rnncodec": {"points": points, "encode_s": statistics.median(encode_s),
                                 "decode_s": statistics.median(decode_s), "encode_iterations": top}},

@@ -1,4 +1,4 @@
-"""PyTorch → ONNX: the encoder and decoder steps as graphs for :mod:`rnncodec.runtime`.
+"""PyTorch → ONNX: the encoder and decoder steps as graphs for :mod:`rnncodec.engines.onnx`.
 
 Each graph is one iteration with its recurrent state as explicit inputs and outputs and the
 iteration number t as an input (the learned gain and the tail conditioning are looked up by t),
@@ -35,9 +35,9 @@ except ModuleNotFoundError as missing:  # `python -m rnncodec.export` in an inst
 
 from .config import ModelConfig
 from .files import atomic_write
-from .model import RNNCodec
+from .network import RNNCodec
 from .graphs import BOUND_AT_LOAD, GRAPH_FORMAT, GRAPHS, graph_paths, side_of, step_parameters, step_signature
-from .weights import read_config
+from .weights import read_parameters
 
 OPSET = 17
 
@@ -157,8 +157,9 @@ def export_graphs(cfg: ModelConfig) -> dict[str, bytes]:
 
 
 def write_graphs(weights: str | Path) -> list[Path]:
-    """Export the graphs of a weights file's model and write them next to it."""
-    graphs = export_graphs(read_config(weights))
+    """Export the graphs of a network weights file's network and write them next to it (a block
+    stage file is refused, naming its network)."""
+    graphs = export_graphs(read_parameters(weights)[0])
     paths = graph_paths(Path(weights))
     for graph, path in paths.items():
         atomic_write(path, lambda tmp, data=graphs[graph]: Path(tmp).write_bytes(data))

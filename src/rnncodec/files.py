@@ -1,4 +1,4 @@
-"""Writing files so that readers never see half of one."""
+"""Reading the model's files, and writing files so that readers never see half of one."""
 
 from __future__ import annotations
 
@@ -21,3 +21,10 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes: the one way the model's files (weights, step graphs) are read, so that a test
+    can count how often each is opened."""
+    with open(path, "rb") as f:
+        return f.read()

@@ -1,5 +1,5 @@
 """The step graphs' contract, shared by their exporter (:mod:`rnncodec.export`) and their runtime
-(:mod:`rnncodec.runtime`): names, tensor inputs and outputs, the parameters each uses, and files."""
+(:mod:`rnncodec.engines.onnx`): names, tensor inputs and outputs, the parameters each uses, and files."""
 
 from __future__ import annotations
 

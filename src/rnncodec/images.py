@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from .bitstream import MAX_ICC, MAX_PIXELS, MAX_SIDE
+from .limits import MAX_ICC, MAX_PIXELS, MAX_SIDE
 from .errors import ImageError, RnncodecWarning
 
 GRAY_DEPTHS = {"I;16": "16-bit", "I;16L": "16-bit", "I;16B": "16-bit", "I;16N": "16-bit", "I": "32-bit integer",

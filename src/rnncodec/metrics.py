@@ -9,7 +9,7 @@ import torch
 from pytorch_msssim import ms_ssim as _library_ms_ssim
 from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim  # private: pyproject pins pytorch-msssim exactly
 
-from .tensors import to_uint8
+from .pixels import to_image
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, finest scale first
 MS_SSIM_WINDOW = 11
@@ -26,7 +26,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def batch_psnr(x: torch.Tensor, recon: torch.Tensor) -> list[float]:
     """:func:`psnr` of each image of two (B, 3, H, W) network-range batches, both rounded to 8 bits."""
-    return [psnr(a, b) for a, b in zip(to_uint8(x), to_uint8(recon))]
+    originals, decoded = (to_image(t.detach().float().cpu().numpy()) for t in (x, recon))
+    return [psnr(a, b) for a, b in zip(originals, decoded)]
 
 
 def ms_ssim_scales(height: int, width: int) -> int:
@@ -136,3 +137,15 @@ def _mean_gap(x_ref: np.ndarray, y_ref: np.ndarray, x_test: np.ndarray, y_test: 
         antiderivative = np.polyint(np.polyfit(x, y, 3))
         integrals.append(np.polyval(antiderivative, high) - np.polyval(antiderivative, low))
     return (integrals[1] - integrals[0]) / (high - low)
+
+
+def haar_octave_energies(x: torch.Tensor, octaves: int = 4) -> torch.Tensor:
+    """Energy of each orthonormal Haar octave's detail bands, finest first, then of the final
+    approximation, summed over a (B, C, H, W) batch: (octaves + 1,); together the whole energy."""
+    energies = []
+    for _ in range(octaves):
+        approx = torch.nn.functional.avg_pool2d(x, 2) * 2  # orthonormal Haar low-pass
+        energies.append(x.pow(2).sum() - approx.pow(2).sum())  # what the three detail bands hold
+        x = approx
+    energies.append(x.pow(2).sum())
+    return torch.stack(energies)

@@ -16,6 +16,7 @@ from typing import IO
 from PIL import Image, ImageFile
 
 from . import bitstream
+from .limits import MAX_ITERATIONS
 
 FORMAT = "RGC"
 
@@ -55,7 +56,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
 
     options = im.encoderinfo
     if "quality" in options:
-        raise ValueError(f"an .rgc file has no quality (quality={options['quality']!r}): give iterations= (1–16, "
+        raise ValueError(f"an .rgc file has no quality (quality={options['quality']!r}): give iterations= (1–{MAX_ITERATIONS}, "
                          "0.125 bpp each before entropy coding), or a target: size= (bytes), bpp= or psnr=")
     fp.write(encode(im, options.get("iterations"), size=options.get("size"), bpp=options.get("bpp"),
                     psnr=options.get("psnr"), metadata=options.get("metadata", "icc"), model=options.get("model"),

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UnknownModelError, WeightsError
+from . import files
 from .files import atomic_write
+from .limits import MODEL_ID_BYTES
 
 REGISTRY_NAME = "registry.json"
-ID_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,14 @@ class Registry:
     def id_of(self, path: str | Path) -> bytes:
         """The id files made with the weights at ``path`` carry: a shipped model's id when the file is
         one of them, else the first 8 bytes of the file's SHA-256."""
-        digest = file_sha256(path)
+        return self.id_for_digest(file_sha256(path))
+
+    def id_for_digest(self, digest: str) -> bytes:
+        """The id files made with the weights file of this SHA-256 carry (see :meth:`id_of`)."""
         for model in self.models.values():
             if model.sha256 == digest:
                 return model.id
-        return bytes.fromhex(digest)[:ID_BYTES]
+        return bytes.fromhex(digest)[:MODEL_ID_BYTES]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -89,8 +93,8 @@ def parse_registry(folder: Path, text: str) -> Registry:
         default = bytes.fromhex(raw["default"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise WeightsError(f"{folder / REGISTRY_NAME}: not a valid model registry ({type(e).__name__}: {e})") from None
-    if default not in models or any(len(key) != ID_BYTES for key in models):
-        raise WeightsError(f"{folder / REGISTRY_NAME}: ids must be {ID_BYTES} bytes and the default one of them")
+    if default not in models or any(len(key) != MODEL_ID_BYTES for key in models):
+        raise WeightsError(f"{folder / REGISTRY_NAME}: ids must be {MODEL_ID_BYTES} bytes and the default one of them")
     return Registry(folder, models, default)
 
 
@@ -99,7 +103,7 @@ def load(folder: Path | None = None) -> Registry:
     """The registry in ``folder`` (default: the one shipped with the package)."""
     folder = folder or models_folder()
     try:
-        text = (folder / REGISTRY_NAME).read_text()
+        text = files.read_bytes(folder / REGISTRY_NAME).decode()
     except OSError as e:
         raise WeightsError(f"cannot read {folder / REGISTRY_NAME}: {e.strerror or e}") from None
     return parse_registry(folder, text)
@@ -110,7 +114,7 @@ def add(weights: str | Path, description: str, make_default: bool = True) -> Shi
     weights = Path(weights).resolve()
     registry = load.__wrapped__(weights.parent)
     digest = file_sha256(weights)
-    model_id = bytes.fromhex(digest)[:ID_BYTES]
+    model_id = bytes.fromhex(digest)[:MODEL_ID_BYTES]
     if model_id in registry.models and registry.models[model_id].file != weights.name:
         raise WeightsError(f"model id {model_id.hex()} is already registered for {registry.models[model_id].file}")
     raw = json.loads((weights.parent / REGISTRY_NAME).read_text())

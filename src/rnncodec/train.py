@@ -1,7 +1,7 @@
-"""Training, top to bottom: config, processes, model, data, the loop, validation, checkpoints.
+"""Training, top to bottom: the config, the training function, its loop and step, then their helpers.
 
 Random crops → the training error of every unrolled iteration (by default minus each crop's PSNR,
-see ``model.RESIDUAL_ERRORS``), summed; Adam with warm-up and a cosine schedule. Resumable exactly:
+see ``network.RESIDUAL_ERRORS``), summed; Adam with warm-up and a cosine schedule. Resumable exactly:
 model, optimizer, step, schedule and every process's random state live in one checkpoint. bf16
 autocast on CUDA; DistributedDataParallel when started by torchrun.
 Files in the output folder: checkpoint.pt (full state), weights.safetensors (the last step),
@@ -28,16 +28,17 @@ from .limits import MAX_ITERATIONS
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from .files import atomic_write
 from .metrics import batch_psnr
-from .model import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
-from .weights import WeightsError, default_network_path, load_model, read_metadata, save_weights
+from .network import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
+from .weights import WeightsError, default_network_path, load_network, read_metadata, save_weights
 
 CHECKPOINT, LAST, BEST, LOG = "checkpoint.pt", "weights.safetensors", "best.safetensors", "log.jsonl"
 
 
-# --- config ------------------------------------------------------------------------------------
+# --- config --------------------------------------------------------------------------------------
 @dataclass
 class TrainConfig:
-    """Training settings. The defaults are the recipe of the shipped weights (their train_config)."""
+    """Training settings. The defaults are the recipe of the step-15500 weights (rnncodec-gdn); later
+    weights changed some of them and record their own (their ``train_config``), which a warm start takes."""
 
     batch_size: int = 2  # per process; 2 × 128² crops hold the pixels of 8 × 64², at the same cost per step
     crop: int = 128  # 32² crops taught the model its zero-padded border; 128² leave fewer code positions at it
@@ -59,70 +60,6 @@ class TrainConfig:
     seed: int = 0  # initial weights, then crops and noise (offset by process rank and start step)
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """The cosine from lr (after warm-up) to lr·min_lr_ratio, times the warm-up's linear ramp."""
-    step = max(0, step - cfg.schedule_start)
-    horizon = cfg.schedule_steps - cfg.schedule_start - cfg.warmup_steps
-    progress = min(1.0, max(0, step - cfg.warmup_steps) / horizon) if horizon > 0 else 1.0
-    cosine = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-    return cfg.lr * cosine * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-
-
-def new_capacity_lr(cfg: TrainConfig, step: int, grown_at: int) -> float:
-    """Learning rate of parameters added at step ``grown_at``: new_lr_scale × the schedule, after a warm-up of their own."""
-    return learning_rate(cfg, step) * cfg.new_lr_scale * min(1.0, (step - grown_at + 1) / cfg.warmup_steps)
-
-
-def validation_score(psnr: list[float], iterations: int) -> float:
-    """One number to rank checkpoints: mean validation PSNR over the iterations that training unrolls."""
-    return sum(psnr[:iterations]) / iterations
-
-
-# --- processes and device ----------------------------------------------------------------------
-@dataclass
-class Processes:
-    """This process's place in the run: one process, or one of torchrun's."""
-
-    device: torch.device
-    rank: int = 0
-    world: int = 1
-    owns_group: bool = False  # train() started the process group, so it ends it
-
-    @property
-    def master(self) -> bool:
-        return self.rank == 0
-
-
-def start_processes(device: str | None) -> Processes:
-    """Pick the device and, under torchrun (WORLD_SIZE > 1), join the process group unless already in one."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if device is None:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda":
-        if device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True  # training shapes are fixed: let cuDNN pick its fastest kernels
-    owns_group = world > 1 and not dist.is_initialized()
-    if owns_group:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Processes(device, dist.get_rank() if world > 1 else 0, world, owns_group)
-
-
-def mixed_precision(device: torch.device):
-    """The autocast context training runs under: bf16 on CUDA, full precision elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-def stop_processes(procs: Processes) -> None:
-    if procs.owns_group:
-        dist.destroy_process_group()
-
-
-# --- model, optimizer and counters: one set-up for new, warm-started and resumed runs ----------
 @dataclass
 class Run:
     """What a checkpoint holds: the model, its optimizer and settings, and how far training got."""
@@ -140,130 +77,7 @@ class Run:
     grown_at: int = 0  # the step they were added at
 
 
-def shipped_weights() -> Path | None:
-    try:
-        return default_network_path()
-    except WeightsError:
-        return None
-
-
-def set_up_run(out: Path, overrides: dict, model_cfg: ModelConfig, resume: bool, init, widths: dict | None,
-               device: torch.device) -> tuple[Run, dict | None]:
-    """The run and, when resuming, the checkpoint (for the random state still to restore).
-
-    Resume from OUT's checkpoint; else warm-start from ``init`` (with ``resume``: the shipped
-    weights); else a new model. ``overrides`` replace the start's TrainConfig fields.
-    """
-    checkpoint = None
-    if resume and (out / CHECKPOINT).exists():
-        checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
-        run = run_from_checkpoint(checkpoint, overrides, widths)
-    elif init is not None or (resume and shipped_weights() is not None):
-        run = run_from_weights(Path(init) if init is not None else shipped_weights(), overrides, widths)
-    else:
-        cfg = TrainConfig(**overrides)
-        torch.manual_seed(cfg.seed)  # the initial weights
-        run = Run(RNNCodec(replace(model_cfg, **(widths or {}))), cfg)
-    run.model.binarizer.stochastic = run.cfg.stochastic_bits
-    run.model.to(device).train()
-    run.optimizer = make_optimizer(run.model, run.cfg, run.new_parameters)
-    if checkpoint is not None:
-        run.optimizer.load_state_dict(checkpoint["optimizer"])
-    return run, checkpoint
-
-
-def run_from_checkpoint(checkpoint: dict, overrides: dict, widths: dict | None) -> Run:
-    model_cfg = ModelConfig.from_dict(checkpoint["model_config"])
-    if widths and replace(model_cfg, **widths) != model_cfg:
-        raise ValueError(f"{CHECKPOINT} has other layer widths; widen with --init from its weights into a new folder")
-    model = RNNCodec(model_cfg)
-    model.load_state_dict(checkpoint["model"])
-    cfg = TrainConfig(**{**checkpoint["train_config"], **overrides})
-    return Run(model, cfg, checkpoint["step"], checkpoint["train_seconds"], checkpoint["history"],
-               checkpoint.get("best_score", -math.inf), new_parameters=set(checkpoint.get("new_parameters", [])),
-               grown_at=checkpoint.get("grown_at", 0))
-
-
-RUN_KEEPING = ("val_every", "checkpoint_every", "print_every")  # how a run reports, not how it trains
-
-
-def run_from_weights(path: Path, overrides: dict, widths: dict | None) -> Run:
-    """Warm start: the weights, widened if asked, with the step, seconds and training settings they
-    record (not their run's validation, checkpoint and progress intervals: those start at the defaults)."""
-    model, meta = load_model(path), read_metadata(path)
-    recipe = {k: v for k, v in meta.get("train_config", {}).items() if k not in RUN_KEEPING}
-    cfg = TrainConfig(**{**recipe, **overrides})
-    run = Run(model, cfg, int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)))
-    if widths:
-        torch.manual_seed(cfg.seed + run.step)  # the added weights' initialisation
-        run.model = widen(model, replace(model.cfg, **widths))
-        run.new_parameters, run.grown_at = new_parameters(run.model, model.state_dict()), run.step
-    return run
-
-
-def make_optimizer(model: RNNCodec, cfg: TrainConfig, new_names: set[str] = frozenset()) -> torch.optim.Optimizer:
-    """Adam with a parameter group for the weights training started from and one for capacity added
-    to them (when there is any); the loop sets each group's lr every step (see set_learning_rates)."""
-    named = list(model.named_parameters())
-    groups = [{"params": [p for n, p in named if n not in new_names], "new": False},
-              {"params": [p for n, p in named if n in new_names], "new": True}]
-    return torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr)
-
-
-def set_learning_rates(run: Run) -> None:
-    for group in run.optimizer.param_groups:
-        new = group.get("new", False)
-        group["lr"] = new_capacity_lr(run.cfg, run.step, run.grown_at) if new else learning_rate(run.cfg, run.step)
-
-
-# --- data ----------------------------------------------------------------------------------------
-def load_data(folder, cfg: TrainConfig, procs: Processes, step: int) -> tuple[CropSampler, torch.Tensor | None]:
-    """This process's crop sampler (seeded by rank and step) and, on the master, the validation crops."""
-    paths = list_images(folder)
-    train_paths = [p for p in paths if not is_validation(p)]
-    val_paths = [p for p in paths if is_validation(p)]
-    sampler = CropSampler([load_rgb(p) for p in train_paths], cfg.crop, seed=process_seed(cfg, procs, step))
-    val = validation_crops([load_rgb(p) for p in val_paths], cfg.val_crop) if procs.master and val_paths else None
-    return sampler, val
-
-
-def process_seed(cfg: TrainConfig, procs: Processes, step: int) -> int:
-    return cfg.seed + 1000 * procs.rank + step
-
-
-# --- random state: fresh per process, or each process's own from the checkpoint -----------------
-def random_states(sampler: CropSampler, procs: Processes) -> list[dict]:
-    """Every process's random state (crops, binarizer noise), by rank; all processes must call it."""
-    state = {"data": sampler.generator.get_state(), "torch": torch.get_rng_state()}
-    if procs.device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(procs.device)
-    if procs.world == 1:
-        return [state]
-    states = [None] * procs.world
-    dist.all_gather_object(states, state)
-    return states
-
-
-def seed_random_state(run: Run, procs: Processes, sampler: CropSampler, checkpoint: dict | None) -> None:
-    """Seed the binarizer's noise; on resume, restore this process's state as the checkpoint saved it."""
-    torch.manual_seed(process_seed(run.cfg, procs, run.step))
-    if checkpoint is None:
-        return
-    states = checkpoint["rng"]
-    states = [states] if isinstance(states, dict) else states  # older single-process checkpoints
-    if len(states) != procs.world:
-        if procs.master:
-            tqdm.write(f"{CHECKPOINT} holds the random state of {len(states)} processes, not {procs.world}: "
-                       "crops and noise start afresh", file=sys.stderr)
-        return
-    mine = states[procs.rank]
-    sampler.generator.set_state(mine["data"])
-    torch.set_rng_state(mine["torch"])
-    if "cuda" in mine and procs.device.type == "cuda":
-        torch.cuda.set_rng_state(mine["cuda"], procs.device)
-
-
-# --- the loop ------------------------------------------------------------------------------------
+# --- training: set up, loop, step ----------------------------------------------------------------
 def train(
     data: str | Path,
     out: str | Path,
@@ -280,7 +94,7 @@ def train(
 
     ``overrides`` sets TrainConfig fields; on resume they replace the checkpoint's own values.
     ``widths`` sets layer widths and tail capacity (ModelConfig fields): for a new model, or grown
-    onto warm-start weights almost without changing what they compute (:func:`rnncodec.model.widen`);
+    onto warm-start weights almost without changing what they compute (:func:`rnncodec.network.widen`);
     the added parameters get their own optimizer group (:func:`make_optimizer`).
     """
     torch.set_flush_denormal(True)  # subnormal floats in late training slow CPU kernels many times over
@@ -341,6 +155,252 @@ def loss_terms(model, x: torch.Tensor, iterations: int, kind: str, detach_previo
     return model(x, iterations, detach_previous, error=kind)
 
 
+# --- the run's start: resumed, warm-started or new -----------------------------------------------
+RUN_KEEPING = ("val_every", "checkpoint_every", "print_every")  # how a run reports, not how it trains
+
+
+def shipped_weights() -> Path | None:
+    try:
+        return default_network_path()
+    except WeightsError:
+        return None
+
+
+def set_up_run(out: Path, overrides: dict, model_cfg: ModelConfig, resume: bool, init, widths: dict | None,
+               device: torch.device) -> tuple[Run, dict | None]:
+    """The run and, when resuming, the checkpoint (for the random state still to restore).
+
+    Resume from OUT's checkpoint; else warm-start from ``init`` (with ``resume``: the shipped
+    weights); else a new model. ``overrides`` replace the start's TrainConfig fields.
+    """
+    checkpoint = None
+    if resume and (out / CHECKPOINT).exists():
+        checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
+        run = run_from_checkpoint(checkpoint, overrides, widths)
+    elif init is not None or (resume and shipped_weights() is not None):
+        run = run_from_weights(Path(init) if init is not None else shipped_weights(), overrides, widths)
+    else:
+        cfg = TrainConfig(**overrides)
+        torch.manual_seed(cfg.seed)  # the initial weights
+        run = Run(RNNCodec(replace(model_cfg, **(widths or {}))), cfg)
+    run.model.binarizer.stochastic = run.cfg.stochastic_bits
+    run.model.to(device).train()
+    run.optimizer = make_optimizer(run.model, run.cfg, run.new_parameters)
+    if checkpoint is not None:
+        run.optimizer.load_state_dict(checkpoint["optimizer"])
+    return run, checkpoint
+
+
+def run_from_checkpoint(checkpoint: dict, overrides: dict, widths: dict | None) -> Run:
+    model_cfg = ModelConfig.from_dict(checkpoint["model_config"])
+    if widths and replace(model_cfg, **widths) != model_cfg:
+        raise ValueError(f"{CHECKPOINT} has other layer widths; widen with --init from its weights into a new folder")
+    model = RNNCodec(model_cfg)
+    model.load_state_dict(checkpoint["model"])
+    cfg = TrainConfig(**{**checkpoint["train_config"], **overrides})
+    return Run(model, cfg, checkpoint["step"], checkpoint["train_seconds"], checkpoint["history"],
+               checkpoint.get("best_score", -math.inf), new_parameters=set(checkpoint.get("new_parameters", [])),
+               grown_at=checkpoint.get("grown_at", 0))
+
+
+def run_from_weights(path: Path, overrides: dict, widths: dict | None) -> Run:
+    """Warm start: the weights, widened if asked, with the step, seconds and training settings they
+    record (not their run's validation, checkpoint and progress intervals: those start at the defaults)."""
+    model, meta = load_network(path), read_metadata(path)
+    recipe = {k: v for k, v in meta.get("train_config", {}).items() if k not in RUN_KEEPING}
+    cfg = TrainConfig(**{**recipe, **overrides})
+    run = Run(model, cfg, int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)))
+    if widths:
+        torch.manual_seed(cfg.seed + run.step)  # the added weights' initialisation
+        run.model = widen(model, replace(model.cfg, **widths))
+        run.new_parameters, run.grown_at = new_parameters(run.model, model.state_dict()), run.step
+    return run
+
+
+# --- optimizer and learning rates ----------------------------------------------------------------
+def make_optimizer(model: RNNCodec, cfg: TrainConfig, new_names: set[str] = frozenset()) -> torch.optim.Optimizer:
+    """Adam with a parameter group for the weights training started from and one for capacity added
+    to them (when there is any); the loop sets each group's lr every step (see set_learning_rates)."""
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if n not in new_names], "new": False},
+              {"params": [p for n, p in named if n in new_names], "new": True}]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr)
+
+
+def set_learning_rates(run: Run) -> None:
+    for group in run.optimizer.param_groups:
+        new = group.get("new", False)
+        group["lr"] = new_capacity_lr(run.cfg, run.step, run.grown_at) if new else learning_rate(run.cfg, run.step)
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The cosine from lr (after warm-up) to lr·min_lr_ratio, times the warm-up's linear ramp."""
+    step = max(0, step - cfg.schedule_start)
+    horizon = cfg.schedule_steps - cfg.schedule_start - cfg.warmup_steps
+    progress = min(1.0, max(0, step - cfg.warmup_steps) / horizon) if horizon > 0 else 1.0
+    cosine = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * cosine * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+
+
+def new_capacity_lr(cfg: TrainConfig, step: int, grown_at: int) -> float:
+    """Learning rate of parameters added at step ``grown_at``: new_lr_scale × the schedule, after a warm-up of their own."""
+    return learning_rate(cfg, step) * cfg.new_lr_scale * min(1.0, (step - grown_at + 1) / cfg.warmup_steps)
+
+
+# --- processes: one, or DistributedDataParallel under torchrun -----------------------------------
+@dataclass
+class Processes:
+    """This process's place in the run: one process, or one of torchrun's."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    owns_group: bool = False  # train() started the process group, so it ends it
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
+
+
+def start_processes(device: str | None) -> Processes:
+    """Pick the device and, under torchrun (WORLD_SIZE > 1), join the process group unless already in one."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if device is None:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # training shapes are fixed: let cuDNN pick its fastest kernels
+    owns_group = world > 1 and not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Processes(device, dist.get_rank() if world > 1 else 0, world, owns_group)
+
+
+def mixed_precision(device: torch.device):
+    """The autocast context training runs under: bf16 on CUDA, full precision elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def stop_processes(procs: Processes) -> None:
+    if procs.owns_group:
+        dist.destroy_process_group()
+
+
+# --- data and random state -----------------------------------------------------------------------
+def load_data(folder, cfg: TrainConfig, procs: Processes, step: int) -> tuple[CropSampler, torch.Tensor | None]:
+    """This process's crop sampler (seeded by rank and step) and, on the master, the validation crops."""
+    paths = list_images(folder)
+    train_paths = [p for p in paths if not is_validation(p)]
+    val_paths = [p for p in paths if is_validation(p)]
+    sampler = CropSampler([load_rgb(p) for p in train_paths], cfg.crop, seed=process_seed(cfg, procs, step))
+    val = validation_crops([load_rgb(p) for p in val_paths], cfg.val_crop) if procs.master and val_paths else None
+    return sampler, val
+
+
+def process_seed(cfg: TrainConfig, procs: Processes, step: int) -> int:
+    return cfg.seed + 1000 * procs.rank + step
+
+
+def random_states(sampler: CropSampler, procs: Processes) -> list[dict]:
+    """Every process's random state (crops, binarizer noise), by rank; all processes must call it."""
+    state = {"data": sampler.generator.get_state(), "torch": torch.get_rng_state()}
+    if procs.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(procs.device)
+    if procs.world == 1:
+        return [state]
+    states = [None] * procs.world
+    dist.all_gather_object(states, state)
+    return states
+
+
+def seed_random_state(run: Run, procs: Processes, sampler: CropSampler, checkpoint: dict | None) -> None:
+    """Seed the binarizer's noise; on resume, restore this process's state as the checkpoint saved it."""
+    torch.manual_seed(process_seed(run.cfg, procs, run.step))
+    if checkpoint is None:
+        return
+    states = checkpoint["rng"]
+    states = [states] if isinstance(states, dict) else states  # older single-process checkpoints
+    if len(states) != procs.world:
+        if procs.master:
+            tqdm.write(f"{CHECKPOINT} holds the random state of {len(states)} processes, not {procs.world}: "
+                       "crops and noise start afresh", file=sys.stderr)
+        return
+    mine = states[procs.rank]
+    sampler.generator.set_state(mine["data"])
+    torch.set_rng_state(mine["torch"])
+    if "cuda" in mine and procs.device.type == "cuda":
+        torch.cuda.set_rng_state(mine["cuda"], procs.device)
+
+
+# --- validation ----------------------------------------------------------------------------------
+@torch.no_grad()
+def validate(model: RNNCodec, crops: torch.Tensor, iterations: int, device) -> list[float]:
+    """Mean PSNR (8-bit RGB, metrics.psnr) of the validation crops after each iteration."""
+    model.eval()
+    sums = [0.0] * iterations
+    for x in crops.split(4):
+        x = x.to(device)
+        for t, (_, recon) in enumerate(model.iterate(x, iterations)):
+            sums[t] += sum(batch_psnr(x, recon))
+    model.train()
+    return [s / len(crops) for s in sums]
+
+
+def validation_score(psnr: list[float], iterations: int) -> float:
+    """One number to rank checkpoints: mean validation PSNR over the iterations that training unrolls."""
+    return sum(psnr[:iterations]) / iterations
+
+
+def validation_record(run: Run, psnr: list[float]) -> dict:
+    run.last = {"step": run.step, "train_seconds": round(run.train_seconds, 1), "loss": run.last_loss,
+                "val_psnr": [round(p, 3) for p in psnr]}
+    run.history.append(run.last)
+    return run.last
+
+
+# --- saving --------------------------------------------------------------------------------------
+def save_if_best(run: Run, out: Path) -> None:
+    score = validation_score(run.last["val_psnr"], run.cfg.iterations)
+    if score > run.best_score:
+        run.best_score = score
+        save_weights_with_facts(run, out / BEST)
+
+
+def save_checkpoint(run: Run, sampler: CropSampler, procs: Processes, out: Path) -> None:
+    """Everything needed to continue exactly (written by the master), and the last weights."""
+    states = random_states(sampler, procs)  # every process takes part
+    if not procs.master:
+        return
+    state = {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "model_config": run.model.cfg.to_dict(),
+        "train_config": asdict(run.cfg),
+        "step": run.step,
+        "train_seconds": run.train_seconds,
+        "history": run.history,
+        "best_score": run.best_score,
+        "rng": states,
+        "new_parameters": sorted(run.new_parameters),
+        "grown_at": run.grown_at,
+    }
+    atomic_write(out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+    save_weights_with_facts(run, out / LAST)
+
+
+def save_weights_with_facts(run: Run, path: Path) -> None:
+    facts = {"step": run.step, "train_seconds": round(run.train_seconds, 1), "train_config": asdict(run.cfg)}
+    if run.last is not None:
+        facts["val_psnr"] = run.last["val_psnr"]
+    save_weights(run.model, path, **facts)
+
+
+# --- when to stop, and what to show --------------------------------------------------------------
 @dataclass
 class Until:
     """When the loop stops: a step count, a wall-clock budget, or a signal."""
@@ -413,61 +473,3 @@ class Progress:
         tqdm.write(f"step {record['step']}  {record['train_seconds'] / 60:.1f} min  loss {record['loss']:.4f}  "
                    f"val PSNR @{'/'.join(map(str, shown))}: " + " / ".join(f"{psnr[k - 1]:.2f}" for k in shown),
                    file=sys.stderr)
-
-
-# --- validation ------------------------------------------------------------------------------------
-@torch.no_grad()
-def validate(model: RNNCodec, crops: torch.Tensor, iterations: int, device) -> list[float]:
-    """Mean PSNR (8-bit RGB, metrics.psnr) of the validation crops after each iteration."""
-    model.eval()
-    sums = [0.0] * iterations
-    for x in crops.split(4):
-        x = x.to(device)
-        for t, (_, recon) in enumerate(model.iterate(x, iterations)):
-            sums[t] += sum(batch_psnr(x, recon))
-    model.train()
-    return [s / len(crops) for s in sums]
-
-
-def validation_record(run: Run, psnr: list[float]) -> dict:
-    run.last = {"step": run.step, "train_seconds": round(run.train_seconds, 1), "loss": run.last_loss,
-                "val_psnr": [round(p, 3) for p in psnr]}
-    run.history.append(run.last)
-    return run.last
-
-
-# --- checkpoints and weights -------------------------------------------------------------------------
-def save_if_best(run: Run, out: Path) -> None:
-    score = validation_score(run.last["val_psnr"], run.cfg.iterations)
-    if score > run.best_score:
-        run.best_score = score
-        save_weights_with_facts(run, out / BEST)
-
-
-def save_checkpoint(run: Run, sampler: CropSampler, procs: Processes, out: Path) -> None:
-    """Everything needed to continue exactly (written by the master), and the last weights."""
-    states = random_states(sampler, procs)  # every process takes part
-    if not procs.master:
-        return
-    state = {
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "model_config": run.model.cfg.to_dict(),
-        "train_config": asdict(run.cfg),
-        "step": run.step,
-        "train_seconds": run.train_seconds,
-        "history": run.history,
-        "best_score": run.best_score,
-        "rng": states,
-        "new_parameters": sorted(run.new_parameters),
-        "grown_at": run.grown_at,
-    }
-    atomic_write(out / CHECKPOINT, lambda tmp: torch.save(state, tmp))
-    save_weights_with_facts(run, out / LAST)
-
-
-def save_weights_with_facts(run: Run, path: Path) -> None:
-    facts = {"step": run.step, "train_seconds": round(run.train_seconds, 1), "train_config": asdict(run.cfg)}
-    if run.last is not None:
-        facts["val_psnr"] = run.last["val_psnr"]
-    save_weights(run.model, path, **facts)

@@ -1,24 +1,30 @@
 """Shipped weights: safetensors files (no pickle) that carry the model config and training facts.
 
-A block stage file (:func:`save_block_stage`) holds a block stage (:mod:`rnncodec.block_stage`)
-and the coder tables for a network weights file beside it, which it names.
-Reading them needs numpy only; building the PyTorch model (:func:`load_model`) and writing need torch."""
+A network weights file holds the network's parameters (and may hold coder tables); a block stage
+file (:func:`save_block_stage`) holds a block stage (:mod:`rnncodec.block_stage`) and the coder
+tables for a network weights file beside it, which it names. :func:`read_weights_file` reads a
+file once; the functions on a :class:`WeightsFile` take its parts apart. Reading needs numpy only;
+building the PyTorch network (:func:`load_network`) and writing need torch."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import safetensors.numpy
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file
 
-from . import registry
-from .block_stage import BLOCK, BlockStage
+from . import files, registry
+from .block_stage import BlockStage
 from .config import ModelConfig
 from .entropy import CoderTables
 from .errors import WeightsError
 from .files import atomic_write
+from .limits import BLOCK
 
 FORMAT_TAG = "rnncodec-weights-1"
 STAGE_TAG = "rnncodec-block-stage-1"  # a block stage file
@@ -35,12 +41,8 @@ def default_weights_path() -> Path:
 
 def default_network_path() -> Path:
     """The default model's network weights (what training warm-starts from and graphs are made for)."""
-    return network_path(default_weights_path())
-
-
-def network_path(path: str | Path) -> Path:
-    """A model's network weights file: the file itself, or the one a block stage file extends."""
-    return network_weights(path) if is_block_stage(path) else Path(path)
+    path = default_weights_path()
+    return network_weights(path) if is_block_stage(path) else path
 
 
 def save_weights(model, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
@@ -102,30 +104,137 @@ def network_weights(path: str | Path) -> Path:
     """The network weights file a block stage file extends: beside it, unchanged since the stage was made."""
     try:
         named = read_metadata(path)["network"]
-        network, digest = Path(path).with_name(Path(named["file"]).name), named["sha256"]
     except READ_ERRORS as e:
         raise WeightsError(f"{path}: bad block stage file: {e}") from None
-    if registry.file_sha256(network) != digest:
+    network = named_network(path, named)
+    if registry.file_sha256(network) != named["sha256"]:
         raise WeightsError(f"{path}: its network weights {network.name} are not the file the stage was made for")
     return network
 
 
-def load_block_stage(path: str | Path) -> BlockStage:
+def named_network(path: str | Path, named) -> Path:
+    """The network weights file that a block stage file's ``network`` entry names: beside it."""
+    try:
+        return Path(path).with_name(Path(named["file"]).name)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"{path}: bad block stage file: {e}") from None
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A weights file as read once: its SHA-256, metadata (format as text, the rest decoded) and tensors."""
+
+    path: Path
+    sha256: str
+    metadata: dict
+    tensors: dict[str, np.ndarray]
+
+    @property
+    def is_block_stage(self) -> bool:
+        return self.metadata.get("format") == STAGE_TAG
+
+
+def read_weights_file(path: str | Path, check: Callable[[str], None] | None = None) -> WeightsFile:
+    """Read a weights file, opening it once; ``check`` is given its SHA-256 before its contents are read."""
+    try:
+        data = files.read_bytes(path)
+    except OSError as e:
+        raise WeightsError(f"cannot read weights {path}: {e.strerror or e}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if check is not None:
+        check(digest)
+    try:
+        size = int.from_bytes(data[:8], "little")
+        stored_metadata = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+        metadata = {k: v if k == "format" else json.loads(v) for k, v in stored_metadata.items()}
+        tensors = safetensors.numpy.load(data)
+    except (*READ_ERRORS, AttributeError) as e:
+        raise WeightsError(f"cannot read weights {path}: {e}") from None
+    return WeightsFile(Path(path), digest, metadata, tensors)
+
+
+def config_of(file: WeightsFile) -> ModelConfig:
+    """The model config a weights file records (a block stage file: its network's)."""
+    if file.metadata.get("format") not in (FORMAT_TAG, STAGE_TAG):
+        raise WeightsError(f"{file.path}: not an rnncodec weights file")
+    try:
+        return ModelConfig.from_dict(file.metadata["config"])
+    except READ_ERRORS as e:
+        raise WeightsError(f"cannot read weights {file.path}: {e}") from None
+
+
+def refuse_block_stage(path: str | Path, metadata: dict) -> None:
+    """Refuse a block stage file where network weights are needed, naming the network it extends."""
+    if metadata.get("format") == STAGE_TAG:
+        network = named_network(path, metadata.get("network"))
+        raise WeightsError(f"{path} is a block stage file; give the network weights it extends: {network}")
+
+
+def parameters_of(file: WeightsFile, expect: ModelConfig | None = None) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """The config of a network weights file and its parameters as float32 arrays.
+
+    ``expect``: refuse a file whose config differs from this one."""
+    refuse_block_stage(file.path, file.metadata)
+    cfg = config_of(file)
+    if expect is not None and cfg != expect:
+        raise WeightsError(f"{file.path}: weights are for config {cfg}, expected {expect}")
+    params = {name: value.astype(np.float32, copy=False) if value.dtype.kind == "f" else value
+              for name, value in file.tensors.items() if name not in TABLES}
+    return cfg, params
+
+
+def network_file_of(stage_file: WeightsFile) -> WeightsFile:
+    """The network weights file a block stage file extends, read: beside it, unchanged since the stage was made."""
+    named = stage_file.metadata.get("network")
+    network = named_network(stage_file.path, named)
+
+    def check(digest: str) -> None:
+        if digest != named.get("sha256"):
+            raise WeightsError(f"{stage_file.path}: its network weights {network.name} are not the file the stage was made for")
+
+    return read_weights_file(network, check)
+
+
+def stage_of(file: WeightsFile) -> BlockStage:
     """The block stage a block stage file holds (its shapes and settings checked)."""
     try:
-        settings = read_metadata(path)["block_stage"]
-        with safe_open(str(path), framework="numpy") as f:
-            basis, alpha = (f.get_tensor(name).astype(np.float32) for name in STAGE)
+        settings = file.metadata["block_stage"]
+        basis, alpha = (file.tensors[name].astype(np.float32) for name in STAGE)
         stage = BlockStage(int(settings["after"]), float(settings["step"]), float(settings["exponent"]),
                            float(settings["center"]), basis, alpha)
     except READ_ERRORS as e:
-        raise WeightsError(f"{path}: bad block stage file: {e}") from None
+        raise WeightsError(f"{file.path}: bad block stage file: {e}") from None
     well_formed = (basis.ndim == 3 and basis.shape[1] == 3 * BLOCK * BLOCK and alpha.shape == (basis.shape[0], basis.shape[2])
                    and stage.after >= 1 and stage.step > 1 and np.isfinite([stage.exponent, stage.center]).all()
                    and np.isfinite(basis).all() and np.isfinite(alpha).all())
     if not well_formed:
-        raise WeightsError(f"{path}: bad block stage file: its stage is malformed")
+        raise WeightsError(f"{file.path}: bad block stage file: its stage is malformed")
     return stage
+
+
+def tables_of(file: WeightsFile, channels: int) -> CoderTables:
+    """The entropy coder's tables stored in a weights file, or uniform ones if it has none."""
+    stored = {name: file.tensors[name] for name in TABLES if name in file.tensors}
+    if not stored:
+        return CoderTables.uniform(channels)
+    try:
+        partners, prior = (stored[name].astype(np.int64) for name in TABLES)
+        tables = CoderTables(partners, prior).check()
+    except (KeyError, ValueError) as e:
+        raise WeightsError(f"{file.path}: bad entropy coder tables: {e}") from None
+    if tables.channels != channels:
+        raise WeightsError(f"{file.path}: entropy coder tables are for {tables.channels} code channels, the model has {channels}")
+    return tables
+
+
+def load_block_stage(path: str | Path) -> BlockStage:
+    """The block stage a block stage file holds (see :func:`stage_of`)."""
+    return stage_of(read_weights_file(path))
+
+
+def load_coder_tables(path: str | Path, channels: int) -> CoderTables:
+    """The entropy coder's tables stored in a weights file (see :func:`tables_of`)."""
+    return tables_of(read_weights_file(path), channels)
 
 
 def stored(tensors: dict, storage: str) -> dict:
@@ -164,64 +273,36 @@ def read_config(path: str | Path) -> ModelConfig:
 
 
 def read_parameters(path: str | Path | None = None, expect: ModelConfig | None = None) -> tuple[ModelConfig, dict[str, np.ndarray]]:
-    """The config of a weights file and its parameters as float32 arrays (numpy only).
-
-    ``expect``: refuse a file whose config differs from this one.
-    """
-    path = Path(path) if path is not None else default_network_path()
-    cfg = read_config(path)
-    try:
-        params = {name: value.astype(np.float32, copy=False) if value.dtype.kind == "f" else value
-                  for name, value in load_file(str(path)).items() if name not in TABLES}
-    except READ_ERRORS as e:
-        raise WeightsError(f"cannot read weights {path}: {e}") from None
-    if expect is not None and cfg != expect:
-        raise WeightsError(f"{path}: weights are for config {cfg}, expected {expect}")
-    return cfg, params
+    """The config of a network weights file (default: the default model's) and its parameters as
+    float32 arrays (numpy only); ``expect``: refuse a file whose config differs from this one."""
+    return parameters_of(read_weights_file(default_network_path() if path is None else path), expect)
 
 
-def load_model(path: str | Path | None = None, expect: ModelConfig | None = None):
-    """Build the PyTorch model (an RNNCodec) described by a weights file and load it (eval mode).
-
-    ``expect``: refuse a file whose config differs from this one.
-    """
+def network_from_parameters(cfg: ModelConfig, params: dict[str, np.ndarray], path: str | Path):
+    """The PyTorch network (an RNNCodec, eval mode) with these parameters, read from ``path``."""
     import torch
 
-    from .model import RNNCodec
+    from .network import RNNCodec
 
-    cfg, params = read_parameters(path, expect)
-    model = RNNCodec(cfg)
+    network = RNNCodec(cfg)
     try:
-        model.load_state_dict({name: torch.from_numpy(value) for name, value in params.items()})
+        network.load_state_dict({name: torch.from_numpy(value) for name, value in params.items()})
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
-        raise WeightsError(f"{path or default_network_path()}: weights do not match their config: {first}") from None
-    return model.eval()
+        raise WeightsError(f"{path}: weights do not match their config: {first}") from None
+    return network.eval()
 
 
-def load_coder_tables(path: str | Path, channels: int) -> CoderTables:
-    """The entropy coder's tables stored in a weights file, or uniform ones if it has none."""
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            stored = {name: f.get_tensor(name) for name in TABLES if name in f.keys()}
-    except (OSError, SafetensorError) as e:
-        raise WeightsError(f"cannot read weights {path}: {e}") from None
-    if not stored:
-        return CoderTables.uniform(channels)
-    try:
-        partners, prior = (stored[name].astype(np.int64) for name in TABLES)
-        tables = CoderTables(partners, prior).check()
-    except (KeyError, ValueError) as e:
-        raise WeightsError(f"{path}: bad entropy coder tables: {e}") from None
-    if tables.channels != channels:
-        raise WeightsError(f"{path}: entropy coder tables are for {tables.channels} code channels, the model has {channels}")
-    return tables
+def load_network(path: str | Path | None = None, expect: ModelConfig | None = None):
+    """The PyTorch network (an RNNCodec, eval mode) of a network weights file (default: the default
+    model's); ``expect``: refuse a file whose config differs from this one."""
+    path = default_network_path() if path is None else path
+    return network_from_parameters(*read_parameters(path, expect), path)
 
 
 def convert_weights(source: str | Path, target: str | Path, storage: str) -> None:
     """Copy a weights file with its parameters stored as ``storage``; tables and facts unchanged."""
-    model = load_model(source)
-    with safe_open(str(source), framework="numpy") as f:
-        fitted = TABLES[0] in f.keys()
-    tables = load_coder_tables(source, model.cfg.code_channels) if fitted else None
-    save_weights(model, target, tables, storage, **read_facts(source))
+    file = read_weights_file(source)
+    network = network_from_parameters(*parameters_of(file), source)
+    tables = tables_of(file, network.cfg.code_channels) if TABLES[0] in file.tensors else None
+    save_weights(network, target, tables, storage, **read_facts(source))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..limits import BLOCK, DEFAULT_TILE, MAX_ITERATIONS, MAX_TILE
+from ..limits import BLOCK, DEFAULT_ITERATIONS, DEFAULT_TILE, MAX_ITERATIONS, MAX_TILE
 from ..wording import count
 from . import batch
 from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
@@ -112,11 +112,11 @@ def check_decode_output(job: batch.Job, data: bytes, fmt: str, quality: int | No
     """Refuse, before decoding, an output format that cannot hold the file's image or take --quality."""
     from PIL import Image
 
-    from ..api import info as file_info
+    from ..api import header_of
     from ..images import LOSSY_FORMATS, encode_output
 
     with errors_about(label(job.input)):
-        header = file_info(data).header
+        header = header_of(data)
     if quality is not None and fmt not in LOSSY_FORMATS:
         raise click.ClickException(f"{label(job.output)}: --quality {quality} applies to JPEG, WebP and AVIF "
                                    f"outputs only, not to {fmt}")
@@ -142,7 +142,7 @@ def metadata_option_value(ctx, param, value: str) -> str:
 @inputs_argument
 @output_option
 @click.option("-q", "--iterations", type=ENCODE_ITERATIONS,
-              help=f"Iterations to code, 1–{MAX_ITERATIONS} (default 8): 0.125 bpp each before entropy coding.")
+              help=f"Iterations to code, 1–{MAX_ITERATIONS} (default {DEFAULT_ITERATIONS}): 0.125 bpp each before entropy coding.")
 @click.option("--size", type=click.IntRange(min=1), metavar="BYTES",
               help="The largest file of at most BYTES bytes (the most iterations that fit).")
 @click.option("--bpp", type=click.FloatRange(min=0, min_open=True), metavar="X", help="The same budget in bits per pixel.")
@@ -169,16 +169,13 @@ def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, force, v
     """
     exclusive(**{"-q": iterations, "--size": size, "--bpp": bpp, "--psnr": psnr})
     from ..api import Codec
-    from ..api import info as file_info
 
     codec = Codec(model, tile=tile)
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
         image = read_input(job.input)
-        rgc = codec.encode(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata, progress=progress)
-        about = file_info(rgc)
-        pixels = about.header.width * about.header.height
-        return rgc, batch.Result(len(image), len(rgc), about.header.iterations, about.bpp, pixels)
+        rgc = codec.encode_file(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata, progress=progress)
+        return rgc.data, batch.Result(len(image), len(rgc.data), rgc.iterations, rgc.bpp, rgc.pixels)
 
     batch.run(batch.plan(inputs, output, ".rgc"), work, force=force, verbose=verbose, doing="encoding", done_verb="encoded",
               quiet=quiet)
@@ -213,7 +210,6 @@ def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, 
     """
     exclusive(**{"-n": iterations, "--size": size, "--bpp": bpp})
     from ..api import Codec
-    from ..api import info as file_info
     from ..images import DEFAULT_QUALITY, LOSSY_FORMATS, encode_output
 
     codec = Codec(model)
@@ -228,16 +224,14 @@ def decode(inputs, output, iterations, size, bpp, salvage, fmt, quality, force, 
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
         data = stdin.pop(STDIO) if job.input == STDIO else read_input(job.input)
-        image = codec.decode(data, iterations, size=size, bpp=bpp, salvage=salvage, progress=progress)
+        decoded = codec.decode_file(data, iterations, size=size, bpp=bpp, salvage=salvage, progress=progress)
         fmt_out = output_format(job.output, fmt)
         with errors_about(label(job.output)):
-            image_bytes = encode_output(image, fmt_out, quality)
-        decoded = image.info["iterations"]
+            image_bytes = encode_output(decoded.image, fmt_out, quality)
         lossy = fmt_out in LOSSY_FORMATS
         note = f"{FORMAT_NAMES.get(fmt_out, fmt_out)} quality {quality or DEFAULT_QUALITY}" if lossy else ""
-        about = file_info(data)
-        pixels = about.header.width * about.header.height
-        return image_bytes, batch.Result(len(data), len(image_bytes), decoded, about.chunks[decoded - 1].bpp, pixels, note)
+        pixels = decoded.image.width * decoded.image.height
+        return image_bytes, batch.Result(len(data), len(image_bytes), decoded.iterations, decoded.bpp, pixels, note)
 
     suffix = ".png" if fmt is None else format_extension(fmt)
     batch.run(batch.plan(inputs, output, suffix), work, force=force, verbose=verbose, doing="decoding", done_verb="decoded",

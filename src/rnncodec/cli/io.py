@@ -33,7 +33,7 @@ quiet_option = click.option("--quiet", is_flag=True,
 def set_threads(ctx, param, value: int | None) -> None:
     """--threads N: the same setting as $RNNCODEC_THREADS, for the engines this process loads."""
     if value is not None:
-        from ..runtime import THREADS_VARIABLE
+        from ..engines.threads import THREADS_VARIABLE
 
         os.environ[THREADS_VARIABLE] = str(value)
 

@@ -10,11 +10,10 @@ import click
 from .. import __version__
 from ..wording import needs_train_extra
 from .codec_commands import decode, encode, info
-from .coder_command import fit_coder
+from .fit_commands import fit_block_stage, fit_coder
 from .eval_command import evaluate
 from .io import error
 from .models_command import models
-from .stage_command import fit_block_stage
 from .train_command import train
 from .view_command import view
 

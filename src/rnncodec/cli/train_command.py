@@ -45,7 +45,7 @@ def train(data, out, resume, init, steps, minutes, device, threads, no_learned_g
     """Train the model on a folder of images (resumable; DDP under torchrun)."""
     import torch
 
-    from ..model import TAIL, WIDTHS, ModelConfig
+    from ..network import TAIL, WIDTHS, ModelConfig
     from ..train import train as run_training
     from ..errors import WeightsError
 

@@ -1,6 +1,6 @@
 """Could the encoder pick better bits for the same decoder? (Encoder-side search, measured.)
 
-    python benchmarks/bit_refinement.py WEIGHTS [--data TRAIN_DIR] [--images 3]
+    python experiments/bit_refinement.py WEIGHTS [--data TRAIN_DIR] [--images 3]
         [--iterations 8] [--steps 10] [--lr 0.05]
 
 On the validation split's central 256² crops (never Kodak), each iteration's bits are first the
@@ -19,9 +19,9 @@ import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr
-from rnncodec.weights import load_model
+from rnncodec.weights import load_network
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 
 SIZE = 256
 
@@ -66,7 +66,7 @@ def main():
     args = parser.parse_args()
     paths = [p for p in list_images(args.data) if is_validation(p)]
     x = validation_crops([load_rgb(p) for p in paths], SIZE)[: args.images]
-    model = load_model(args.weights).eval().requires_grad_(False)
+    model = load_network(args.weights).eval().requires_grad_(False)
 
     with torch.no_grad():
         plain = [mean(batch_psnr(x, recon)) for _, recon in model.iterate(x, args.iterations)]

@@ -1,6 +1,6 @@
 """Does a model code small independent tiles better than whole images? (A sign it learned its crop size.)
 
-    python benchmarks/tile_size_check.py WEIGHTS [WEIGHTS ...] [--data TRAIN_DIR]
+    python experiments/tile_size_check.py WEIGHTS [WEIGHTS ...] [--data TRAIN_DIR]
 
 Codes the validation split's central 256² crops (never Kodak) whole and cut into independent
 64² and 32² tiles, and prints the PSNR after 1, 4 and 8 iterations. A model trained on 32² crops
@@ -15,9 +15,9 @@ import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr
-from rnncodec.weights import load_model
+from rnncodec.weights import load_network
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 
 SIZE = 256
 REPORTED = (1, 4, 8)
@@ -43,7 +43,7 @@ def main():
     print("| weights | coded as | " + " | ".join(f"PSNR @{t}" for t in REPORTED) + " |")
     print("|---|---|" + "---:|" * len(REPORTED))
     for path in args.weights:
-        model = load_model(path)
+        model = load_network(path)
         for tile in (SIZE, 64, 32):
             results = []
             for t, (_, recon) in enumerate(model.iterate(to_tiles(crops, tile), max(REPORTED)), start=1):

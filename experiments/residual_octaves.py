@@ -1,6 +1,6 @@
 """Which scales do the iterations code? PSNR and residual energy per Haar octave, per iteration.
 
-    python benchmarks/residual_octaves.py WEIGHTS [WEIGHTS ...] [--data TRAIN_FOLDER] [--iterations 16]
+    python experiments/residual_octaves.py WEIGHTS [WEIGHTS ...] [--data TRAIN_FOLDER] [--iterations 16]
         [--json OUT.json]
 
 On the validation split's central 256² crops of TRAIN_FOLDER (default $RNNCODEC_DATA/train; never Kodak), runs the codec for
@@ -17,51 +17,37 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
-from rnncodec.metrics import batch_psnr
-from rnncodec.engines import load_engine
+from rnncodec.metrics import batch_psnr, haar_octave_energies
+from rnncodec.model import load_model
 
-OCTAVES = 4  # 16× downsampling: the code's resolution
 BANDS = ("finest", "2nd", "3rd", "4th", "approx")
 
 
-def band_energies(x: torch.Tensor) -> torch.Tensor:
-    """Energy of each Haar octave's detail bands and of the final approximation, summed over the batch: (5,)."""
-    energies = []
-    for _ in range(OCTAVES):
-        approx = F.avg_pool2d(x, 2) * 2  # orthonormal Haar low-pass
-        energies.append(x.pow(2).sum() - approx.pow(2).sum())  # what the three detail bands hold
-        x = approx
-    energies.append(x.pow(2).sum())
-    return torch.stack(energies)
-
-
-def reconstructions(engine, x: torch.Tensor, iterations: int):
-    """Yield x̂_1 … x̂_iterations of a batch, as the codec's encoder computes them."""
-    image = x.numpy()
-    recon, enc_state, dec_state = np.zeros_like(image), None, None
-    for t in range(1, iterations + 1):
-        bits, enc_state = engine.encode_step(image - recon, t, enc_state)
-        delta, dec_state = engine.decode_step(bits, t, dec_state)
-        recon = delta + engine.cfg.gamma * recon
-        yield torch.from_numpy(recon)
+def reconstructions(model, x: torch.Tensor, iterations: int):
+    """Yield x̂_1 … x̂_iterations of a batch, as the decoder computes them from the encoder's bits."""
+    per_image = []
+    for image in x.numpy():
+        codes = np.concatenate(list(model.encode_bits(image[None], iterations))) > 0
+        per_image.append([recon for recon, _ in model.reconstructions(codes)])
+    for recons in zip(*per_image):
+        yield torch.from_numpy(np.concatenate(recons))
 
 
 @torch.no_grad()
 def measure(weights: str, crops: torch.Tensor, iterations: int) -> list[dict]:
-    engine = load_engine(Path(weights), "torch")  # a block stage file runs its network, then the stage
-    iterations = min(iterations, engine.cfg.max_iterations)
+    model = load_model(Path(weights), engine="torch")  # a block stage file runs its network, then the stage
+    iterations = min(iterations, model.config.max_iterations)
     psnr = torch.zeros(iterations)
     residual = torch.zeros(iterations, len(BANDS))
     image = torch.zeros(len(BANDS))
     for x in crops.split(4):
-        image += band_energies(x)
-        for t, recon in enumerate(reconstructions(engine, x, iterations)):
+        image += haar_octave_energies(x)
+        for t, recon in enumerate(reconstructions(model, x, iterations)):
             psnr[t] += sum(batch_psnr(x, recon))
-            residual[t] += band_energies(x - recon)
+            residual[t] += haar_octave_energies(x - recon)
     removed = 1 - residual / image
     return [{"iteration": t + 1, "psnr": round(float(psnr[t]) / len(crops), 3),
              "removed": {b: round(float(removed[t, i]), 4) for i, b in enumerate(BANDS)}} for t in range(iterations)]

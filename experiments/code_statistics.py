@@ -1,6 +1,6 @@
 """Per-iteration statistics of a model's binarizer and decoder on the validation split (never Kodak).
 
-    python benchmarks/code_statistics.py WEIGHTS [--data TRAIN_DIR]
+    python experiments/code_statistics.py WEIGHTS [--data TRAIN_DIR]
 
 For each iteration t: the residual's mean |r| entering the encoder, the binarizer's mean |tanh|,
 the share of bits that stochastic binarization would flip against the sign ((1 − |tanh|)/2 on
@@ -12,9 +12,9 @@ import argparse
 import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
-from rnncodec.weights import load_model
+from rnncodec.weights import load_network
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 
 ITERATIONS = 8
 CROP = 128
@@ -27,7 +27,7 @@ def main():
     add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
     args = parser.parse_args()
     x = validation_crops([load_rgb(p) for p in list_images(args.data) if is_validation(p)], CROP)
-    model = load_model(args.weights)
+    model = load_network(args.weights)
     activations = []
     model.binarizer.conv.register_forward_hook(lambda module, inputs, output: activations.append(torch.tanh(output)))
     print(f"{args.weights}: {len(x)} validation crops of {CROP}²")

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# A paired A/B on one CUDA machine: two arms of benchmarks/gpu_train.sh side by side on one GPU,
+# A paired A/B on one CUDA machine: two arms of scripts/gpu_train.sh side by side on one GPU,
 # from the same weights, drawing the same crops (the same seed), for the same MINUTES.
 #
-#   benchmarks/gpu_ab.sh DATA_DIR MINUTES BATCH "TRAIN_ARGS_A" "TRAIN_ARGS_B"
+#   scripts/gpu_ab.sh DATA_DIR MINUTES BATCH "TRAIN_ARGS_A" "TRAIN_ARGS_B"
 #
-# e.g. benchmarks/gpu_ab.sh pack 8 128 "" "--full-resolution-branch 32". The arms' run folders are
+# e.g. scripts/gpu_ab.sh pack 8 128 "" "--full-resolution-branch 32". The arms' run folders are
 # $OUT-a and $OUT-b (OUT default: runs/gpu-ab); INIT as for gpu_train.sh. Both arms get one cosine
 # schedule, ending at SCHEDULE_STEPS: by default the steps that arm A's model would make in MINUTES
-# alone (benchmarks/train_throughput.py) divided by SHARING (default 2, two arms on one GPU), so
+# alone (scripts/train_throughput.py) divided by SHARING (default 2, two arms on one GPU), so
 # that both reach the schedule's floor; a slower arm makes fewer steps. At the end it prints both
-# validation logs (benchmarks/training_curve.py): compare them at equal steps and at equal minutes.
-# A CPU dry run: benchmarks/gpu_ab.sh DATA_DIR 0.3 1 "" "--full-resolution-branch 8".
+# validation logs (scripts/training_curve.py): compare them at equal steps and at equal minutes.
+# A CPU dry run: scripts/gpu_ab.sh DATA_DIR 0.3 1 "" "--full-resolution-branch 8".
 set -euo pipefail
 if [ $# -ne 5 ]; then
-    echo "usage: benchmarks/gpu_ab.sh DATA_DIR MINUTES BATCH \"TRAIN_ARGS_A\" \"TRAIN_ARGS_B\"" >&2
+    echo "usage: scripts/gpu_ab.sh DATA_DIR MINUTES BATCH \"TRAIN_ARGS_A\" \"TRAIN_ARGS_B\"" >&2
     exit 2
 fi
 cd "$(dirname "$0")/.."
@@ -25,16 +25,16 @@ export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 export INIT=${INIT:-$(python3 -c 'from rnncodec.weights import default_network_path; print(default_network_path())')}
 START=$(python3 -c 'import sys; from rnncodec.weights import read_metadata; print(read_metadata(sys.argv[1])["step"])' "$INIT")
 if [ -z "${SCHEDULE_STEPS:-}" ]; then
-    timing=$(python3 benchmarks/train_throughput.py --weights "$INIT" --device auto --batch "$BATCH" --crop 128 \
+    timing=$(python3 scripts/train_throughput.py --weights "$INIT" --device auto --batch "$BATCH" --crop 128 \
         --iterations 16 --steps 3 --minutes "$MINUTES" --sharing "${SHARING:-2}" | tee /dev/stderr)
     SCHEDULE_STEPS=$((START + $(sed -n 's/^steps in .*: //p' <<<"$timing")))
 fi
 export SCHEDULE_STEPS
 echo "both arms: schedule from step $START to $SCHEDULE_STEPS"
 mkdir -p "$OUT-a" "$OUT-b"
-OUT=$OUT-a TRAIN_ARGS=$4 benchmarks/gpu_train.sh "$DATA" "$MINUTES" "$BATCH" > "$OUT-a/ab.out" 2>&1 &
+OUT=$OUT-a TRAIN_ARGS=$4 scripts/gpu_train.sh "$DATA" "$MINUTES" "$BATCH" > "$OUT-a/ab.out" 2>&1 &
 arm_a=$!
-OUT=$OUT-b TRAIN_ARGS=$5 benchmarks/gpu_train.sh "$DATA" "$MINUTES" "$BATCH" > "$OUT-b/ab.out" 2>&1 &
+OUT=$OUT-b TRAIN_ARGS=$5 scripts/gpu_train.sh "$DATA" "$MINUTES" "$BATCH" > "$OUT-b/ab.out" 2>&1 &
 arm_b=$!
 status=0
 wait "$arm_a" || status=$?
@@ -45,7 +45,7 @@ for arm in a b; do
     echo "== arm $arm, TRAIN_ARGS: ${args:-(none)}"
     tail -n 1 "$OUT-$arm/ab.out"
     if [ -f "$OUT-$arm/log.jsonl" ]; then
-        python3 benchmarks/training_curve.py "$OUT-$arm/log.jsonl"
+        python3 scripts/training_curve.py "$OUT-$arm/log.jsonl"
     fi
 done
 exit "$status"

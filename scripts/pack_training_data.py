@@ -6,7 +6,7 @@ N×N region, are kept whole and unchanged, and of every other image one seeded N
 saved, so validation scores stay comparable with runs on the full folder. Every image keeps its
 file name, so the validation split (a hash of the name) is the same; JPEGs are re-saved as JPEG at
 --quality (4:4:4), other formats losslessly.
-    python benchmarks/pack_training_data.py DEST [--source TRAIN_DIR] [--max-side 512 | --region 368] [--quality 85]
+    python scripts/pack_training_data.py DEST [--source TRAIN_DIR] [--max-side 512 | --region 368] [--quality 85]
 """
 
 import argparse
@@ -18,7 +18,7 @@ from PIL import Image
 
 from rnncodec.data import is_validation, list_images
 
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
 
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 

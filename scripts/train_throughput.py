@@ -1,6 +1,6 @@
 """Training throughput of the model on this machine: forward + backward + Adam step.
 
-    python benchmarks/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2] [--device cuda]
+    python scripts/train_throughput.py [--batch 32] [--crop 32] [--iterations 8] [--threads 2] [--device cuda]
         [--analysis-channels N] [--encoder-hidden A,B,C] [--synthesis-channels N] [--decoder-hidden A,B,C,D]
         [--tail-branches A,B] [--full-resolution-channels N] [--iteration-conditioning]
         [--full-resolution-branch N] [--weights FILE] [--minutes M [--sharing S]]
@@ -8,7 +8,7 @@ Prints parameters, multiply-accumulates per pixel per iteration, seconds per ste
 (the median of --steps timed steps after two warm-up steps). --weights times the model of a
 weights file (its config and parameters) instead of one built from the width options. --minutes
 also prints how many training steps fit in M minutes, reckoning 7 % of the time for validation
-and S runs sharing the device (benchmarks/gpu_train.sh and gpu_ab.sh set their schedules by it). On CUDA the step runs under bf16
+and S runs sharing the device (scripts/gpu_train.sh and gpu_ab.sh set their schedules by it). On CUDA the step runs under bf16
 autocast, as training does, and the peak of allocated GPU memory is printed too.
 """
 
@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from rnncodec.model import TAIL, WIDTHS, ModelConfig, RNNCodec, macs_per_pixel
+from rnncodec.network import TAIL, WIDTHS, ModelConfig, RNNCodec, macs_per_pixel
 from rnncodec.train import mixed_precision, start_processes
-from rnncodec.weights import load_model
+from rnncodec.weights import load_network
 
 
 def channel_list(text: str) -> tuple[int, ...]:
@@ -52,7 +52,7 @@ def main():
     torch.set_flush_denormal(True)
     device = start_processes(None if args.device == "auto" else args.device).device  # as training picks it
     cuda = device.type == "cuda"
-    model = load_model(args.weights) if args.weights else RNNCodec(ModelConfig(**widths))
+    model = load_network(args.weights) if args.weights else RNNCodec(ModelConfig(**widths))
     params = sum(p.numel() for p in model.parameters())
     macs = macs_per_pixel(model)
     model.to(device).train()

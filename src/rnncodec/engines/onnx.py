@@ -1,47 +1,22 @@
-"""The network's steps on ONNX Runtime, numpy in and out: encoding and decoding without PyTorch.
+"""The network's steps on ONNX Runtime (the engine contract: :mod:`rnncodec.engines.protocol`):
+encoding and decoding without PyTorch.
 
-An engine runs one iteration of the encoder or the decoder with explicit recurrent state:
-
-    bits, state = engine.encode_step(residual, t, state)   # residual (1, 3, H, W) float32 → bits ±1
-    delta, state = engine.decode_step(bits, t, state)      # bits (1, C, H/16, W/16) → Dec_t(bits) (1, 3, H, W)
-
-``state`` None is the start (see :mod:`rnncodec.engines`). The step graphs come from :mod:`rnncodec.export` and hold no weights:
-their parameters are bound at load from the weights file, so the weights are stored once.
+The step graphs come from :mod:`rnncodec.export` and hold no weights: their parameters are bound
+at load from the weights file, so the weights are stored once.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from .config import ModelConfig
-from .graphs import GRAPH_FORMAT, GRAPHS, graph_paths, step_parameters, step_signature
-from .weights import WeightsError, read_parameters
-
-THREADS_VARIABLE = "RNNCODEC_THREADS"  # threads per network call; default: the cores this process may use
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system tells it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def default_threads() -> int:
-    """Threads per network call: $RNNCODEC_THREADS, else every core this process may use (a call's
-    convolutions split across threads with the same results as on one; tests/test_runtime.py)."""
-    value = os.environ.get(THREADS_VARIABLE, str(available_cores()))
-    if not value.isdigit() or int(value) < 1:
-        raise EngineError(f"{THREADS_VARIABLE}={value}: the threads per network call must be a positive whole number, "
-                          f"such as {THREADS_VARIABLE}=2")
-    return int(value)
-
-
-class EngineError(WeightsError):
-    """The network cannot run: step graphs missing or made for another model, or a bad setting."""
-
+from ..config import ModelConfig
+from .. import files
+from ..graphs import GRAPH_FORMAT, GRAPHS, graph_paths, step_parameters, step_signature
+from ..weights import read_parameters
+from .threads import EngineError, default_threads
 
 class OnnxEngine:
     """The encoder and decoder steps of one weights file as ONNX Runtime sessions."""
@@ -130,9 +105,9 @@ def load_graphs(weights: Path, cfg: ModelConfig) -> dict[str, bytes]:
     """The step graphs of a weights file: the files beside it if there are, else exported from the PyTorch model."""
     paths = graph_paths(Path(weights))
     if all(p.is_file() for p in paths.values()):
-        return {side: path.read_bytes() for side, path in paths.items()}
+        return {side: files.read_bytes(path) for side, path in paths.items()}
     try:
-        from .export import export_graphs
+        from ..export import export_graphs
     except ImportError:
         raise EngineError(f"{weights}: no ONNX graphs beside it ({paths['encoder'].name} …); make them where PyTorch is "
                          "installed (pip install 'rnncodec[train]'): python -m rnncodec.export WEIGHTS") from None

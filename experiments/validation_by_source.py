@@ -1,6 +1,6 @@
 """Validation PSNR by image source: why Kodak can sit below the validation mean.
 
-    python benchmarks/validation_by_source.py WEIGHTS [--data TRAIN_DIR]
+    python experiments/validation_by_source.py WEIGHTS [--data TRAIN_DIR]
 
 Codes the validation split's central 256² crops (what training validates on; never Kodak) and
 prints the mean PSNR after 1, 4 and 8 iterations and MS-SSIM after 8 for each source (the
@@ -12,17 +12,22 @@ hard each group is.
 import argparse
 from collections import defaultdict
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr, ms_ssim, psnr
-from rnncodec.tensors import to_uint8
-from rnncodec.weights import load_model
+from rnncodec.pixels import to_image
+from rnncodec.weights import load_network
 
-from conventional import CODECS, decode, encode  # the JPEG settings of docs/results.md
-from folders import add_image_folder
+from rnncodec.image_folders import add_image_folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from conventional import CODECS, decode, encode  # noqa: E402  (the release benchmark's JPEG settings, docs/results.md)
 
 REPORTED = (1, 4, 8)
 JPEG = next(codec for codec in CODECS if codec.name == "JPEG")
@@ -45,7 +50,7 @@ def main():
     groups = defaultdict(list)
     for path in paths:
         groups[path.name.split("-")[0]].append(path)
-    model = load_model(args.weights).eval()
+    model = load_network(args.weights).eval()
     print(f"{args.weights}: {len(paths)} validation images, central 256² crops")
     print("| source | images | " + " | ".join(f"PSNR @{t}" for t in REPORTED) + f" | MS-SSIM @{max(REPORTED)} | JPEG q{JPEG_QUALITY} bpp | JPEG PSNR |")
     print("|---|---:|" + "---:|" * (len(REPORTED) + 3))
@@ -57,7 +62,7 @@ def main():
         for t, (_, recon) in enumerate(model.iterate(crops, max(REPORTED)), 1):
             if t in REPORTED:
                 scores.append(np.mean(batch_psnr(crops, recon)))
-        rgb, decoded = to_uint8(crops), to_uint8(recon)
+        rgb, decoded = to_image(crops.numpy()), to_image(recon.float().numpy())
         structure = np.mean([ms_ssim(a, b) for a, b in zip(rgb, decoded)])
         bpp, jpeg_psnr = np.mean([jpeg_point(im) for im in rgb], axis=0)
         print(f"| {source} | {len(crops)} | " + " | ".join(f"{s:.2f}" for s in scores)

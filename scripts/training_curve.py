@@ -1,6 +1,6 @@
 """The validation curve of a training run, as a Markdown table, and its rate of progress.
 
-    python benchmarks/training_curve.py LOG [LOG ...] [--fit-after MINUTES] [--iteration 8]
+    python scripts/training_curve.py LOG [LOG ...] [--fit-after MINUTES] [--iteration 8]
 
 Reads the log.jsonl files that `rnncodec train` writes (one line per validation: step, training
 seconds, PSNR of the held-out crops after each iteration); several logs of one lineage (a run

@@ -1,0 +1,44 @@
+"""The network's steps on PyTorch (the engine contract: :mod:`rnncodec.engines.protocol`): the
+engine the ONNX one (:mod:`rnncodec.engines.onnx`) is exported from and tested against, and the
+one used where ONNX Runtime is missing."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..network import RNNCodec
+from ..weights import load_network
+from .threads import THREADS_VARIABLE, default_threads
+
+
+class TorchEngine:
+    """encode_step / decode_step of an RNNCodec on numpy arrays."""
+
+    def __init__(self, network: RNNCodec):
+        self.network = network.eval()
+        self.cfg = network.cfg
+
+    @classmethod
+    def load(cls, weights) -> "TorchEngine":
+        """The engine of a network weights file (see :func:`use_threads`)."""
+        use_threads()
+        return cls(load_network(weights))
+
+    def encode_step(self, residual: np.ndarray, t: int, state=None):
+        with torch.inference_mode():
+            bits, state = self.network.encode_step(torch.from_numpy(residual), t, state)
+            return torch.where(bits > 0, 1.0, -1.0).numpy(), state
+
+    def decode_step(self, bits: np.ndarray, t: int, state=None):
+        with torch.inference_mode():
+            delta, state = self.network.decode_step(torch.from_numpy(bits), t, state)
+            return delta.numpy(), state
+
+
+def use_threads() -> None:
+    """$RNNCODEC_THREADS, where set, sets PyTorch's threads."""
+    if THREADS_VARIABLE in os.environ:
+        torch.set_num_threads(default_threads())
