@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rnncodec.image_folders import add_image_folder
 from rnncodec.block_stage import REFINEMENTS
-from rnncodec.codec import ModelCodec
+from rnncodec.codec import ModelPipeline
 from rnncodec.data import is_validation, list_images
 from rnncodec.evaluate import evaluate_folder
 from rnncodec.metrics import bd_psnr, bd_rate, ms_ssim_db
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     paths = [p for p in list_images(args.folder) if is_validation(p)]
     counts = list(range(1, 17))
     labels = dict(LABELS)
-    stage = ModelCodec.load(args.model or default_weights_path()).stage
+    stage = ModelPipeline.load(args.model or default_weights_path()).stage
     if stage is not None and stage.iterations >= REFINEMENTS:
         del labels["rd-one-pass"]  # a stage with a level for every refinement has a single pass
     results = {a: evaluate_folder(args.folder, counts, args.model, paths, a) for a in labels}

@@ -28,7 +28,8 @@ from rnncodec.data import is_validation, load_rgb
 from rnncodec.pixels import image_to_network, to_image
 from rnncodec.graphs import graph_paths
 from rnncodec.metrics import psnr
-from rnncodec.weights import default_weights_path, load_block_stage, network_weights, read_parameters
+from rnncodec.model import load_model
+from rnncodec.weights import read_parameters
 
 SIDES = ("encoder", "decoder")
 
@@ -110,9 +111,8 @@ def main() -> None:
     parser.add_argument("--measure", type=int, default=4, help="validation crops to measure on")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    weights = default_weights_path()
-    after = load_block_stage(weights).after
-    network_file = network_weights(weights)
+    model = load_model()
+    after, network_file = model.network_iterations, model.network_path
     _, params = read_parameters(network_file)
     with tempfile.TemporaryDirectory() as tmp:
         graphs = [f"{side}{first}" for side in SIDES for first in ("", "-first")]

@@ -9,7 +9,7 @@ Encodes IMAGE (default: $RNNCODEC_DATA/kodak/kodim23.png) at -q Q with the defau
     the element's creation to its first and last painted iteration (medians of the repeats);
     The times of every iteration of the last kind are printed too.
   - Python: ``rnncodec decode FILE -o x.png`` as a fresh process (wall seconds, median of ``repeats``),
-    and ModelCodec.decode in a process that has loaded the model (median of ``repeats``).
+    and ModelPipeline.decode in a process that has loaded the model (median of ``repeats``).
 Needs what tests/test_web.py needs: Debian's chromium, node, and `npm ci` in web/.
 """
 
@@ -57,14 +57,14 @@ def browser_times(rgc: Path, repeats: int, scratch: Path) -> list[dict]:
 
 def python_times(rgc: Path, repeats: int, scratch: Path) -> tuple[float, float]:
     from rnncodec import registry
-    from rnncodec.codec import ModelCodec
+    from rnncodec.codec import ModelPipeline
 
     process = []
     for _ in range(repeats):
         start = time.perf_counter()
         subprocess.run(["rnncodec", "decode", str(rgc), "-o", str(scratch / "x.png"), "-f", "--quiet"], check=True)
         process.append(time.perf_counter() - start)
-    codec = ModelCodec.load(registry.load().default.path)
+    codec = ModelPipeline.load(registry.load().default.path)
     data = rgc.read_bytes()
     loaded = []
     for _ in range(repeats):
@@ -99,7 +99,7 @@ def main():
     for kind, name in names.items():
         print(f"| {name} | {runs[kind][0]:.2f} | {runs[kind][-1]:.2f} |")
     print(f"| Python, `rnncodec decode` process | | {process:.2f} |")
-    print(f"| Python, model loaded (ModelCodec.decode) | | {loaded:.2f} |")
+    print(f"| Python, model loaded (ModelPipeline.decode) | | {loaded:.2f} |")
     print(f"browser / Python, whole decode: {runs['new'][-1] / process:.2f}× (first visit / process), "
           f"{runs['again'][-1] / process:.2f}× (page loaded again / process), {runs['loaded'][-1] / loaded:.2f}× (model loaded)")
     print("browser, model loaded: iteration k painted at " + ", ".join(f"{k}: {t:.2f} s" for k, t in enumerate(runs["loaded"], 1)))

@@ -12,7 +12,6 @@ and the share of bits the search flipped. A large gain that persists to the last
 mean the encoder, not the decoder, limits quality.
 """
 
-import argparse
 from statistics import mean
 
 import torch
@@ -21,7 +20,7 @@ from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr
 from rnncodec.weights import load_network
 
-from rnncodec.image_folders import add_image_folder
+from rnncodec.image_folders import weights_on_validation_parser
 
 SIZE = 256
 
@@ -56,9 +55,7 @@ def refine(model, x, recon, t, dec_state, activations, steps: int, lr: float) ->
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("weights")
-    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
+    parser = weights_on_validation_parser(__doc__)
     parser.add_argument("--images", type=int, default=3, help="validation crops to use (the first N)")
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10, help="Adam steps per iteration")

@@ -7,14 +7,12 @@ the share of bits that stochastic binarization would flip against the sign ((1 â
 average), and the mean |Dec_t(b_t)| the decoder adds.
 """
 
-import argparse
-
 import torch
 
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.weights import load_network
 
-from rnncodec.image_folders import add_image_folder
+from rnncodec.image_folders import weights_on_validation_parser
 
 ITERATIONS = 8
 CROP = 128
@@ -22,9 +20,7 @@ CROP = 128
 
 @torch.no_grad()
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("weights")
-    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
+    parser = weights_on_validation_parser(__doc__)
     args = parser.parse_args()
     x = validation_crops([load_rgb(p) for p in list_images(args.data) if is_validation(p)], CROP)
     model = load_network(args.weights)

@@ -11,14 +11,13 @@ the image's energy in each Haar octave that the reconstruction has removed from 
 bands add up to the whole residual.
 """
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnncodec.image_folders import add_image_folder
+from rnncodec.image_folders import weights_on_validation_parser
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr, haar_octave_energies
 from rnncodec.model import load_model
@@ -54,9 +53,7 @@ def measure(weights: str, crops: torch.Tensor, iterations: int) -> list[dict]:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("weights", nargs="+")
-    add_image_folder(ap, "--data", "train", "training image folder (its validation split is used)")
+    ap = weights_on_validation_parser(__doc__, several=True)
     ap.add_argument("--iterations", type=int, default=16)
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()

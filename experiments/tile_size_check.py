@@ -8,7 +8,6 @@ that does better on 32² tiles than on whole crops has fitted its border handlin
 around a 2×2 grid at 1/16) rather than images.
 """
 
-import argparse
 from statistics import mean
 
 import torch
@@ -17,7 +16,7 @@ from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr
 from rnncodec.weights import load_network
 
-from rnncodec.image_folders import add_image_folder
+from rnncodec.image_folders import weights_on_validation_parser
 
 SIZE = 256
 REPORTED = (1, 4, 8)
@@ -35,9 +34,7 @@ def from_tiles(t: torch.Tensor, batch: int, tile: int) -> torch.Tensor:
 
 @torch.no_grad()
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("weights", nargs="+")
-    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
+    parser = weights_on_validation_parser(__doc__, several=True)
     args = parser.parse_args()
     crops = validation_crops([load_rgb(p) for p in list_images(args.data) if is_validation(p)], SIZE)
     print("| weights | coded as | " + " | ".join(f"PSNR @{t}" for t in REPORTED) + " |")

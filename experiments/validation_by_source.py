@@ -9,7 +9,6 @@ file-name prefix before the first '-': bsds, deepin, …), next to Pillow JPEG a
 hard each group is.
 """
 
-import argparse
 from collections import defaultdict
 
 import sys
@@ -24,7 +23,7 @@ from rnncodec.metrics import batch_psnr, ms_ssim, psnr
 from rnncodec.pixels import to_image
 from rnncodec.weights import load_network
 
-from rnncodec.image_folders import add_image_folder
+from rnncodec.image_folders import weights_on_validation_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from conventional import CODECS, decode, encode  # noqa: E402  (the release benchmark's JPEG settings, docs/results.md)
@@ -42,9 +41,7 @@ def jpeg_point(rgb: np.ndarray) -> tuple[float, float]:
 
 @torch.no_grad()
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("weights")
-    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
+    parser = weights_on_validation_parser(__doc__)
     args = parser.parse_args()
     paths = [p for p in list_images(args.data) if is_validation(p)]
     groups = defaultdict(list)

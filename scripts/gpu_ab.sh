@@ -22,7 +22,7 @@ MINUTES=$2
 BATCH=$3
 OUT=${OUT:-runs/gpu-ab}
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
-export INIT=${INIT:-$(python3 -c 'from rnncodec.weights import default_network_path; print(default_network_path())')}
+export INIT=${INIT:-$(python3 -c 'import rnncodec; print(rnncodec.load_model().network_path)')}
 START=$(python3 -c 'import sys; from rnncodec.weights import read_metadata; print(read_metadata(sys.argv[1])["step"])' "$INIT")
 if [ -z "${SCHEDULE_STEPS:-}" ]; then
     timing=$(python3 scripts/train_throughput.py --weights "$INIT" --device auto --batch "$BATCH" --crop 128 \

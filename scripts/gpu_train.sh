@@ -27,7 +27,7 @@ BATCH=${3:-128}
 GPUS=${GPUS:-1}
 OUT=${OUT:-runs/gpu}
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
-INIT=${INIT:-$(python3 -c 'from rnncodec.weights import default_network_path; print(default_network_path())')}
+INIT=${INIT:-$(python3 -c 'import rnncodec; print(rnncodec.load_model().network_path)')}
 START=$(python3 -c 'import sys; from rnncodec.weights import read_metadata; print(read_metadata(sys.argv[1])["step"])' "$INIT")
 SCHEDULE_START=${SCHEDULE_START:-$START}
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.device_count(), "GPUs")'

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from rnncodec.network import TAIL, WIDTHS, ModelConfig, RNNCodec, macs_per_pixel
+from rnncodec.network import TAIL, WIDTHS, ModelConfig, Network, macs_per_pixel
 from rnncodec.train import mixed_precision, start_processes
 from rnncodec.weights import load_network
 
@@ -52,7 +52,7 @@ def main():
     torch.set_flush_denormal(True)
     device = start_processes(None if args.device == "auto" else args.device).device  # as training picks it
     cuda = device.type == "cuda"
-    model = load_network(args.weights) if args.weights else RNNCodec(ModelConfig(**widths))
+    model = load_network(args.weights) if args.weights else Network(ModelConfig(**widths))
     params = sum(p.numel() for p in model.parameters())
     macs = macs_per_pixel(model)
     model.to(device).train()

@@ -45,20 +45,20 @@ def tiny_weights(tmp_path_factory):
     """Random weights of the tiny model, saved like shipped weights (the codec does not need a trained model)."""
     import torch
 
-    from rnncodec.network import RNNCodec
+    from rnncodec.network import Network
     from rnncodec.weights import save_weights
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_weights(RNNCodec(TINY), path, step=0)
+    save_weights(Network(TINY), path, step=0)
     return path
 
 
 @pytest.fixture(scope="session")
 def tiny_codec(tiny_weights):
-    from rnncodec.codec import ModelCodec
+    from rnncodec.codec import ModelPipeline
 
-    return ModelCodec.load(tiny_weights)
+    return ModelPipeline.load(tiny_weights)
 
 
 TINY_AFTER = 2  # the tiny staged model's network iterations

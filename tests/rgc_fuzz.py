@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 
 from conftest import TINY, smooth_image, tiny_staged_model
 from rnncodec.bitstream import MAGIC, FormatError, parse_header, read
-from rnncodec.codec import ModelCodec
+from rnncodec.codec import ModelPipeline
 from rnncodec.model import Model
 from rnncodec.images import Picture
-from rnncodec.network import RNNCodec
+from rnncodec.network import Network
 
 V1_GOLDEN = Path(__file__).parent / "data" / "v1-tiny-rgba-8it.rgc"
 # header fields (offset, size) after the magic: version, mode, coder, iterations, width, height,
@@ -40,15 +40,15 @@ HEADER_FIELDS[3] = HEADER_FIELDS[1] + [(33, 1), (34, 8)]
 CHUNK_FIELDS = {1: [(0, 1), (1, 1), (2, 4)], 2: [(0, 1), (1, 1), (2, 1), (3, 4)]}  # type, mode, [index,] length
 
 
-def tiny_codec_for_golden() -> ModelCodec:
+def tiny_codec_for_golden() -> ModelPipeline:
     """The tiny test model (seed 0, as in conftest) under the model id of the version-1 golden file.
 
     The tiny weights are the same every run, their file's hash is not (safetensors writes its
     metadata in no fixed order), so the id is taken from the golden file."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = RNNCodec(TINY)
-    return ModelCodec(Model.of(model, id=parse_header(V1_GOLDEN.read_bytes()).model_id))
+        model = Network(TINY)
+    return ModelPipeline(Model.of(model, id=parse_header(V1_GOLDEN.read_bytes()).model_id))
 
 
 def golden_source() -> Picture:
@@ -62,7 +62,7 @@ def golden_source() -> Picture:
 FAKE_ICC = bytes(range(256)) * 2  # the container does not look inside a profile
 
 
-def sample_files(codec: ModelCodec, staged: ModelCodec) -> list[bytes]:
+def sample_files(codec: ModelPipeline, staged: ModelPipeline) -> list[bytes]:
     """Small valid files of every colour mode, tile and chunk mode, with and without an ICC profile,
     twins (same header, other image), layered files of the staged codec, and the version-1 golden file."""
     gray = smooth_image(20, 24, seed=2)[..., :1].repeat(3, axis=2)
@@ -79,7 +79,7 @@ def sample_files(codec: ModelCodec, staged: ModelCodec) -> list[bytes]:
     ]
     files = []
     for model, picture, iterations, tile in pictures:
-        files.append(ModelCodec(model.model, tile).encode(picture, iterations))
+        files.append(ModelPipeline(model.model, tile).encode(picture, iterations))
     return files + [V1_GOLDEN.read_bytes()]
 
 
@@ -88,7 +88,7 @@ def fuzz_setup(stage=None) -> "Fuzzer":
     of their sample files."""
     codec = tiny_codec_for_golden()
     network = codec.model.network
-    staged = ModelCodec(tiny_staged_model(network) if stage is None else Model.of(network, stage, id=b"\x05" * 8))
+    staged = ModelPipeline(tiny_staged_model(network) if stage is None else Model.of(network, stage, id=b"\x05" * 8))
     return Fuzzer([codec, staged], sample_files(codec, staged))
 
 
@@ -320,7 +320,7 @@ class Outcome:
 class Fuzzer:
     """Decodes mutated files the way ``rnncodec decode`` does and classifies what happened."""
 
-    def __init__(self, codecs: list[ModelCodec], pool: list[bytes]):
+    def __init__(self, codecs: list[ModelPipeline], pool: list[bytes]):
         self.codecs = {codec.model_id: codec for codec in codecs}
         self.codec, self.pool = codecs[0], pool  # the codec of files whose model id is none of these
         self._clean = {}  # (file index, iterations) → the valid file's picture

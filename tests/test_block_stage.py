@@ -97,12 +97,12 @@ def test_iterations_outside_the_stage_are_refused(fitted):
 
 # --- a model with a network and a stage, under the codec -----------------------------------------
 def test_staged_codec_round_trip(tiny_staged):
-    from rnncodec.codec import ModelCodec, model_codes
+    from rnncodec.codec import ModelPipeline, model_codes
     from rnncodec.images import Picture
     from rnncodec.model import Model
 
     network, staged = tiny_staged
-    codec = ModelCodec(staged)
+    codec = ModelPipeline(staged)
     rgb = smooth_image(48, 80, seed=11)  # not a fitting image; 48×80: blocks of 16 in both directions
     data = codec.encode(Picture(rgb, "RGB"), network.cfg.max_iterations)
     decoded = codec.decode(data, keep_all=True)
@@ -110,7 +110,7 @@ def test_staged_codec_round_trip(tiny_staged):
     assert errors[-1] < 0.8 * errors[TINY_AFTER - 1], errors  # the stage's iterations code the residual
     # up to K the file's codes are the network's own, and its prefixes decode as the network alone
     np.testing.assert_array_equal(model_codes(staged, rgb, TINY_AFTER), model_codes(Model.of(network), rgb, TINY_AFTER))
-    plain = ModelCodec(Model.of(network, id=staged.id)).reconstruct(codec.read(data, TINY_AFTER).codes, 48, 80)[0]
+    plain = ModelPipeline(Model.of(network, id=staged.id)).reconstruct(codec.read(data, TINY_AFTER).codes, 48, 80)[0]
     np.testing.assert_array_equal(decoded.pictures[TINY_AFTER - 1].rgb, plain)
 
 
@@ -173,28 +173,28 @@ def test_float16_block_stage_file_holds_the_rounded_stage(tiny_staged, stage_fil
 
 @pytest.mark.parametrize("engine", ["torch", "onnx"])
 def test_codec_runs_a_block_stage_file(stage_file, tiny_staged, engine):
-    from rnncodec.codec import ModelCodec
+    from rnncodec.codec import ModelPipeline
     from rnncodec.images import Picture
 
-    codec = ModelCodec.load(stage_file, engine=engine)
+    codec = ModelPipeline.load(stage_file, engine=engine)
     assert codec.stage is not None and codec.model.network_path == stage_file.with_name("net.safetensors")
     rgb = smooth_image(32, 48, seed=13)
     data = codec.encode(Picture(rgb, "RGB"), codec.max_iterations)
-    in_memory = ModelCodec(replace(tiny_staged[1], id=codec.model_id)).decode(data).picture.rgb  # the PyTorch network
+    in_memory = ModelPipeline(replace(tiny_staged[1], id=codec.model_id)).decode(data).picture.rgb  # the PyTorch network
     assert np.abs(codec.decode(data).picture.rgb.astype(int) - in_memory).max() <= 1
 
 
 def test_block_stage_file_refuses_a_changed_network(stage_file):
-    from rnncodec.codec import ModelCodec
+    from rnncodec.codec import ModelPipeline
     from rnncodec.errors import WeightsError
 
     network = stage_file.with_name("net.safetensors")
     network.write_bytes(network.read_bytes() + b" ")
     with pytest.raises(WeightsError, match="not the file the stage was made for"):
-        ModelCodec.load(stage_file, engine="torch")
+        ModelPipeline.load(stage_file, engine="torch")
     network.unlink()
     with pytest.raises(WeightsError, match="cannot read weights"):
-        ModelCodec.load(stage_file, engine="torch")
+        ModelPipeline.load(stage_file, engine="torch")
 
 
 def test_block_stage_file_must_lie_beside_its_network(tiny_staged, tiny_weights, tmp_path):
@@ -208,7 +208,7 @@ def test_fit_block_stage_command(image_folder, tiny_weights, tmp_path, capsys):
     import shutil
 
     from rnncodec.cli.main import main
-    from rnncodec.codec import ModelCodec
+    from rnncodec.codec import ModelPipeline
     from rnncodec.images import Picture
     from rnncodec.weights import load_block_stage
 
@@ -223,7 +223,7 @@ def test_fit_block_stage_command(image_folder, tiny_weights, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(args[:-1] + ["5", "-o", str(tmp_path / "few.safetensors")])
     assert "needs at least 13 levels" in capsys.readouterr().err
-    codec = ModelCodec.load(out, engine="torch")
+    codec = ModelPipeline.load(out, engine="torch")
     rgb = smooth_image(40, 56, seed=14)
     decoded = codec.decode(codec.encode(Picture(rgb, "RGB"), 6), keep_all=True)
     assert len(decoded.pictures) == 6
@@ -235,9 +235,9 @@ def test_fit_block_stage_command(image_folder, tiny_weights, tmp_path, capsys):
     Image.fromarray(rgb).save(tmp_path / "in.png")
     main(["encode", str(tmp_path / "in.png"), "-q", "6", "-o", str(tmp_path / "in.rgc"), "--model", str(out)])
     main(["decode", str(tmp_path / "in.rgc"), "-o", str(tmp_path / "out.png"), "--model", str(out)])
-    expected = ModelCodec.load(out).decode((tmp_path / "in.rgc").read_bytes()).picture.rgb  # the CLI's engine
+    expected = ModelPipeline.load(out).decode((tmp_path / "in.rgc").read_bytes()).picture.rgb  # the CLI's engine
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), expected)
-    assert ModelCodec.load(out).read((tmp_path / "in.rgc").read_bytes()).header.iterations == 6
+    assert ModelPipeline.load(out).read((tmp_path / "in.rgc").read_bytes()).header.iterations == 6
     with pytest.raises(SystemExit):
         main(["fit-block-stage", str(out), "--data", str(image_folder), "-o", str(tmp_path / "again.safetensors")])
     assert "is a block stage file" in capsys.readouterr().err

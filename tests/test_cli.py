@@ -91,12 +91,12 @@ def test_bad_input_gives_one_line_error(case, photo, tiny_weights, tmp_path, cap
     elif case == "unwritable":
         argv = ["encode", str(photo), "-o", str(tmp_path / "no" / "such" / "dir.rgc")]
     elif case == "wrong_model":
-        from rnncodec.network import RNNCodec
+        from rnncodec.network import Network
         from rnncodec.weights import save_weights
         from conftest import TINY
 
         other = tmp_path / "other.safetensors"
-        save_weights(RNNCodec(TINY), other, step=1)
+        save_weights(Network(TINY), other, step=1)
         model = ["--model", str(other)]
         argv = ["decode", str(rgc), "-o", out]
     elif case == "unknown_model":
@@ -167,10 +167,10 @@ def test_fit_coder_writes_weights_that_code_smaller(image_folder, tiny_weights, 
 
 
 def test_decode_uses_the_tile_the_file_was_encoded_with(tiny_weights, tmp_path, capsys):
-    from rnncodec.codec import ModelCodec
+    from rnncodec.codec import ModelPipeline
     from rnncodec.images import Picture
 
-    small = ModelCodec.load(tiny_weights, tile=16)
+    small = ModelPipeline.load(tiny_weights, tile=16)
     data = small.encode(Picture(smooth_image(40, 40), "RGB"), 3)
     rgc, out = tmp_path / "tile16.rgc", tmp_path / "tile16.png"
     rgc.write_bytes(data)

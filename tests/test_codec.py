@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import smooth_image
 from rgc_fuzz import V1_GOLDEN, Parts, golden_source, tiny_codec_for_golden
 from rnncodec.bitstream import CHUNK_OVERHEAD, HEADER_SIZE, MAGIC, VERSION, DamageError, FormatError, parse_header, read
-from rnncodec.codec import ModelCodec
+from rnncodec.codec import ModelPipeline
 from rnncodec.images import Picture, read_picture
 
 
@@ -42,7 +42,7 @@ def test_decode_first_k_equals_encoding_k(tiny_codec):
 
 def test_small_tiles_give_the_same_codes_as_tile_by_tile(tiny_weights):
     picture = rgb_picture(70, 50)
-    small = ModelCodec.load(tiny_weights, tile=32)
+    small = ModelPipeline.load(tiny_weights, tile=32)
     data = small.encode(picture, 2)
     assert parse_header(data).tile == 32
     assert np.array_equal(small.read(data)[2], small.codes(picture.rgb, 2))
@@ -105,7 +105,7 @@ def test_bad_files_are_refused(tiny_codec, mutate, message):
 
 def test_other_weights_are_refused(tiny_codec, tiny_weights):
     data = tiny_codec.encode(rgb_picture(16, 16), 1)
-    other = ModelCodec(replace(tiny_codec.model, id=b"\x01" * 8))
+    other = ModelPipeline(replace(tiny_codec.model, id=b"\x01" * 8))
     with pytest.raises(FormatError, match="other weights"):
         other.decode(data)
 
@@ -315,11 +315,11 @@ def test_the_codes_are_the_bits_of_the_models_iterations_without_the_last_decode
 
     from rnncodec.engines import as_engine
     from rnncodec.model import Model
-    from rnncodec.network import RNNCodec
+    from rnncodec.network import Network
     from rnncodec.pixels import image_to_network
 
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config).eval()
+    model = Network(tiny_config).eval()
     x = image_to_network(smooth_image(32, 48))
     engine = as_engine(model)
     calls = []
@@ -339,7 +339,7 @@ def test_a_tiny_file_claiming_a_huge_image_is_refused_before_allocating():
 
     from rgc_fuzz import Parts
 
-    codec = ModelCodec.load()
+    codec = ModelPipeline.load()
     parts = Parts.of(codec.encode(Picture(np.full((32, 32, 3), 128, np.uint8), "RGB"), 1))
     parts.header[12:20] = struct.pack("<II", 8192, 8192)
     parts.fix_crcs()
@@ -359,7 +359,7 @@ def test_a_payload_shorter_than_its_grid_is_refused():
     """A small file edited (every CRC made to match) to claim a taller image than its codes cover."""
     from rgc_fuzz import Parts
 
-    codec = ModelCodec.load()
+    codec = ModelPipeline.load()
     parts = Parts.of(codec.encode(Picture(smooth_image(24, 40), "RGB"), 2))
     parts.header[16:20] = struct.pack("<I", 536)
     parts.header[21] = -536 % 16
@@ -373,7 +373,7 @@ def test_chunks_of_a_file_with_the_same_header_are_refused_naming_the_iteration(
     iterations 5–8 of one in the other fail their CRCs instead of decoding to a mixed picture."""
     from rgc_fuzz import Parts
 
-    codec = ModelCodec.load()
+    codec = ModelPipeline.load()
     a, b = (Parts.of(codec.encode(Picture(smooth_image(40, 48, seed), "RGB"), 8)) for seed in (1, 2))
     assert a.header[:34] == b.header[:34] and a.header[34:42] != b.header[34:42]
     a.chunks[4:] = b.chunks[4:]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rnncodec.entropy import CODED, RAW, CodeCoder, CoderTables, fit_tables, ideal_bits, shortest_first_payload
+from rnncodec.entropy import CODED, RAW, GridCoder, CoderTables, fit_tables, ideal_bits, shortest_first_payload
 
 
 def correlated_codes(iterations, shape, seed=0):
@@ -17,7 +17,7 @@ def correlated_codes(iterations, shape, seed=0):
 @pytest.mark.parametrize("shape", [(32, 1, 1), (32, 3, 5), (8, 17, 4), (32, 32, 48)])
 def test_round_trip_is_exact(shape):
     codes = correlated_codes(5, shape)
-    enc, dec = CodeCoder(*shape), CodeCoder(*shape)
+    enc, dec = GridCoder(*shape), GridCoder(*shape)
     for bits in codes:
         mode, payload = enc.encode(bits)
         assert np.array_equal(dec.decode(mode, payload), bits)
@@ -26,17 +26,17 @@ def test_round_trip_is_exact(shape):
 def test_correlated_codes_compress_and_random_codes_fall_back_to_raw():
     shape = (32, 32, 48)
     tables = fit_tables([np.stack(correlated_codes(6, shape, seed)) for seed in (1, 2)])
-    enc = CodeCoder(*shape, tables)
+    enc = GridCoder(*shape, tables)
     sizes = [enc.encode(b) for b in correlated_codes(6, shape)]
     assert all(mode == CODED for mode, _ in sizes[1:])
     assert sum(len(p) for _, p in sizes) < 0.75 * 6 * enc.raw_size
     random_bits = (np.random.default_rng(1).random(shape) < 0.5).astype(np.uint8)
-    mode, payload = CodeCoder(*shape).encode(random_bits)
+    mode, payload = GridCoder(*shape).encode(random_bits)
     assert mode == RAW and len(payload) == enc.raw_size
 
 
 def test_probabilities_come_from_integer_counts():
-    coder = CodeCoder(4, 2, 2)
+    coder = GridCoder(4, 2, 2)
     coder.counts[:] = [3, 1]
     p = coder._probabilities(np.array([0, 5]))
     assert p.dtype == np.float64 and np.all(p * 65536 == np.round(p * 65536))
@@ -44,15 +44,15 @@ def test_probabilities_come_from_integer_counts():
 
 
 def test_wrong_shape_and_bad_payloads_are_refused():
-    coder = CodeCoder(2, 2, 2)
+    coder = GridCoder(2, 2, 2)
     with pytest.raises(ValueError):
         coder.encode(np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(ValueError):
-        CodeCoder(2, 2, 2).decode(RAW, b"\x00" * 5)
+        GridCoder(2, 2, 2).decode(RAW, b"\x00" * 5)
     with pytest.raises(ValueError):
-        CodeCoder(2, 2, 2).decode(CODED, b"\x00" * 3)
+        GridCoder(2, 2, 2).decode(CODED, b"\x00" * 3)
     with pytest.raises(ValueError):
-        CodeCoder(2, 2, 2).decode(7, b"")
+        GridCoder(2, 2, 2).decode(7, b"")
 
 
 def partnered_codes(iterations, shape, seed=0):
@@ -74,9 +74,9 @@ def test_fitted_tables_find_partners_and_shrink_the_codes():
     assert np.all(tables.partners < np.arange(8)[:, None])  # only channels coded earlier
     test = [partnered_codes(6, shape, seed=10)]
     assert ideal_bits(test, tables) < 0.8 * ideal_bits(test)
-    enc, dec = CodeCoder(*shape, tables), CodeCoder(*shape, tables)
+    enc, dec = GridCoder(*shape, tables), GridCoder(*shape, tables)
     fitted = uniform = 0
-    plain = CodeCoder(*shape)
+    plain = GridCoder(*shape)
     for bits in test[0]:
         mode, payload = enc.encode(bits)
         assert np.array_equal(dec.decode(mode, payload), bits)
@@ -89,7 +89,7 @@ def test_decoding_with_other_tables_fails_or_does_not_give_the_codes_back():
     shape = (8, 12, 16)
     tables = fit_tables([partnered_codes(6, shape, seed) for seed in range(2)])
     codes = partnered_codes(4, shape, seed=5)
-    enc, wrong = CodeCoder(*shape, tables), CodeCoder(*shape)
+    enc, wrong = GridCoder(*shape, tables), GridCoder(*shape)
     try:
         decoded = [wrong.decode(*enc.encode(bits)) for bits in codes]
     except (ValueError, AssertionError):
@@ -101,15 +101,15 @@ def test_a_coded_payload_with_unused_words_is_refused():
     shape = (8, 12, 16)
     tables = fit_tables([partnered_codes(6, shape, seed) for seed in range(2)])
     bits = partnered_codes(1, shape, seed=5)[0]
-    mode, payload = CodeCoder(*shape, tables).encode(bits)
+    mode, payload = GridCoder(*shape, tables).encode(bits)
     assert mode == CODED
-    assert np.array_equal(CodeCoder(*shape, tables).decode(mode, payload), bits)
+    assert np.array_equal(GridCoder(*shape, tables).decode(mode, payload), bits)
     with pytest.raises(ValueError, match="not the coding of its codes"):
-        CodeCoder(*shape, tables).decode(mode, payload + b"\x01\x00\x00\x00" * 2)  # one more word hides in the look-ahead
+        GridCoder(*shape, tables).decode(mode, payload + b"\x01\x00\x00\x00" * 2)  # one more word hides in the look-ahead
     with pytest.raises(ValueError, match="not the coding of its codes"):
-        CodeCoder(*shape, tables).decode(mode, payload + b"\x00" * 4)
+        GridCoder(*shape, tables).decode(mode, payload + b"\x00" * 4)
     with pytest.raises((ValueError, AssertionError)):
-        CodeCoder(*shape, tables).decode(mode, payload[:-4])  # the range decoder would read past the end
+        GridCoder(*shape, tables).decode(mode, payload[:-4])  # the range decoder would read past the end
 
 
 @pytest.mark.parametrize("tables", ["uniform", "fitted"])
@@ -117,18 +117,18 @@ def test_the_shortest_first_payload_is_a_true_bound(tables):
     """Codes the prior predicts best (each context's likelier bit everywhere) still take at least the bound."""
     shape = (8, 40, 40)
     fitted = fit_tables([partnered_codes(6, shape, seed) for seed in range(2)]) if tables == "fitted" else CoderTables.uniform(8)
-    coder = CodeCoder(*shape, fitted)
+    coder = GridCoder(*shape, fitted)
     bits = np.zeros(shape, np.uint8)
     for mask, c, contexts in coder._coding_order(bits):
         bits[c][mask] = coder._probabilities(contexts) > 0.5
-    mode, payload = CodeCoder(*shape, fitted).encode(bits)
+    mode, payload = GridCoder(*shape, fitted).encode(bits)
     assert mode == RAW or len(payload) >= shortest_first_payload(fitted, shape)
 
 
 def test_a_first_payload_too_short_for_its_grid_is_refused_before_allocating():
     shape = (32, 512, 512)  # an 8192×8192 image
     with pytest.raises(ValueError, match="too short"):
-        CodeCoder(*shape).decode(CODED, b"\0" * 20)
+        GridCoder(*shape).decode(CODED, b"\0" * 20)
 
 
 def test_malformed_tables_are_refused():
@@ -143,4 +143,4 @@ def test_malformed_tables_are_refused():
     with pytest.raises(ValueError):
         CoderTables(partners, good.prior).check()
     with pytest.raises(ValueError):
-        CodeCoder(8, 2, 2, good)
+        GridCoder(8, 2, 2, good)

@@ -13,7 +13,7 @@ from PIL import Image
 import rnncodec
 from golden.make import codes_sha256
 from rnncodec import registry
-from rnncodec.codec import ModelCodec
+from rnncodec.codec import ModelPipeline
 
 GOLDEN = Path(__file__).parent / "golden"
 MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
@@ -22,7 +22,7 @@ MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
 @pytest.fixture(scope="module")
 def shipped_codecs():
     models = registry.load().models
-    return {model_id: ModelCodec.load(model.path, model_id=model_id) for model_id, model in models.items()}
+    return {model_id: ModelPipeline.load(model.path, model_id=model_id) for model_id, model in models.items()}
 
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
@@ -59,7 +59,7 @@ def code_pattern(channels=32, h=64, w=64, iterations=16) -> np.ndarray:
 def test_entropy_coder_output_is_unchanged_for_its_coder_id(tables, expected):
     """Coder 2's bytes for fixed codes, with uniform tables and with a shipped model's. If this
     fails, the coder changed: give it a new CODER_ID and keep decoding coder 2."""
-    from rnncodec.entropy import CODER_ID, CodeCoder, CoderTables
+    from rnncodec.entropy import CODER_ID, GridCoder, CoderTables
     from rnncodec.weights import load_coder_tables
 
     assert CODER_ID == 2
@@ -68,7 +68,7 @@ def test_entropy_coder_output_is_unchanged_for_its_coder_id(tables, expected):
         table = CoderTables.uniform(32)
     else:
         table = load_coder_tables(registry.load().find(bytes.fromhex(tables)).path, 32)
-    encoder, decoder = CodeCoder(*codes.shape[1:], table), CodeCoder(*codes.shape[1:], table)
+    encoder, decoder = GridCoder(*codes.shape[1:], table), GridCoder(*codes.shape[1:], table)
     chunks = [encoder.encode(bits) for bits in codes]
     assert hashlib.sha256(b"".join(bytes([mode]) + payload for mode, payload in chunks)).hexdigest() == expected
     assert all(np.array_equal(decoder.decode(*chunk), bits) for chunk, bits in zip(chunks, codes))

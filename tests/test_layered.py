@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from conftest import TINY_AFTER, smooth_image
 from rnncodec.bitstream import read
 from rnncodec.block_stage import REFINEMENTS, hull_slopes, levels_after, refinement_order
-from rnncodec.codec import ModelCodec
+from rnncodec.codec import ModelPipeline
 from rnncodec.entropy import CoderTables
 from rnncodec.images import Picture
 from rnncodec.layered import LAYERED_CODER_ID, LayeredCoder
@@ -101,7 +101,7 @@ def test_a_count_beyond_a_blocks_levels_is_refused():
 # --- through the codec: a model with a stage writes layered files -----------------------------------
 @pytest.fixture(scope="module")
 def staged_codec(tiny_staged):
-    return ModelCodec(tiny_staged[1])
+    return ModelPipeline(tiny_staged[1])
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +127,14 @@ def test_a_model_with_a_stage_writes_layered_files_whose_prefixes_are_files(stag
 def test_each_layer_gives_out_a_refinement_per_block_and_uniform_layers_are_the_stages_own_iterations(tiny_staged, photo):
     network, staged = tiny_staged
     top = staged.config.max_iterations
-    codec = ModelCodec(staged)
+    codec = ModelPipeline(staged)
     file = codec.read(codec.encode(photo, top))
     blocks = file.codes.shape[2] * file.codes.shape[3]
     assert [int(level.sum()) for level in file.layers.levels] == [j * blocks for j in range(1, top - TINY_AFTER + 1)]
     assert file.layers.levels.max() <= REFINEMENTS
-    one_pass = ModelCodec(staged, allocation="rd-one-pass")
+    one_pass = ModelPipeline(staged, allocation="rd-one-pass")
     assert one_pass.read(one_pass.encode(photo, top)).layers.levels.max() <= staged.stage.iterations
-    uniform = ModelCodec(staged, allocation="uniform")
+    uniform = ModelPipeline(staged, allocation="uniform")
     assert np.all(uniform.read(uniform.encode(photo, top)).layers.levels[-1] == staged.stage.iterations)
     from rnncodec.codec import model_codes
 

@@ -34,6 +34,31 @@ def test_loading_the_default_model_opens_each_file_once(monkeypatch):
     assert sorted(opened) == sorted(expected)  # each once, nothing else
 
 
+@pytest.mark.parametrize("engine", ["onnx", "torch"])
+def test_loading_the_default_model_calls_down_the_layers_only(engine):
+    """No module that loading calls calls back into a module below which it was called."""
+    callers, climbs = [], []  # the package module of each frame (None outside the package); calls back up
+
+    def watch(frame, event, arg):
+        if event == "call":
+            module = frame.f_globals.get("__name__", "")
+            inside = module.startswith("rnncodec") or None
+            above = [m for m in callers if m]
+            if inside and above and module != above[-1] and module in above:
+                climbs.append(f"{above[-1]} → {module}.{frame.f_code.co_name}")
+            callers.append(module if inside else None)
+        elif event == "return" and callers:
+            callers.pop()
+
+    registry.load.cache_clear()
+    sys.setprofile(watch)
+    try:
+        load_model(engine=engine)
+    finally:
+        sys.setprofile(None)
+    assert climbs == []
+
+
 def test_a_shipped_model_loads_by_id_bytes_or_hex(monkeypatch):
     default = registry.load().default
     by_bytes, by_hex = load_model(default.id, engine="onnx"), load_model(default.id.hex(), engine="onnx")

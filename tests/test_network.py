@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from rnncodec.network import ModelConfig, RNNCodec, macs_per_pixel
+from rnncodec.network import ModelConfig, Network, macs_per_pixel
 
 
 @pytest.mark.parametrize("h,w", [(16, 16), (32, 48), (64, 80), (112, 16)])
 def test_shapes_for_several_sizes(tiny_config, h, w):
-    model = RNNCodec(tiny_config).eval()
+    model = Network(tiny_config).eval()
     x = torch.rand(2, 3, h, w) - 0.5
     with torch.no_grad():
         outs = list(model.iterate(x, 3))
@@ -18,7 +18,7 @@ def test_shapes_for_several_sizes(tiny_config, h, w):
 
 
 def test_default_model_has_32_bits_per_16x16_block():
-    model = RNNCodec().eval()
+    model = Network().eval()
     with torch.no_grad():
         bits, _ = model.encode_step(torch.zeros(1, 3, 32, 64), 1)
     assert bits.shape == (1, 32, 2, 4)  # 32 bits / 256 pixels = 0.125 bpp
@@ -27,13 +27,13 @@ def test_default_model_has_32_bits_per_16x16_block():
 
 def test_rejects_sizes_not_multiple_of_16(tiny_config):
     with pytest.raises(ValueError):
-        list(RNNCodec(tiny_config).iterate(torch.zeros(1, 3, 20, 32), 1))
+        list(Network(tiny_config).iterate(torch.zeros(1, 3, 20, 32), 1))
 
 
 def test_step_api_reproduces_iterate(tiny_config):
     """The decoder alone, fed the encoder's bits, rebuilds the encoder's reconstructions."""
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config).eval()
+    model = Network(tiny_config).eval()
     x = torch.rand(1, 3, 32, 32) - 0.5
     with torch.no_grad():
         outs = list(model.iterate(x, 4))
@@ -47,7 +47,7 @@ def test_step_api_reproduces_iterate(tiny_config):
 def test_one_shot_gamma_zero(tiny_config):
     from dataclasses import replace
 
-    model = RNNCodec(replace(tiny_config, gamma=0.0)).eval()
+    model = Network(replace(tiny_config, gamma=0.0)).eval()
     x = torch.rand(1, 3, 16, 16) - 0.5
     with torch.no_grad():
         (b1, r1), (b2, r2) = list(model.iterate(x, 2))
@@ -57,7 +57,7 @@ def test_one_shot_gamma_zero(tiny_config):
 
 def test_binarizer_is_stochastic_in_training_and_sign_at_inference(tiny_config):
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config)
+    model = Network(tiny_config)
     x = torch.rand(1, 3, 64, 64) - 0.5
     model.train()
     a, _ = model.encode_step(x, 1)
@@ -72,7 +72,7 @@ def test_binarizer_is_stochastic_in_training_and_sign_at_inference(tiny_config):
 
 def test_sign_bits_in_training_match_inference(tiny_config):
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config)
+    model = Network(tiny_config)
     x = torch.rand(1, 3, 64, 64) - 0.5
     with torch.no_grad():
         expected, _ = model.eval().encode_step(x, 1)
@@ -84,7 +84,7 @@ def test_sign_bits_in_training_match_inference(tiny_config):
 
 
 def test_straight_through_gradient_reaches_encoder(tiny_config):
-    model = RNNCodec(tiny_config).train()
+    model = Network(tiny_config).train()
     loss = model(torch.rand(2, 3, 32, 32) - 0.5, 2).sum()
     loss.backward()
     assert model.encoder.analysis.weight.grad.abs().sum() > 0
@@ -92,7 +92,7 @@ def test_straight_through_gradient_reaches_encoder(tiny_config):
 
 def test_training_step_lowers_loss_on_fixed_batch(tiny_config):
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config).train()
+    model = Network(tiny_config).train()
     x = torch.rand(4, 3, 32, 32) - 0.5
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
 
@@ -119,7 +119,7 @@ def test_config_round_trip():
 @pytest.mark.parametrize("detach", [False, True])
 def test_detach_previous_cuts_only_the_reconstruction_path(tiny_config, detach):
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config).train()
+    model = Network(tiny_config).train()
     model.binarizer.stochastic = False
     x = torch.rand(2, 3, 32, 32) - 0.5
     (_, first), (_, second) = model.iterate(x, 2, detach_previous=detach)
@@ -154,7 +154,7 @@ def test_widen_keeps_the_function_and_trains_the_new_channels_at_once(tiny_confi
     from rnncodec.network import widen
 
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config).eval()
+    model = Network(tiny_config).eval()
     wide_cfg = replace(tiny_config, analysis_channels=12, encoder_hidden=(8, 12, 16), synthesis_channels=20,
                        decoder_hidden=(16, 16, 12, 16))
     wide = widen(model, wide_cfg)
@@ -179,7 +179,7 @@ def test_widen_adds_tail_capacity_that_learns_at_once(tiny_config):
     from rnncodec.network import macs_per_pixel, new_parameters, widen
 
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config).eval()
+    model = Network(tiny_config).eval()
     cfg = replace(tiny_config, tail_branches=(16, 12), full_resolution_channels=6, iteration_conditioning=True,
                   full_resolution_branch=8)
     grown = widen(model, cfg)
@@ -217,8 +217,14 @@ def test_widen_refuses_to_narrow_or_change_other_settings(tiny_config):
 
     from rnncodec.network import widen
 
-    model = RNNCodec(tiny_config)
+    model = Network(tiny_config)
     with pytest.raises(ValueError):
         widen(model, replace(tiny_config, decoder_hidden=(16, 16, 8, 4)))
     with pytest.raises(ValueError):
         widen(model, replace(tiny_config, code_channels=16))
+
+
+def test_the_network_keeps_its_earlier_public_name():
+    import rnncodec
+
+    assert rnncodec.RNNCodec is rnncodec.Network is Network

@@ -1,4 +1,4 @@
-"""The ONNX Runtime engine against the PyTorch model it is exported from, and the committed graphs."""
+"""The ONNX Runtime engine against the PyTorch network it is exported from, and the committed graphs."""
 
 import os
 import subprocess
@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from conftest import TINY, smooth_image
-from rnncodec.codec import ModelCodec as Codec
+from rnncodec.codec import ModelPipeline
 from rnncodec.model import Model
 from rnncodec.export import export_graphs, write_graphs
 from rnncodec.images import Picture
-from rnncodec.network import RNNCodec
+from rnncodec.network import Network
 from rnncodec.graphs import graph_paths
 from rnncodec.engines.onnx import OnnxEngine
 from rnncodec.engines.threads import EngineError
@@ -29,7 +29,7 @@ SHIPPED = {model.path.stem: model.path for model in load_registry().models.value
 STAGES = {model.path.stem: model.path for model in load_registry().models.values() if is_block_stage(model.path)}
 
 
-def with_live_tail(model: RNNCodec) -> RNNCodec:
+def with_live_tail(model: Network) -> Network:
     """The model with its tail capacity switched on: conditioning and branch outputs that start at
     (almost) zero get values that make each iteration's decoder step differ."""
     generator = torch.Generator().manual_seed(1)
@@ -40,9 +40,9 @@ def with_live_tail(model: RNNCodec) -> RNNCodec:
     return model
 
 
-def tiny_model(tail: bool) -> RNNCodec:
+def tiny_model(tail: bool) -> Network:
     torch.manual_seed(0)
-    model = RNNCodec(replace(TINY, **TAIL) if tail else TINY)
+    model = Network(replace(TINY, **TAIL) if tail else TINY)
     return (with_live_tail(model) if tail else model).eval()
 
 
@@ -101,7 +101,7 @@ def test_codec_on_onnx_writes_the_same_file_and_decodes_within_one_level(engines
     reference, onnx, path = engines
     picture = Picture(smooth_image(40, 90, seed=7), "RGB")
     ids = load_registry().id_of(path)
-    torch_codec, onnx_codec = Codec(Model.of(reference, id=ids), tile=48), Codec(Model.of(onnx, id=ids), tile=48)  # two tiles
+    torch_codec, onnx_codec = ModelPipeline(Model.of(reference, id=ids), tile=48), ModelPipeline(Model.of(onnx, id=ids), tile=48)  # two tiles
     data = torch_codec.encode(picture, 8)
     assert onnx_codec.encode(picture, 8) == data
     expected = torch_codec.decode(data, keep_all=True).pictures
@@ -114,7 +114,7 @@ def test_codec_on_onnx_writes_the_same_file_and_decodes_within_one_level(engines
 @pytest.mark.parametrize("weights", STAGES.values(), ids=STAGES.keys())
 def test_shipped_block_stage_on_onnx_writes_the_same_file_and_decodes_within_one_level(weights):
     picture = Picture(smooth_image(40, 90, seed=7), "RGB")
-    torch_codec, onnx_codec = (Codec.load(weights, tile=48, engine=engine) for engine in ("torch", "onnx"))
+    torch_codec, onnx_codec = (ModelPipeline.load(weights, tile=48, engine=engine) for engine in ("torch", "onnx"))
     data = torch_codec.encode(picture, 8)
     assert onnx_codec.encode(picture, 8) == data
     for a, b in zip(torch_codec.decode(data, keep_all=True).pictures, onnx_codec.decode(data, keep_all=True).pictures):
@@ -139,7 +139,7 @@ def test_graphs_hold_no_weights(weights):
 def test_graphs_of_another_config_are_refused(tiny_weights, tmp_path):
     other = tmp_path / "other.safetensors"
     torch.manual_seed(0)
-    save_weights(RNNCodec(replace(TINY, code_channels=4)), other)
+    save_weights(Network(replace(TINY, code_channels=4)), other)
     copy = tmp_path / "tiny.safetensors"
     copy.write_bytes(tiny_weights.read_bytes())
     write_graphs(other)
@@ -170,7 +170,7 @@ def test_encode_and_decode_run_without_pytorch(tmp_path):
         run = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
     data = (tmp_path / "in.rgc").read_bytes()
-    assert data == Codec.load(engine="torch").encode(Picture(smooth_image(48, 64, seed=3), "RGB"), 3)
+    assert data == ModelPipeline.load(engine="torch").encode(Picture(smooth_image(48, 64, seed=3), "RGB"), 3)
 
 
 def test_weights_without_graphs_need_pytorch_to_export_them(tiny_weights):
@@ -189,7 +189,7 @@ def test_golden_files_decode_within_one_level_on_onnx(tmp_path):
 
     path = tmp_path / "tiny.safetensors"
     save_weights(tiny_model(False), path)
-    codec = Codec(Model.of(OnnxEngine.load(path), id=parse_header(V1_GOLDEN.read_bytes()).model_id))
+    codec = ModelPipeline(Model.of(OnnxEngine.load(path), id=parse_header(V1_GOLDEN.read_bytes()).model_id))
     for iterations, png in ((None, "v1-tiny-rgba-8it.png"), (6, "v1-tiny-rgba-8it-n6.png")):
         decoded = np.asarray(codec.decode(V1_GOLDEN.read_bytes(), iterations=iterations).picture.to_pil()).astype(int)
         expected = np.asarray(Image.open(V1_GOLDEN.parent / png)).astype(int)
@@ -212,10 +212,10 @@ def test_bad_engine_settings_are_one_line_errors(tmp_path, variable, value, mess
 
 
 def test_the_engine_is_chosen_by_name_or_environment(tiny_weights, monkeypatch):
-    assert isinstance(Codec.load(tiny_weights, engine="torch").model.network, TorchEngine)
-    assert isinstance(Codec.load(tiny_weights).model.network, OnnxEngine)
+    assert isinstance(ModelPipeline.load(tiny_weights, engine="torch").model.network, TorchEngine)
+    assert isinstance(ModelPipeline.load(tiny_weights).model.network, OnnxEngine)
     monkeypatch.setenv("RNNCODEC_ENGINE", "torch")
-    assert isinstance(Codec.load(tiny_weights).model.network, TorchEngine)
+    assert isinstance(ModelPipeline.load(tiny_weights).model.network, TorchEngine)
 
 
 def test_float16_weights_run_on_onnx_as_on_pytorch(tiny_weights, tmp_path):
@@ -224,7 +224,7 @@ def test_float16_weights_run_on_onnx_as_on_pytorch(tiny_weights, tmp_path):
     half = tmp_path / "half.safetensors"
     convert_weights(tiny_weights, half, "float16")
     picture = Picture(smooth_image(32, 48, seed=2), "RGB")
-    onnx_codec, torch_codec = Codec.load(half, engine="onnx"), Codec.load(half, engine="torch")
+    onnx_codec, torch_codec = ModelPipeline.load(half, engine="onnx"), ModelPipeline.load(half, engine="torch")
     assert onnx_codec.encode(picture, 4) == torch_codec.encode(picture, 4)
 
 
@@ -273,7 +273,7 @@ def test_the_shipped_models_files_and_pictures_are_the_same_on_any_thread_count(
     files, pictures = [], []
     for threads in (1, 2, 3):
         monkeypatch.setenv("RNNCODEC_THREADS", str(threads))
-        codec = Codec.load(default_weights_path(), tile=64, engine="onnx")  # several tiles, an edge one cut short
+        codec = ModelPipeline.load(default_weights_path(), tile=64, engine="onnx")  # several tiles, an edge one cut short
         files.append(codec.encode(picture, 8))
         pictures.append(codec.decode(files[-1]).picture.rgb)
     assert files[0] == files[1] == files[2]

@@ -157,11 +157,11 @@ def test_warm_start_keeps_the_recipe_but_not_the_run_intervals(tmp_path, image_f
 
 
 def test_psnr_loss_is_minus_the_mean_crop_psnr(tiny_config):
-    from rnncodec.network import RNNCodec
+    from rnncodec.network import Network
     from rnncodec.train import loss_terms
 
     torch.manual_seed(0)
-    model = RNNCodec(tiny_config).eval()
+    model = Network(tiny_config).eval()
     x = torch.rand(3, 3, 32, 32) - 0.5
     with torch.no_grad():
         terms = loss_terms(model, x, 2, "psnr")

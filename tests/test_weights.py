@@ -6,12 +6,12 @@ import torch
 from safetensors.torch import save_file
 
 from rnncodec.entropy import CoderTables
-from rnncodec.network import ModelConfig, RNNCodec
+from rnncodec.network import ModelConfig, Network
 from rnncodec.weights import WeightsError, load_coder_tables, load_network, read_metadata, save_weights
 
 
 def test_save_and_load_round_trip_without_pickle(tmp_path, tiny_config, monkeypatch):
-    model = RNNCodec(tiny_config)
+    model = Network(tiny_config)
     path = tmp_path / "w.safetensors"
     save_weights(model, path, step=7)
     # loading must never unpickle anything
@@ -26,13 +26,13 @@ def test_save_and_load_round_trip_without_pickle(tmp_path, tiny_config, monkeypa
 
 def test_config_mismatch_is_a_clear_error(tmp_path, tiny_config):
     path = tmp_path / "w.safetensors"
-    save_weights(RNNCodec(tiny_config), path)
+    save_weights(Network(tiny_config), path)
     with pytest.raises(WeightsError, match="expected"):
         load_network(path, expect=ModelConfig())
 
 
 def test_tensors_not_matching_config_are_refused(tmp_path, tiny_config):
-    state = {k: v.contiguous() for k, v in RNNCodec(tiny_config).state_dict().items()}
+    state = {k: v.contiguous() for k, v in Network(tiny_config).state_dict().items()}
     path = tmp_path / "w.safetensors"
     save_file(state, path, metadata={"format": "rnncodec-weights-1", "config": json.dumps(ModelConfig().to_dict())})
     with pytest.raises(WeightsError, match="do not match"):
@@ -53,7 +53,7 @@ def test_missing_file_is_refused(tmp_path):
 
 
 def test_coder_tables_travel_in_the_weights_file(tmp_path, tiny_config):
-    model = RNNCodec(tiny_config)
+    model = Network(tiny_config)
     channels = tiny_config.code_channels
     plain, with_tables = tmp_path / "plain.safetensors", tmp_path / "tables.safetensors"
     save_weights(model, plain)
@@ -71,7 +71,7 @@ def test_coder_tables_travel_in_the_weights_file(tmp_path, tiny_config):
 
 
 def test_weights_with_half_the_coder_tables_are_refused(tmp_path, tiny_config):
-    state = {k: v.contiguous() for k, v in RNNCodec(tiny_config).state_dict().items()}
+    state = {k: v.contiguous() for k, v in Network(tiny_config).state_dict().items()}
     state["coder.prior"] = torch.ones(10, 2, dtype=torch.uint8)
     path = tmp_path / "w.safetensors"
     save_file(state, path, metadata={"format": "rnncodec-weights-1", "config": json.dumps(tiny_config.to_dict())})
@@ -85,7 +85,7 @@ def test_float16_storage_loads_as_float32_with_tables_and_facts(tmp_path, tiny_c
 
     from rnncodec.weights import convert_weights
 
-    model = RNNCodec(tiny_config)
+    model = Network(tiny_config)
     tables = CoderTables.uniform(tiny_config.code_channels)
     full, half, copy = tmp_path / "full.safetensors", tmp_path / "half.safetensors", tmp_path / "copy.safetensors"
     save_weights(model, full, tables=tables, step=5)

@@ -21,7 +21,7 @@ _PUBLIC = {
                "WeightsError", "UnreadableFileError", "MissingFileError", "RnncodecWarning"],
     "config": ["ModelConfig"],
     "model": ["load_model", "Model"],
-    "network": ["RNNCodec"],
+    "network": ["Network", "RNNCodec"],
     "weights": ["load_network", "save_weights"],
 }
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from .codec import Decoded, ModelCodec
+    from .codec import Decoded, ModelPipeline
     from .images import Picture
     from .model import Model
 
@@ -82,7 +82,7 @@ class Codec:
                 raise TypeError(f"model must be a weights file or a Model, got {model!r} (a {type(model).__name__})")
         self.model = Path(model) if isinstance(model, (str, os.PathLike)) else model
         self.tile = tile
-        self._loaded: dict[Path | None, ModelCodec] = {}
+        self._loaded: dict[Path | None, ModelPipeline] = {}
 
     def encode(self, image: ImageInput, iterations: int | None = None, *, size: int | None = None,
                bpp: float | None = None, psnr: float | None = None, metadata: str = DEFAULT_METADATA,
@@ -190,27 +190,27 @@ class Codec:
             warnings.warn(message, RnncodecWarning, stacklevel=stacklevel)
         return decoded
 
-    def _encoder(self) -> ModelCodec:
+    def _encoder(self) -> ModelPipeline:
         if self.model is not None:
             return self._load(self.model)
         default = registry.load().default
         return self._load(default.path, default.id)
 
-    def _decoder(self, model_id: bytes) -> ModelCodec:
+    def _decoder(self, model_id: bytes) -> ModelPipeline:
         if self.model is not None:
             return self._load(self.model)  # refuses files made with other weights
         shipped = registry.load().find(model_id)
         return self._load(shipped.path, shipped.id)
 
-    def _load(self, model: Path | Model, model_id: bytes | None = None) -> ModelCodec:
+    def _load(self, model: Path | Model, model_id: bytes | None = None) -> ModelPipeline:
         """The codec of a weights file (loaded once), or of the model this codec was given."""
         key = model if isinstance(model, Path) else None
         if key not in self._loaded:
-            from .codec import DEFAULT_TILE, ModelCodec
+            from .codec import DEFAULT_TILE, ModelPipeline
             from .model import load_model
 
             loaded = load_model(model, model_id=model_id) if isinstance(model, Path) else model
-            self._loaded[key] = ModelCodec(loaded, self.tile or DEFAULT_TILE)
+            self._loaded[key] = ModelPipeline(loaded, self.tile or DEFAULT_TILE)
         return self._loaded[key]
 
 

@@ -1,4 +1,4 @@
-"""One model's codec: Picture ⇄ codes through the model (tile by tile, :mod:`rnncodec.model`),
+"""One model's pipeline between pictures and .rgc bytes: Picture ⇄ codes through the model (tile by tile, :mod:`rnncodec.model`),
 codes ⇄ chunk payloads through the entropy coder. A model with a block stage writes layered files (entropy coder 3, :mod:`rnncodec.layered`):
 after the network's iterations each block gets its stage refinements in the iterations where they
 buy the most (:func:`rnncodec.block_stage.refinement_order`); files of coder 2 still decode as they did.
@@ -17,7 +17,7 @@ import numpy as np
 from . import bitstream
 from .bitstream import Chunk, Damage, Header
 from .block_stage import REFINEMENTS, layered_pictures, levels_after, refinement_order, refinements
-from .entropy import CODED, CODER_ID, CodeCoder, shortest_first_payload
+from .entropy import CODED, CODER_ID, GridCoder, shortest_first_payload
 from .errors import FormatError
 from .images import Picture
 from .layered import LAYERED_CODER_ID, LayeredCoder
@@ -121,8 +121,8 @@ def _most_that_fit(payload: Callable[[int], bytes], least: int, most: int, room:
 ALLOCATIONS = ("rd", "rd-one-pass", "uniform")
 
 
-class ModelCodec:
-    """One model's codec: its files carry the model's id; a model with a block stage writes layered files."""
+class ModelPipeline:
+    """One model's pipeline, Picture ⇄ per-iteration codes ⇄ .rgc bytes: its files carry the model's id; a model with a block stage writes layered files."""
 
     def __init__(self, model: Model, tile: int = DEFAULT_TILE, allocation: str = "rd"):
         """``allocation``: how the layers of a model with a block stage give out refinements: "rd" (by
@@ -140,8 +140,8 @@ class ModelCodec:
 
     @classmethod
     def load(cls, weights: str | Path | bytes | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None,
-             engine: str | None = None, allocation: str = "rd") -> "ModelCodec":
-        """The codec of :func:`rnncodec.model.load_model`'s model (default: the shipped default)."""
+             engine: str | None = None, allocation: str = "rd") -> "ModelPipeline":
+        """The pipeline of :func:`rnncodec.model.load_model`'s model (default: the shipped default)."""
         return cls(load_model(weights, engine=engine, model_id=model_id), tile, allocation)
 
     @property
@@ -150,7 +150,7 @@ class ModelCodec:
 
     @property
     def coder_id(self) -> int:
-        """The entropy coder this codec's files use: layered (3) with a block stage, else 2."""
+        """The entropy coder this pipeline's files use: layered (3) with a block stage, else 2."""
         return CODER_ID if self.stage is None else LAYERED_CODER_ID
 
     # --- encoding ------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ class ModelCodec:
         identity = bitstream.file_id(f"{picture.mode} {w}×{h}".encode(), picture.rgb.tobytes(), alpha, picture.icc,
                                      *picture.metadata.values())
         if self.stage is None:
-            coder = CodeCoder(*header.code_shape, self.tables)
+            coder = GridCoder(*header.code_shape, self.tables)
             chunks = [coder.encode(bits) for bits in self.codes(picture.rgb, iterations, progress)]
         else:
             room = None if budget is None else budget - len(bitstream.write(header, alpha, [], picture.icc, identity, metadata))
@@ -290,7 +290,7 @@ class ModelCodec:
             return [], None, Damage(0, f"iteration 1: its {len(first.payload)} bytes are too few for "
                                        f"{header.blocks} blocks' codes (a file claiming a larger image?)")
         coder = LayeredCoder(*header.code_shape, self.tables, self.stage.after, REFINEMENTS) if layered else None
-        grid = coder.grid if layered else CodeCoder(*header.code_shape, self.tables)
+        grid = coder.grid if layered else GridCoder(*header.code_shape, self.tables)
         for chunk in chunks:
             try:
                 if layered and chunk.index > self.stage.after:
@@ -312,7 +312,7 @@ class ModelCodec:
 
     def reconstruct(self, codes: np.ndarray, height: int, width: int, keep_all: bool = False, progress: Progress = None,
                     tile: int | None = None, layers: Layers | None = None):
-        """Run the decoder over the codes tile by tile (the codec's tile unless given: a file's decode
+        """Run the decoder over the codes tile by tile (the pipeline's tile unless given: a file's decode
         must use the tile it was encoded with), then a layered file's stage layers; the final
         (H, W, 3) uint8 image, or all of them."""
         K, L = codes.shape[0], 0 if layers is None else len(layers.levels)

@@ -127,8 +127,9 @@ class CoderTables:
         return self
 
 
-class CodeCoder:
-    """Codes the iterations of one image in order; encoder and decoder each keep one instance."""
+class GridCoder:
+    """Entropy coder 2: codes one image's iterations in order, each a (C, h, w) grid of bits; encoder and
+    decoder each keep one instance."""
 
     def __init__(self, channels: int, height: int, width: int, tables: CoderTables | None = None):
         self.shape = (channels, height, width)
@@ -284,7 +285,7 @@ def _walk(code_arrays: list[np.ndarray], tables: CoderTables | None):
 
     One coder per image; the consumer may update its counts before asking for the next call."""
     for codes in code_arrays:
-        coder = CodeCoder(*codes.shape[1:], tables)
+        coder = GridCoder(*codes.shape[1:], tables)
         for bits in codes:
             bits = bits.astype(np.uint8)
             for mask, c, contexts in coder._coding_order(bits):

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .bitstream import CHUNK_OVERHEAD
-from .codec import ModelCodec
+from .codec import ModelPipeline
 from .data import list_images
 from .images import read_picture
 from .limits import BLOCK
@@ -25,9 +25,9 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
 
     One encode at the largest count per image; the file cut after chunk k is the k-iteration file
     (it decodes to exactly what ``decode -n k`` gives), so its size is the k-iteration size.
-    ``paths``: these images of the folder only; ``allocation``: see :class:`rnncodec.codec.ModelCodec`.
+    ``paths``: these images of the folder only; ``allocation``: see :class:`rnncodec.codec.ModelPipeline`.
     """
-    codec = ModelCodec.load(weights, allocation=allocation)
+    codec = ModelPipeline.load(weights, allocation=allocation)
     top = max(iteration_counts)
     paths = list_images(folder) if paths is None else paths
     rows = {k: {"bpp": [], "raw_bpp": [], "psnr": [], "ms_ssim": []} for k in iteration_counts}

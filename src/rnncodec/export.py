@@ -5,7 +5,7 @@ iteration number t as an input (the learned gain and the tail conditioning are l
 so one graph serves every iteration after the first; the first iteration's graph ("-first") has no
 state inputs, as the model runs no hidden convolutions then.
 
-The graphs hold no weights: every parameter is an initializer named as in the model's state dict
+The graphs hold no weights: every parameter is an initializer named as in the network's state dict
 whose data is "external", and the runtime binds a weights file's tensors to them at load. A graph
 therefore depends on the model config and code only, serves every weights file of its config, and
 the weights are stored once, in the safetensors file.
@@ -35,7 +35,7 @@ except ModuleNotFoundError as missing:  # `python -m rnncodec.export` in an inst
 
 from .config import ModelConfig
 from .files import atomic_write
-from .network import RNNCodec
+from .network import Network
 from .graphs import BOUND_AT_LOAD, GRAPH_FORMAT, GRAPHS, graph_paths, side_of, step_parameters, step_signature
 from .weights import read_parameters
 
@@ -51,9 +51,9 @@ def flattened(pairs):
 
 
 class EncoderStep(nn.Module):
-    """(residual, t, h/c of each encoder cell) → (bits in ±1, new h/c): :meth:`RNNCodec.encode_step` at inference."""
+    """(residual, t, h/c of each encoder cell) → (bits in ±1, new h/c): :meth:`Network.encode_step` at inference."""
 
-    def __init__(self, model: RNNCodec):
+    def __init__(self, model: Network):
         super().__init__()
         self.model = model
 
@@ -65,9 +65,9 @@ class EncoderStep(nn.Module):
 
 
 class DecoderStep(nn.Module):
-    """(bits in ±1, t, h/c of each decoder cell) → (Dec_t(bits), new h/c): :meth:`RNNCodec.decode_step`."""
+    """(bits in ±1, t, h/c of each decoder cell) → (Dec_t(bits), new h/c): :meth:`Network.decode_step`."""
 
-    def __init__(self, model: RNNCodec):
+    def __init__(self, model: Network):
         super().__init__()
         self.model = model
 
@@ -85,10 +85,10 @@ def dynamic_axes(name: str, scale: int) -> dict[int, str]:
     return {2: f"height{suffix}", 3: f"width{suffix}"}
 
 
-def placeholder_model(cfg: ModelConfig) -> RNNCodec:
+def placeholder_network(cfg: ModelConfig) -> Network:
     """A model of the config with a distinct random value in every parameter: the exporter merges
     parameters of equal value into one, which would make a graph depend on the weights."""
-    model = RNNCodec(cfg).eval()
+    model = Network(cfg).eval()
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for tensor in model.state_dict().values():
@@ -101,7 +101,7 @@ def export_step(cfg: ModelConfig, graph: str) -> bytes:
     the runtime binds a weights file's parameters to it at load."""
     import onnx
 
-    model = placeholder_model(cfg)
+    model = placeholder_network(cfg)
     side = side_of(graph)[0]
     inputs, outputs = step_signature(model.cfg, graph)
     size = EXAMPLE_SIZE

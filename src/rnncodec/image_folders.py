@@ -18,3 +18,12 @@ def add_image_folder(parser: argparse.ArgumentParser, name: str, subfolder: str,
         parser.add_argument(name, type=Path, default=default, required=default is None, help=help)
     else:
         parser.add_argument(name, type=Path, default=default, nargs="?" if default else None, help=help)
+
+
+def weights_on_validation_parser(doc: str, several: bool = False) -> argparse.ArgumentParser:
+    """The command line of a measurement on the validation split: the description (``doc``'s first
+    line), WEIGHTS (one network weights file, or ``several``) and --data (the training folder)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("weights", nargs="+" if several else None, help="network weights file" + ("s" if several else ""))
+    add_image_folder(parser, "--data", "train", "training images (their validation split is used)")
+    return parser

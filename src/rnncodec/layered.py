@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .entropy import (CONTEXTS_PER_CHANNEL, PARTNERS, CodeCoder, CoderTables, SymbolStream, _iteration_state,
+from .entropy import (CONTEXTS_PER_CHANNEL, PARTNERS, GridCoder, CoderTables, SymbolStream, _iteration_state,
                       history_state, probabilities, update)
 
 LAYERED_CODER_ID = 3
@@ -43,7 +43,7 @@ class LayeredCoder:
     refinements per block (:meth:`encode_layer`, :meth:`decode_layer`)."""
 
     def __init__(self, channels: int, height: int, width: int, tables: CoderTables | None, after: int, levels: int):
-        self.grid = CodeCoder(channels, height, width, tables)
+        self.grid = GridCoder(channels, height, width, tables)
         self.after, self.levels = after, levels
         self.level = np.zeros((height, width), np.int64)  # refinements each block has had
         self.previous = np.ones((height, width), np.int64)  # refinements each block got in the previous iteration

@@ -45,7 +45,7 @@ class Model:
     @classmethod
     def of(cls, network, stage: BlockStage | None = None, tables: CoderTables | None = None,
            id: bytes = bytes(MODEL_ID_BYTES)) -> "Model":
-        """A model in memory: ``network`` an engine or a PyTorch RNNCodec (run as one)."""
+        """A model in memory: ``network`` an engine or a PyTorch Network (run as one)."""
         return cls(id, as_engine(network), stage, tables)
 
     @property

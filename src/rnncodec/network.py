@@ -140,8 +140,8 @@ class Decoder(nn.Module):
         return out, new_state
 
 
-class RNNCodec(nn.Module):
-    """Encoder, binarizer and decoder, with a learned gain per iteration on the residual.
+class Network(nn.Module):
+    """The network: encoder, binarizer and decoder, with a learned gain per iteration on the residual.
 
     The gain g_t scales the encoder's input (r·g_t) and divides the decoder's output, so
     small late residuals reach the network at a useful magnitude (Toderici et al. 2017,
@@ -198,6 +198,9 @@ class RNNCodec(nn.Module):
         return torch.stack([measure(x - recon) for _, recon in self.iterate(x, iterations, detach_previous)])
 
 
+RNNCodec = Network  # the earlier name (``rnncodec.RNNCodec``), kept for code that uses it
+
+
 def _minus_psnr(residual: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of 10·log10(MSE + one 8-bit step²): minus the mean PSNR (peak 1).
 
@@ -217,7 +220,7 @@ WIDTHS = ("analysis_channels", "encoder_hidden", "synthesis_channels", "decoder_
 TAIL = ("tail_branches", "full_resolution_channels", "iteration_conditioning", "full_resolution_branch")  # capacity widen may add
 
 
-def widen(model: RNNCodec, cfg: ModelConfig) -> RNNCodec:
+def widen(model: Network, cfg: ModelConfig) -> Network:
     """A copy of ``model`` with the wider layers and added tail capacity of ``cfg``, computing nearly the same function.
 
     Every old weight keeps its place (gate by gate in the ConvLSTM cells, whose four gates are
@@ -233,7 +236,7 @@ def widen(model: RNNCodec, cfg: ModelConfig) -> RNNCodec:
     others_equal = replace(cfg, **{k: getattr(old, k) for k in WIDTHS + TAIL}) == old
     if narrower or not others_equal:
         raise ValueError("widen: the new config may only add channels and tail capacity to the existing layers")
-    wide = RNNCodec(cfg)
+    wide = Network(cfg)
     gated = {name for name, m in wide.named_modules() if isinstance(m, ConvLSTMCell)}
     old_state = model.state_dict()
     with torch.no_grad():
@@ -256,7 +259,7 @@ def widen(model: RNNCodec, cfg: ModelConfig) -> RNNCodec:
     return wide.train(model.training)
 
 
-def new_parameters(model: RNNCodec, old_state: dict) -> set[str]:
+def new_parameters(model: Network, old_state: dict) -> set[str]:
     """Names of ``model``'s parameters that ``old_state`` (the weights it grew from) does not have."""
     return {name for name, _ in model.named_parameters() if name not in old_state}
 
@@ -266,7 +269,7 @@ def check_shape(x: torch.Tensor) -> None:
         raise ValueError(f"expected (B, 3, H, W) with H, W multiples of {BLOCK}, got {tuple(x.shape)}")
 
 
-def macs_per_pixel(model: RNNCodec) -> int:
+def macs_per_pixel(model: Network) -> int:
     """Multiply-accumulates per input pixel for one encoder + decoder iteration (convolutions and GDN)."""
     size = 64
     total = 0

@@ -28,7 +28,7 @@ from .limits import MAX_ITERATIONS
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from .files import atomic_write
 from .metrics import batch_psnr
-from .network import RESIDUAL_ERRORS, ModelConfig, RNNCodec, new_parameters, widen
+from .network import RESIDUAL_ERRORS, ModelConfig, Network, new_parameters, widen
 from .weights import WeightsError, default_network_path, load_network, read_metadata, save_weights
 
 CHECKPOINT, LAST, BEST, LOG = "checkpoint.pt", "weights.safetensors", "best.safetensors", "log.jsonl"
@@ -64,7 +64,7 @@ class TrainConfig:
 class Run:
     """What a checkpoint holds: the model, its optimizer and settings, and how far training got."""
 
-    model: RNNCodec
+    model: Network
     cfg: TrainConfig
     step: int = 0
     train_seconds: float = 0.0
@@ -182,7 +182,7 @@ def set_up_run(out: Path, overrides: dict, model_cfg: ModelConfig, resume: bool,
     else:
         cfg = TrainConfig(**overrides)
         torch.manual_seed(cfg.seed)  # the initial weights
-        run = Run(RNNCodec(replace(model_cfg, **(widths or {}))), cfg)
+        run = Run(Network(replace(model_cfg, **(widths or {}))), cfg)
     run.model.binarizer.stochastic = run.cfg.stochastic_bits
     run.model.to(device).train()
     run.optimizer = make_optimizer(run.model, run.cfg, run.new_parameters)
@@ -195,7 +195,7 @@ def run_from_checkpoint(checkpoint: dict, overrides: dict, widths: dict | None) 
     model_cfg = ModelConfig.from_dict(checkpoint["model_config"])
     if widths and replace(model_cfg, **widths) != model_cfg:
         raise ValueError(f"{CHECKPOINT} has other layer widths; widen with --init from its weights into a new folder")
-    model = RNNCodec(model_cfg)
+    model = Network(model_cfg)
     model.load_state_dict(checkpoint["model"])
     cfg = TrainConfig(**{**checkpoint["train_config"], **overrides})
     return Run(model, cfg, checkpoint["step"], checkpoint["train_seconds"], checkpoint["history"],
@@ -218,7 +218,7 @@ def run_from_weights(path: Path, overrides: dict, widths: dict | None) -> Run:
 
 
 # --- optimizer and learning rates ----------------------------------------------------------------
-def make_optimizer(model: RNNCodec, cfg: TrainConfig, new_names: set[str] = frozenset()) -> torch.optim.Optimizer:
+def make_optimizer(model: Network, cfg: TrainConfig, new_names: set[str] = frozenset()) -> torch.optim.Optimizer:
     """Adam with a parameter group for the weights training started from and one for capacity added
     to them (when there is any); the loop sets each group's lr every step (see set_learning_rates)."""
     named = list(model.named_parameters())
@@ -339,7 +339,7 @@ def seed_random_state(run: Run, procs: Processes, sampler: CropSampler, checkpoi
 
 # --- validation ----------------------------------------------------------------------------------
 @torch.no_grad()
-def validate(model: RNNCodec, crops: torch.Tensor, iterations: int, device) -> list[float]:
+def validate(model: Network, crops: torch.Tensor, iterations: int, device) -> list[float]:
     """Mean PSNR (8-bit RGB, metrics.psnr) of the validation crops after each iteration."""
     model.eval()
     sums = [0.0] * iterations

@@ -47,7 +47,7 @@ def default_network_path() -> Path:
 
 def save_weights(model, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
                  **facts) -> None:
-    """Write the model's parameters with its config and training facts (step, seconds, …) as metadata.
+    """Write the network's parameters with its config and training facts (step, seconds, …) as metadata.
 
     ``tables``: the entropy coder's tables fitted for these weights (see ``rnncodec fit-coder``).
     ``storage``: "float16" halves the file (the model card's float16 check measures what it costs);
@@ -75,7 +75,7 @@ def save_block_stage(path: str | Path, network: str | Path, stage: BlockStage, t
                      storage: str = "float32", **facts) -> None:
     """Write a block stage file: ``stage`` for the network weights file ``network``, its basis and
     magnitudes stored as ``storage`` (float32 or float16), and the coder tables fitted to the codes
-    they make together. The file names its network and records the network file's SHA-256, so it
+    they make together. The file names its network and records that file's SHA-256, so it
     must lie beside it and the network may not change."""
     from safetensors.numpy import save_file
 
@@ -279,12 +279,12 @@ def read_parameters(path: str | Path | None = None, expect: ModelConfig | None =
 
 
 def network_from_parameters(cfg: ModelConfig, params: dict[str, np.ndarray], path: str | Path):
-    """The PyTorch network (an RNNCodec, eval mode) with these parameters, read from ``path``."""
+    """The PyTorch network (a Network, eval mode) with these parameters, read from ``path``."""
     import torch
 
-    from .network import RNNCodec
+    from .network import Network
 
-    network = RNNCodec(cfg)
+    network = Network(cfg)
     try:
         network.load_state_dict({name: torch.from_numpy(value) for name, value in params.items()})
     except RuntimeError as e:
@@ -294,7 +294,7 @@ def network_from_parameters(cfg: ModelConfig, params: dict[str, np.ndarray], pat
 
 
 def load_network(path: str | Path | None = None, expect: ModelConfig | None = None):
-    """The PyTorch network (an RNNCodec, eval mode) of a network weights file (default: the default
+    """The PyTorch network (a Network, eval mode) of a network weights file (default: the default
     model's); ``expect``: refuse a file whose config differs from this one."""
     path = default_network_path() if path is None else path
     return network_from_parameters(*read_parameters(path, expect), path)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE.parent))  # conftest.smooth_image
 
 from conftest import smooth_image  # noqa: E402
 from rnncodec import __version__, bitstream, registry  # noqa: E402
-from rnncodec.codec import ModelCodec  # noqa: E402
+from rnncodec.codec import ModelPipeline  # noqa: E402
 from rnncodec.images import Picture  # noqa: E402
 
 MANIFEST = HERE / "manifest.json"
@@ -54,7 +54,7 @@ def make(model_id: bytes) -> list[dict]:
     shipped = registry.load().find(model_id)
     entries = []
     for name, (picture, iterations, tile) in golden_pictures().items():
-        codec = ModelCodec.load(shipped.path, tile, shipped.id)
+        codec = ModelPipeline.load(shipped.path, tile, shipped.id)
         data = codec.encode(picture, iterations)
         header = bitstream.parse_header(data)
         stem = f"{model_id.hex()}-v{header.version}-c{header.coder_id}-{name}"

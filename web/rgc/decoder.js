@@ -5,7 +5,7 @@
 import { CHUNK_ALPHA, CHUNK_ICC, CHUNK_ITERATION, CHUNK_METADATA, ChunkWalker, FormatError, HAS_ALPHA, HAS_ICC,
   HAS_METADATA, MAX_ICC, MAX_METADATA, READABLE_VERSIONS, checkMetadata, headerSize, inflate, iterationProblem,
   parseHeader } from "./container.js";
-import { CodeCoder, CODED, shortestFirstPayload } from "./entropy.js";
+import { GridCoder, CODED, shortestFirstPayload } from "./entropy.js";
 import { LAYERED_CODER_ID, LayeredCoder, REFINEMENTS } from "./layered.js";
 import { loadModel, UnknownModelError, WeightsError } from "./model.js";
 import { Reconstruction } from "./reconstruction.js";
@@ -133,7 +133,7 @@ async function decodeBytes(buffer, options) {
   const walker = new ChunkWalker(header);
   const layered = header.coderId === LAYERED_CODER_ID;
   const coder = layered ? new LayeredCoder(header.codeChannels, header.rows, header.columns, model.tables, model.stage.after, REFINEMENTS) : null;
-  const grid = layered ? coder.grid : new CodeCoder(header.codeChannels, header.rows, header.columns, model.tables);
+  const grid = layered ? coder.grid : new GridCoder(header.codeChannels, header.rows, header.columns, model.tables);
   const picture = new Reconstruction(model, header, options.ort);
   const contents = { icc: null, metadata: null, alpha: null, iterations: 0, end: header.size };
   let frame;
@@ -178,7 +178,7 @@ async function readHeader(buffer) {
   }
 }
 
-/** Refuse a file this model cannot decode (rnncodec.codec.ModelCodec.check_compatible). */
+/** Refuse a file this model cannot decode (rnncodec.codec.ModelPipeline.check_compatible). */
 function checkCompatible(model, header) {
   const coders = model.stage ? [CODER_ID, LAYERED_CODER_ID] : [CODER_ID];
   if (!coders.includes(header.coderId)) throw new FormatError(`file uses entropy coder ${header.coderId}; this model decodes coders [${coders.join(", ")}]`);

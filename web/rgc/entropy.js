@@ -1,5 +1,5 @@
 // Entropy coder 2: context-adaptive binary range coding of one iteration's codes, a port of
-// rnncodec.entropy.CodeCoder's decoder (docs/format.md, "Entropy coder 2"). Contexts, counts and
+// rnncodec.entropy.GridCoder's decoder (docs/format.md, "Entropy coder 2"). Contexts, counts and
 // probabilities are integers, so the bits decoded here are exactly the Python decoder's.
 
 import { DecodeError, SymbolStream } from "./range-coder.js";
@@ -74,8 +74,8 @@ export function shortestFirstPayload(tables, channels, h, w) {
   return Math.max(0, Math.floor((Math.floor((h * w + 1) / 2) * cheapest - 96) / 8));
 }
 
-/** Decodes one image's iterations in order (rnncodec.entropy.CodeCoder). Codes are (C, h, w) 0/1 Uint8Arrays. */
-export class CodeCoder {
+/** Decodes one image's iterations in order (rnncodec.entropy.GridCoder). Codes are (C, h, w) 0/1 Uint8Arrays. */
+export class GridCoder {
   constructor(channels, height, width, tables) {
     this.channels = channels; this.height = height; this.width = width;
     this.tables = tables || uniformTables(channels);

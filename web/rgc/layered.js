@@ -2,7 +2,7 @@
 // rnncodec.layered.LayeredCoder's decoder. A layer's payload is the map (each block's refinement
 // count, as binary decisions) then the refinements' bits in rounds, channel by channel.
 
-import { CodeCoder, Counts, CONTEXTS_PER_CHANNEL, PARTNERS, decodeCall, iterationState } from "./entropy.js";
+import { GridCoder, Counts, CONTEXTS_PER_CHANNEL, PARTNERS, decodeCall, iterationState } from "./entropy.js";
 import { SymbolStream } from "./range-coder.js";
 
 export const LAYERED_CODER_ID = 3;
@@ -16,7 +16,7 @@ function levelState(level) {
 export class LayeredCoder {
   /** ``after``: the network's iterations (coded as coder 2 codes them); ``levels``: refinements per block. */
   constructor(channels, height, width, tables, after, levels) {
-    this.grid = new CodeCoder(channels, height, width, tables);
+    this.grid = new GridCoder(channels, height, width, tables);
     this.after = after; this.levels = levels;
     const blocks = height * width;
     this.level = new Int32Array(blocks); // refinements each block has had

@@ -1,5 +1,5 @@
 // The picture after each iteration: the network's decoder steps on ONNX Runtime (tile by tile, each
-// tile with its own recurrent state, as rnncodec.codec.ModelCodec.reconstruct runs them), then a
+// tile with its own recurrent state, as rnncodec.codec.ModelPipeline.reconstruct runs them), then a
 // block stage's refinements, and the conversion to 8-bit RGBA as the Python decoder rounds it.
 
 const BLOCK = 16;

@@ -10,7 +10,7 @@ from ..limits import BLOCK, MAX_ITERATIONS
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of training images.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint.pt, weights.safetensors, log.jsonl.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt, else warm-start from the shipped weights.")
-@click.option("--init", type=click.Path(exists=True, dir_okay=False), help="Warm-start from this weights file.")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False), help="Warm-start from this network weights file.")
 @click.option("--steps", type=click.IntRange(1), help="Stop when the global step reaches this.")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), help="Stop after this many minutes.")
 @click.option("--batch-size", type=click.IntRange(1))

@@ -50,7 +50,7 @@ def load_engine(path: str | Path, name: str | None = None) -> Engine:
 
 
 def as_engine(network) -> Engine:
-    """An engine as it is, or a PyTorch RNNCodec wrapped as one."""
+    """An engine as it is, or a PyTorch Network wrapped as one."""
     if hasattr(network, "load_state_dict"):  # a PyTorch network
         from .torch import TorchEngine
 

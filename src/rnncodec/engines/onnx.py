@@ -19,7 +19,7 @@ from ..weights import read_parameters
 from .threads import EngineError, default_threads
 
 class OnnxEngine:
-    """The encoder and decoder steps of one weights file as ONNX Runtime sessions."""
+    """The encoder and decoder steps of one network weights file as ONNX Runtime sessions."""
 
     def __init__(self, cfg: ModelConfig, graphs: dict[str, bytes], params: dict[str, np.ndarray], threads: int | None = None):
         import onnxruntime as ort
@@ -40,7 +40,7 @@ class OnnxEngine:
 
     @classmethod
     def load(cls, weights: Path, threads: int | None = None) -> "OnnxEngine":
-        """The engine of a weights file, with its graphs from beside it (or exported now, where PyTorch is installed)."""
+        """The engine of a network weights file, with its graphs from beside it (or exported now, where PyTorch is installed)."""
         cfg, params = read_parameters(weights)
         return cls(cfg, load_graphs(weights, cfg), params, threads)
 
@@ -102,7 +102,7 @@ def check_config(session, cfg: ModelConfig, graph: str) -> None:
 
 
 def load_graphs(weights: Path, cfg: ModelConfig) -> dict[str, bytes]:
-    """The step graphs of a weights file: the files beside it if there are, else exported from the PyTorch model."""
+    """The step graphs of a network weights file: the files beside it if there are, else exported from the PyTorch network."""
     paths = graph_paths(Path(weights))
     if all(p.is_file() for p in paths.values()):
         return {side: files.read_bytes(path) for side, path in paths.items()}

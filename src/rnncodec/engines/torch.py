@@ -9,15 +9,15 @@ import os
 import numpy as np
 import torch
 
-from ..network import RNNCodec
+from ..network import Network
 from ..weights import load_network
 from .threads import THREADS_VARIABLE, default_threads
 
 
 class TorchEngine:
-    """encode_step / decode_step of an RNNCodec on numpy arrays."""
+    """encode_step / decode_step of a Network on numpy arrays."""
 
-    def __init__(self, network: RNNCodec):
+    def __init__(self, network: Network):
         self.network = network.eval()
         self.cfg = network.cfg
 
