@@ -183,8 +183,7 @@ class Codec:
     def _decoded(self, contents: bitstream.Contents, iterations: int | None, salvage: bool, keep_all: bool,
                  progress: Progress, stacklevel: int = 4) -> Decoded:
         """The codec's decode of a file's contents (with the weights it names, unless the codec has its
-        own), its warnings raised for the caller ``stacklevel`` frames up."""
-        _check_iterations(iterations)
+        own), its warnings raised for the caller ``stacklevel`` frames up. ``iterations``: checked by the caller."""
         decoded = self._decoder(contents.header.model_id).decode(contents, iterations, keep_all, progress, salvage)
         for message in decoded.warnings:
             warnings.warn(message, RnncodecWarning, stacklevel=stacklevel)

@@ -108,13 +108,11 @@ def load_model(model: str | bytes | os.PathLike | None = None, *, engine: str | 
     stage = stage_of(file) if file.is_block_stage else None
     tables = tables_of(file, cfg.code_channels)
     model_id = model_id or known_id or registry.load().id_for_digest(file.sha256)
+    network = start_engine(network_file.path, cfg, params, engine)
     try:
-        if stage is not None:
-            stage.check_fits(cfg)
+        return Model(model_id, network, stage, tables, path, network_file.path)  # it checks that the stage fits
     except ValueError as e:
         raise WeightsError(f"{path}: {e}") from None
-    return Model(model_id, start_engine(network_file.path, cfg, params, engine), stage, tables, path, network_file.path)
-
 
 def locate(model: str | bytes | os.PathLike | None) -> tuple[Path, bytes | None]:
     """A model's weights file and, for a shipped model, its id."""

@@ -107,8 +107,7 @@ def network_weights(path: str | Path) -> Path:
     except READ_ERRORS as e:
         raise WeightsError(f"{path}: bad block stage file: {e}") from None
     network = named_network(path, named)
-    if registry.file_sha256(network) != named["sha256"]:
-        raise WeightsError(f"{path}: its network weights {network.name} are not the file the stage was made for")
+    check_network_digest(path, network, named, registry.file_sha256(network))
     return network
 
 
@@ -118,6 +117,12 @@ def named_network(path: str | Path, named) -> Path:
         return Path(path).with_name(Path(named["file"]).name)
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{path}: bad block stage file: {e}") from None
+
+
+def check_network_digest(path: str | Path, network: Path, named, digest: str) -> None:
+    """Refuse a network weights file whose SHA-256 is not the one the block stage file ``path`` names."""
+    if digest != named.get("sha256"):
+        raise WeightsError(f"{path}: its network weights {network.name} are not the file the stage was made for")
 
 
 @dataclass(frozen=True)
@@ -155,12 +160,17 @@ def read_weights_file(path: str | Path, check: Callable[[str], None] | None = No
 
 def config_of(file: WeightsFile) -> ModelConfig:
     """The model config a weights file records (a block stage file: its network's)."""
-    if file.metadata.get("format") not in (FORMAT_TAG, STAGE_TAG):
-        raise WeightsError(f"{file.path}: not an rnncodec weights file")
+    return config_in(file.path, file.metadata)
+
+
+def config_in(path: str | Path, metadata: dict) -> ModelConfig:
+    """The model config in a weights file's metadata (a block stage file: its network's)."""
+    if metadata.get("format") not in (FORMAT_TAG, STAGE_TAG):
+        raise WeightsError(f"{path}: not an rnncodec weights file")
     try:
-        return ModelConfig.from_dict(file.metadata["config"])
+        return ModelConfig.from_dict(metadata["config"])
     except READ_ERRORS as e:
-        raise WeightsError(f"cannot read weights {file.path}: {e}") from None
+        raise WeightsError(f"cannot read weights {path}: {e}") from None
 
 
 def refuse_block_stage(path: str | Path, metadata: dict) -> None:
@@ -187,12 +197,7 @@ def network_file_of(stage_file: WeightsFile) -> WeightsFile:
     """The network weights file a block stage file extends, read: beside it, unchanged since the stage was made."""
     named = stage_file.metadata.get("network")
     network = named_network(stage_file.path, named)
-
-    def check(digest: str) -> None:
-        if digest != named.get("sha256"):
-            raise WeightsError(f"{stage_file.path}: its network weights {network.name} are not the file the stage was made for")
-
-    return read_weights_file(network, check)
+    return read_weights_file(network, lambda digest: check_network_digest(stage_file.path, network, named, digest))
 
 
 def stage_of(file: WeightsFile) -> BlockStage:
@@ -262,14 +267,10 @@ READ_ERRORS = (OSError, SafetensorError, KeyError, TypeError, ValueError, json.J
 def read_config(path: str | Path) -> ModelConfig:
     """The model config a weights file records (a block stage file: its network's)."""
     try:
-        meta = read_metadata(path)
-        if meta.get("format") not in (FORMAT_TAG, STAGE_TAG):
-            raise WeightsError(f"{path}: not an rnncodec weights file")
-        return ModelConfig.from_dict(meta["config"])
-    except WeightsError:
-        raise
+        metadata = read_metadata(path)
     except READ_ERRORS as e:
         raise WeightsError(f"cannot read weights {path}: {e}") from None
+    return config_in(path, metadata)
 
 
 def read_parameters(path: str | Path | None = None, expect: ModelConfig | None = None) -> tuple[ModelConfig, dict[str, np.ndarray]]:
