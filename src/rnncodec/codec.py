@@ -314,7 +314,7 @@ class ModelPipeline:
                     tile: int | None = None, layers: Layers | None = None):
         """Run the decoder over the codes tile by tile (the pipeline's tile unless given: a file's decode
         must use the tile it was encoded with), then a layered file's stage layers; the final
-        (H, W, 3) uint8 image, or all of them."""
+        (H, W, 3) uint8 image, or all of them, as the model delivers them (post-filtered, if it has a filter)."""
         K, L = codes.shape[0], 0 if layers is None else len(layers.levels)
         H, W = codes.shape[2] * BLOCK, codes.shape[3] * BLOCK
         outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K + L if keep_all else 1)]
@@ -331,7 +331,8 @@ class ModelPipeline:
                 for j, picture in enumerate(pictures):
                     if keep_all or j == L - 1:
                         outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
-        return [o[:height, :width] for o in outs]
+        first = 1 if keep_all else K + L  # the iteration count of outs[0]
+        return [self.model.finish(o[:height, :width], first + i) for i, o in enumerate(outs)]
 
     def decode(self, data: bytes | bitstream.Contents, iterations: int | None = None, keep_all: bool = False,
                progress: Progress = None, salvage: bool = False) -> Decoded:

@@ -22,6 +22,7 @@ from .engines import Engine, as_engine, start_engine
 from .entropy import CoderTables
 from .errors import WeightsError
 from .limits import MODEL_ID_BYTES
+from .postfilter import PostFilter
 from .weights import network_file_of, parameters_of, read_weights_file, stage_of, tables_of
 
 MODEL_ID = re.compile(f"[0-9a-fA-F]{{{2 * MODEL_ID_BYTES}}}")  # a model id as text: its bytes in hex
@@ -29,7 +30,8 @@ MODEL_ID = re.compile(f"[0-9a-fA-F]{{{2 * MODEL_ID_BYTES}}}")  # a model id as t
 
 @dataclass(frozen=True)
 class Model:
-    """What encodes and decodes: a network, optionally a block stage after its first iterations, coder tables, an id."""
+    """What encodes and decodes: a network, optionally a block stage after its first iterations and a
+    post-filter of the decoded pictures, coder tables, an id."""
 
     id: bytes  # the 8 bytes an .rgc header records
     network: Engine
@@ -37,6 +39,7 @@ class Model:
     tables: CoderTables | None = None  # the entropy coder's fitted tables (None: uniform)
     path: Path | None = None  # the weights file it was loaded from: network weights or a block stage file
     network_path: Path | None = None  # the network weights file
+    postfilter: PostFilter | None = None  # run on every decoded picture (:mod:`rnncodec.postfilter`)
 
     def __post_init__(self):
         if self.stage is not None:
@@ -77,6 +80,10 @@ class Model:
                 if t == after:
                     stage_state = stage.start(delta)
 
+    def finish(self, rgb: np.ndarray, t: int) -> np.ndarray:
+        """A decoded picture uint8 (H, W, 3) after t iterations as the model delivers it: post-filtered, if it has a filter."""
+        return rgb if self.postfilter is None else self.postfilter.apply(rgb, t)
+
     def reconstructions(self, codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield x̂_t and the increment that step added, both (1, 3, H, W), for each iteration's codes
         of one tile, (T, C, h, w) 0/1."""
@@ -108,9 +115,10 @@ def load_model(model: str | bytes | os.PathLike | None = None, *, engine: str | 
     stage = stage_of(file) if file.is_block_stage else None
     tables = tables_of(file, cfg.code_channels)
     model_id = model_id or known_id or registry.load().id_for_digest(file.sha256)
+    postfilter = PostFilter.of_stage_file(path, file.metadata, file.tensors) if file.is_block_stage else None
     network = start_engine(network_file.path, cfg, params, engine)
     try:
-        return Model(model_id, network, stage, tables, path, network_file.path)  # it checks that the stage fits
+        return Model(model_id, network, stage, tables, path, network_file.path, postfilter)  # it checks that the stage fits
     except ValueError as e:
         raise WeightsError(f"{path}: {e}") from None
 

@@ -1,4 +1,4 @@
-"""rnncodec fit-coder and fit-block-stage: fit, on training images, what a weights file holds besides the network."""
+"""rnncodec fit-coder, fit-block-stage and fit-postfilter: fit, on training images, what a weights file holds besides the network."""
 
 from __future__ import annotations
 
@@ -80,3 +80,29 @@ def fit_block_stage(weights, data, output, force, after, crops, crop, images, le
     if crop % BLOCK:
         raise click.ClickException(f"--crop {crop} is not a multiple of {BLOCK}")
     run_fit(output, force, threads, lambda: fit_stage_file(weights, data, output, after, crops, crop, images, seed, levels, storage))
+
+
+@click.command("fit-postfilter")
+@click.argument("stage_file", type=click.Path(exists=True, dir_okay=False))
+@data_option
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Block stage file to write, beside STAGE_FILE: it with the post-filter (and NAME.postfilter.onnx beside it).")
+@force_option
+@click.option("--crops", default=600, show_default=True, type=click.IntRange(2), help="Random 128² training crops to fit on (two per image).")
+@click.option("--steps", default=6000, show_default=True, type=click.IntRange(1), help="Training steps (batches of 32 patches of 64²).")
+@click.option("--channels", default=16, show_default=True, type=click.IntRange(1), help="Width of the filter's hidden layers.")
+@click.option("--layers", default=4, show_default=True, type=click.IntRange(2), help="Convolutions, all 3×3.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@threads_option
+def fit_postfilter(stage_file, data, output, force, crops, steps, channels, layers, seed, threads):
+    """Fit a post-filter for a block stage file's model on its own decoded training crops
+    (rnncodec.postfilter); write the stage file with it, and say what it adds on the validation split."""
+    from ..postfilter_training import fit_postfilter_file
+
+    def fit():
+        facts = fit_postfilter_file(stage_file, data, output, crops, steps, channels, layers, seed, log=click.echo)
+        gains = " ".join(f"{g:+.3f}" for g in facts["postfilter_validation_psnr_gain"])
+        click.echo(f"validation split ({facts['validation_images']} centre crops): PSNR gain per iteration count {gains} dB")
+        return facts
+
+    run_fit(output, force, threads, fit)

@@ -10,7 +10,7 @@ import click
 from .. import __version__
 from ..wording import needs_train_extra
 from .codec_commands import decode, encode, info
-from .fit_commands import fit_block_stage, fit_coder
+from .fit_commands import fit_block_stage, fit_coder, fit_postfilter
 from .eval_command import evaluate
 from .io import error
 from .models_command import models
@@ -57,7 +57,7 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
-for command in (encode, decode, info, models, evaluate, fit_coder, fit_block_stage, train, view):
+for command in (encode, decode, info, models, evaluate, fit_coder, fit_block_stage, fit_postfilter, train, view):
     cli.add_command(command)
 
 
