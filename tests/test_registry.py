@@ -23,14 +23,17 @@ def test_every_registered_weights_file_is_present_and_unchanged():
 
 def test_the_wheel_carries_the_registry_and_every_registered_weights_file_with_its_graphs():
     from rnncodec.graphs import graph_paths
-    from rnncodec.weights import is_block_stage
+    from rnncodec.postfilter import graph_path
+    from rnncodec.weights import is_block_stage, network_weights, read_metadata
 
     tomllib = pytest.importorskip("tomllib")
     included = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
     models = registry.load().models.values()
-    networks = [m for m in models if not is_block_stage(m.path)]  # a block stage file has no graphs of its own
-    graphs = [path.name for m in networks for path in graph_paths(m.path).values()]
-    for name in [registry.REGISTRY_NAME] + [m.file for m in models] + graphs:
+    stages = [m.path for m in models if is_block_stage(m.path)]
+    networks = {m.path for m in models if not is_block_stage(m.path)} | {network_weights(p) for p in stages}
+    graphs = [path.name for network in networks for path in graph_paths(network).values()]
+    filters = [graph_path(p).name for p in stages if "postfilter" in read_metadata(p)]
+    for name in [registry.REGISTRY_NAME] + [m.file for m in models] + [n.name for n in networks] + graphs + filters:
         assert included.get(f"models/{name}") == f"rnncodec/models/{name}", f"pyproject.toml must force-include models/{name}"
 
 
