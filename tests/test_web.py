@@ -201,10 +201,61 @@ def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
     return {p.name: p for p in [folder / "registry.json", folder / "net.safetensors", path, *graphs]}
 
 
+def random_postfilter(seed: int):
+    """A post-filter unlike any fitted one: PostFilterNet(8, 3) with every parameter drawn from a seeded
+    generator. It moves values by tens of levels, differently at each iteration count and on the block
+    grid's edges; its weights on the picture are small, so the level by which the browser's unfiltered
+    pictures may differ from rnncodec's changes its output little."""
+    import torch
+
+    from rnncodec.postfilter_training import PostFilterNet
+
+    net = PostFilterNet(8, 3)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            spread = 0.1 if name.endswith("bias") else 0.5 if name.startswith("film") else 0.03
+            p.copy_(torch.randn(p.shape, generator=generator) * spread)
+        net.convs[0].weight[:, 3:] *= 0.5 / 0.03  # the block-edge maps' weights, as large as FiLM's
+    return net.eval()
+
+
+def add_postfilter(folder: Path, stage: Path, name: str, seed: int, half: bool = False) -> tuple[Path, Path]:
+    """Write ``name`` in the models folder: the block stage file ``stage`` with random_postfilter(seed)
+    (its tensors stored as float16 if ``half``) and its graph beside it, listed in the folder's
+    registry. Returns the stage file and the graph."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    from rnncodec.postfilter import PREFIX, graph_path
+    from rnncodec.postfilter_training import save_with_postfilter
+
+    path = folder / name
+    save_with_postfilter(stage, path, random_postfilter(seed))
+    if half:
+        with safe_open(str(path), framework="numpy") as f:
+            metadata = f.metadata()
+        tensors = load_file(str(path))
+        save_file({k: v.astype(np.float16) if k.startswith(PREFIX) else v for k, v in tensors.items()}, str(path), metadata=metadata)
+    listing = json.loads((folder / "registry.json").read_text())
+    digest = registry.file_sha256(path)
+    listing["models"][digest[:16]] = {"file": name, "sha256": digest, "description": "test post-filter"}
+    (folder / "registry.json").write_text(json.dumps(listing))
+    return path, graph_path(path)
+
+
+def filtered_test_image() -> np.ndarray:
+    """RGBA, 45 × 70 (not whole blocks: the filter sees the picture cropped), partly transparent."""
+    alpha = np.full((45, 70), 255, np.uint8)
+    alpha[:, :16] = np.arange(16, dtype=np.uint8) * 16
+    return np.dstack([smooth_image(45, 70, seed=5), alpha])
+
+
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, tiny_weights):
     """One browser session over every case: the golden files, fresh files of each shipped model,
-    kodim23 at -q 8 (also served slowly), truncated, damaged and unknown-model files."""
+    kodim23 at -q 8 (also served slowly), truncated, damaged and unknown-model files, and files of
+    unshipped tiny models (a block stage, a post-filter, a post-filter whose graph is missing)."""
     folder = tmp_path_factory.mktemp("web")
     files: dict[str, bytes] = {}
     jobs: list[dict] = []
@@ -248,8 +299,13 @@ def session(tmp_path_factory, tiny_weights):
         HoldingHandler.held["kodim23-slow.rgc"] = {"data": kodak, "hold": chunk_ends(kodak)[0] + 100, "event": threading.Event()}
         jobs.append({"name": "kodim23-slow", "src": "/slow/kodim23-slow.rgc", "release": "/release/kodim23-slow.rgc", "iterations": 1})
     models = unshipped_stage_model(folder / "tiny-models", tiny_weights)
-    for name, path in models.items():
-        files[f"tiny-models/{name}"] = path.read_bytes()
+    filtered = add_postfilter(folder / "tiny-models", models["net-stage.safetensors"], "net-filtered.safetensors", seed=1, half=True)
+    no_graph, missing_graph = add_postfilter(folder / "tiny-models", models["net-stage.safetensors"], "net-no-graph.safetensors", seed=2)
+    add("tiny-filtered.rgc", rnncodec.encode(filtered_test_image(), iterations=8, model=filtered[0]), models="/files/tiny-models/")
+    add("tiny-no-graph.rgc", rnncodec.encode(filtered_test_image(), iterations=3, model=no_graph), models="/files/tiny-models/")
+    missing_graph.unlink()
+    for path in [*models.values(), *filtered, no_graph]:
+        files[f"tiny-models/{path.name}"] = path.read_bytes()
     tiny = rnncodec.encode(smooth_image(48, 80, seed=11), iterations=8, model=models["net-stage.safetensors"])
     add("tiny-stage.rgc", tiny, models="/files/tiny-models/")
     add("v1-tiny.rgc", V1_FILE.read_bytes(), models="/files/tiny-models/")
@@ -295,6 +351,40 @@ def test_a_stage_model_unlike_the_shipped_one_decodes_as_in_python(session):
     assert bitstream.parse_header(files["tiny-stage.rgc"]).coder_id == 3
     _assert_complete(results["tiny-stage.rgc"], 8)
     assert largest_difference(folder, "tiny-stage.rgc", files["tiny-stage.rgc"], 8, model=stage_file) <= TOLERANCE
+
+
+def test_a_model_with_a_post_filter_paints_every_iteration_filtered_as_in_python(session):
+    """Every iteration's picture goes through the model's post-filter (cropped to the picture's size,
+    alpha untouched, its parameters stored as float16), as rnncodec decodes it."""
+    from rnncodec.weights import read_weights_file
+
+    folder, files, results = session
+    models = folder / "tiny-models"
+    stored = read_weights_file(models / "net-filtered.safetensors").tensors
+    assert {t.dtype for name, t in stored.items() if name.startswith("postfilter.")} == {np.dtype(np.float16)}
+    data = files["tiny-filtered.rgc"]
+    unfiltered = rnncodec.encode(filtered_test_image(), iterations=8, model=models / "net-stage.safetensors")
+    with _quiet():
+        with_filter = rnncodec.decode_iterations(data, model=models / "net-filtered.safetensors")
+        without = rnncodec.decode_iterations(unfiltered, model=models / "net-stage.safetensors")
+    for a, b in zip(with_filter, without):
+        a, b = np.asarray(a).astype(np.int16), np.asarray(b).astype(np.int16)
+        assert np.array_equal(a[..., 3], b[..., 3])
+        # more than twice the tolerance: a browser that skipped the filter would fail the comparison below
+        assert np.abs(a[..., :3] - b[..., :3]).max() > 2 * TOLERANCE
+    _assert_complete(results["tiny-filtered.rgc"], 8)
+    assert largest_difference(folder, "tiny-filtered.rgc", data, 8, model=models / "net-filtered.safetensors") <= TOLERANCE
+
+
+def test_a_stage_file_whose_post_filter_graph_is_missing_is_refused_in_the_element(session):
+    folder, _, results = session
+    result = results["tiny-no-graph.rgc"]
+    (error,) = _events(result, "error")
+    assert error["kind"] == "weights" and error["painted"] == 0 and not _events(result, "iteration")
+    assert "net-no-graph.postfilter.onnx" in error["message"] and error["message"] == result["message"]
+    with pytest.raises(rnncodec.WeightsError) as refused:
+        rnncodec.load_model(folder / "tiny-models" / "net-no-graph.safetensors")
+    assert "net-no-graph.postfilter.onnx" in str(refused.value)
 
 
 def test_a_version_1_file_decodes_as_the_release_that_wrote_it_did(session):

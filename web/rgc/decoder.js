@@ -151,7 +151,7 @@ async function decodeBytes(buffer, options) {
     await decodeIteration(frame, expected, { header, model, layered, coder, grid, picture });
     contents.iterations = expected;
     contents.end = frame.end;
-    options.onIteration?.({ iteration: expected, pixels: picture.pixels(contents.alpha), bytes: frame.end, header });
+    options.onIteration?.({ iteration: expected, pixels: await picture.pixels(contents.alpha, expected), bytes: frame.end, header });
     if (expected === wanted) break;
   }
   const done = contents.iterations;

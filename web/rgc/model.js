@@ -1,10 +1,12 @@
 // A shipped model for the web decoder: the registry (models/registry.json: model id → weights file),
 // the network's decoder step graphs with its weights bound, the entropy coder tables and, for a
-// block stage file, the stage and the network it extends (checked by SHA-256, as the Python does).
+// block stage file, the stage, the network it extends (checked by SHA-256, as the Python does) and
+// the post-filter it may carry.
 
 import { SafeTensors, WeightsError } from "./safetensors.js";
 import { BlockStage } from "./stage.js";
 import { bindParameters } from "./onnx-bind.js";
+import { PostFilter, hasPostFilter } from "./postfilter.js";
 import { PARTNERS, CONTEXTS_PER_CHANNEL, uniformTables } from "./entropy.js";
 
 export { WeightsError };
@@ -12,6 +14,7 @@ const FORMAT_TAG = "rnncodec-weights-1";
 const STAGE_TAG = "rnncodec-block-stage-1";
 const GRAPH_FORMAT = "rnncodec-step-graph-1";
 const DECODER_GRAPHS = ["decoder-first", "decoder"];
+const SESSION_OPTIONS = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
 
 /** A valid file made by a model the models folder does not carry. */
 export class UnknownModelError extends Error {}
@@ -41,7 +44,7 @@ export function loadRegistry(base) {
   return registries.get(base);
 }
 
-/** The model with this id (hex), loaded once per page: {id, cfg, tables, stage, network}. */
+/** The model with this id (hex), loaded once per page: {id, cfg, tables, stage, postfilter, session, file}. */
 export function loadModel(base, id, ort) {
   const key = `${base} ${id}`;
   if (!models.has(key)) {
@@ -60,7 +63,7 @@ async function load(base, id, ort) {
   }
   const file = new SafeTensors(await fetchBytes(new URL(entry.file, base)), entry.file);
   const format = file.meta("format");
-  let network = file, networkFile = entry.file, stage = null;
+  let network = file, networkFile = entry.file, stage = null, postfilter = null;
   if (format === STAGE_TAG) {
     const named = file.meta("network");
     networkFile = named.file.split("/").pop();
@@ -70,6 +73,7 @@ async function load(base, id, ort) {
     }
     network = new SafeTensors(bytes, networkFile);
     stage = new BlockStage(file);
+    if (hasPostFilter(file)) postfilter = await PostFilter.load(file, new URL(entry.file, base), ort, SESSION_OPTIONS);
   } else if (format !== FORMAT_TAG) {
     throw new WeightsError(`${entry.file}: not an rnncodec weights file`);
   }
@@ -80,7 +84,7 @@ async function load(base, id, ort) {
   const tables = readTables(file, cfg.code_channels);
   const session = decoderSessions(base, networkFile, network, ort);
   await session("decoder-first"); // a model that loads at all loads before the first iteration
-  return { id, cfg, tables, stage, session, file: entry.file };
+  return { id, cfg, tables, stage, postfilter, session, file: entry.file };
 }
 
 /** The coder tables a weights or stage file stores (rnncodec.weights.load_coder_tables), or uniform ones. */
@@ -113,7 +117,7 @@ function decoderSessions(base, networkFile, network, ort) {
       throw new WeightsError(`the ${graph} graph does not load with these weights: ${e.message}`);
     }
     if (bound.props.format !== GRAPH_FORMAT) throw new WeightsError(`the ${graph} graph is not an rnncodec step graph of format ${GRAPH_FORMAT}`);
-    return ort.InferenceSession.create(bound.model, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    return ort.InferenceSession.create(bound.model, SESSION_OPTIONS);
   };
   return (graph) => {
     if (!DECODER_GRAPHS.includes(graph)) throw new Error(`no ${graph} graph`);

@@ -1,6 +1,7 @@
 // The picture after each iteration: the network's decoder steps on ONNX Runtime (tile by tile, each
 // tile with its own recurrent state, as rnncodec.codec.ModelPipeline.reconstruct runs them), then a
-// block stage's refinements, and the conversion to 8-bit RGBA as the Python decoder rounds it.
+// block stage's refinements, the model's post-filter if it has one, and the conversion to 8-bit RGBA
+// as the Python decoder rounds it.
 
 const BLOCK = 16;
 const f = Math.fround;
@@ -92,27 +93,41 @@ export class Reconstruction {
     }
   }
 
-  /** The picture now, RGBA (width × height × 4), as the Python decoder writes it: gray modes as the
-   * rounded mean of the three planes, the alpha plane where the file has one, else opaque. */
-  pixels(alpha) {
-    const { header, H, W } = this;
+  /** The picture after iteration t, RGBA (width × height × 4), as the Python decoder gives it: the
+   * model's post-filter applied where it has one, gray modes as the rounded mean of the three planes,
+   * the alpha plane where the file has one, else opaque. */
+  async pixels(alpha, t) {
+    const { header } = this;
     const { width, height } = header;
     const gray = header.mode === "L" || header.mode === "LA";
+    let rgb = this.levels();
+    if (this.model.postfilter) rgb = await this.model.postfilter.apply(rgb, height, width, t);
     const out = new Uint8ClampedArray(width * height * 4);
-    const plane = H * W;
-    const recon = this.recon;
+    const plane = width * height;
+    for (let at = 0; at < plane; at++) {
+      const o = 4 * at;
+      let r = rgb[at], g = rgb[plane + at], b = rgb[2 * plane + at];
+      if (gray) r = g = b = roundEven(f((r + g + b) / 3));
+      out[o] = r; out[o + 1] = g; out[o + 2] = b;
+      out[o + 3] = alpha ? alpha[at] : 255;
+    }
+    return out;
+  }
+
+  /** The picture's 8-bit values, planes (3, height, width) cropped to the header's size, as float32. */
+  levels() {
+    const { header, H, W } = this;
+    const { width, height } = header;
+    const out = new Float32Array(3 * width * height);
     const level = (v) => { // as rnncodec.engines.network_to_image rounds it
       const s = v < -0.5 ? -0.5 : v > 0.5 ? 0.5 : v;
       const r = roundEven(f(f(s + 0.5) * 255));
       return r < 0 ? 0 : r > 255 ? 255 : r;
     };
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const at = y * W + x, o = 4 * (y * width + x);
-        let r = level(recon[at]), g = level(recon[plane + at]), b = level(recon[2 * plane + at]);
-        if (gray) r = g = b = roundEven(f((r + g + b) / 3));
-        out[o] = r; out[o + 1] = g; out[o + 2] = b;
-        out[o + 3] = alpha ? alpha[y * width + x] : 255;
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < height; y++) {
+        const from = (c * H + y) * W, to = (c * height + y) * width;
+        for (let x = 0; x < width; x++) out[to + x] = level(this.recon[from + x]);
       }
     }
     return out;
