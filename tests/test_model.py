@@ -29,7 +29,8 @@ def test_loading_the_default_model_opens_each_file_once(monkeypatch):
     monkeypatch.setattr(builtins, "open", counting_open)
     model = load_model(engine="onnx")
     assert model.stage is not None and model.network_path != model.path  # the default has a block stage
-    expected = {"registry.json", model.path.name, model.network_path.name,
+    assert model.postfilter is not None  # and a post-filter
+    expected = {"registry.json", model.path.name, model.network_path.name, f"{model.path.stem}.postfilter.onnx",
                 *(f"{model.network_path.stem}.{graph}.onnx" for graph in ("encoder-first", "encoder", "decoder-first", "decoder"))}
     assert sorted(opened) == sorted(expected)  # each once, nothing else
 
