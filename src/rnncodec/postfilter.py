@@ -58,6 +58,8 @@ class PostFilter:
         names = sorted(params)
         options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        if self.session.get_modelmeta().custom_metadata_map.get("format") != GRAPH_FORMAT:
+            raise ValueError(f"it is not an rnncodec post-filter graph of format {GRAPH_FORMAT}")
 
     @classmethod
     def of_stage_file(cls, path: Path, metadata: dict, tensors: dict[str, np.ndarray]) -> "PostFilter | None":
