@@ -4,7 +4,7 @@
 BLOCK = 16  # one code position covers a BLOCK×BLOCK block of pixels (the network downsamples by 2 four times)
 MAX_ITERATIONS = 16  # iteration chunks a file may hold: 16 × 0.125 = 2 bpp before entropy coding
 DEFAULT_ITERATIONS = 8  # what encoding codes unless told: 1 bpp before entropy coding
-DEFAULT_TILE = 1024  # the network runs on square tiles this big: its memory grows with the tile's area
+DEFAULT_TILE = 768  # the network runs on square tiles this big: its memory grows with the tile's area
 
 # what a file may declare or carry (docs/format.md)
 MAX_TILE = 4096  # the largest tile a file may declare

@@ -153,7 +153,7 @@ def metadata_option_value(ctx, param, value: str) -> str:
                    "(EXIF without its orientation: the pixels are coded upright).")
 @click.option("--tile", type=TileSide(), default=DEFAULT_TILE, show_default=True,
               help=f"Side of the square tiles the network runs on, a multiple of {BLOCK}: its memory grows with the "
-                   "tile's area (a 512 tile needs about a quarter of a 1024 one's), and each tile edge inside "
+                   "tile's area (a 512 tile needs under half of a 768 one's), and each tile edge inside "
                    "the image is a seam. The file records it; decoding uses it.")
 @force_option
 @click.option("--quality", hidden=True, expose_value=False, callback=no_encode_quality)
