@@ -23,7 +23,7 @@ def test_every_registered_weights_file_is_present_and_unchanged():
 
 def test_the_wheel_carries_the_registry_and_every_registered_weights_file_with_its_graphs():
     from rnncodec.graphs import graph_paths
-    from rnncodec.postfilter import graph_path
+    from rnncodec.postfilter import graph_path, has_postfilter
     from rnncodec.weights import is_block_stage, network_weights, read_metadata
 
     tomllib = pytest.importorskip("tomllib")
@@ -32,7 +32,7 @@ def test_the_wheel_carries_the_registry_and_every_registered_weights_file_with_i
     stages = [m.path for m in models if is_block_stage(m.path)]
     networks = {m.path for m in models if not is_block_stage(m.path)} | {network_weights(p) for p in stages}
     graphs = [path.name for network in networks for path in graph_paths(network).values()]
-    filters = [graph_path(p).name for p in stages if "postfilter" in read_metadata(p)]
+    filters = [graph_path(p).name for p in stages if has_postfilter(read_metadata(p))]
     for name in [registry.REGISTRY_NAME] + [m.file for m in models] + [n.name for n in networks] + graphs + filters:
         assert included.get(f"models/{name}") == f"rnncodec/models/{name}", f"pyproject.toml must force-include models/{name}"
 

@@ -130,16 +130,17 @@ def export_step(cfg: ModelConfig, graph: str) -> bytes:
 PREFIX = "model."  # the step modules hold the model under this name
 
 
-def unbind_parameters(graph, state: dict) -> set[str]:
-    """Turn each parameter initializer into a placeholder of the state dict's name, its data stored outside.
+def unbind_parameters(graph, state, prefix: str = PREFIX) -> set[str]:
+    """Turn each parameter initializer (``prefix`` + a name in ``state``) into a placeholder of that
+    name, its data stored outside.
 
     The runtime supplies the data from the weights file (ONNX Runtime's external initializers)."""
     import onnx
 
     unbound = set()
     for init in graph.graph.initializer:
-        name = init.name.removeprefix(PREFIX)
-        if not init.name.startswith(PREFIX) or name not in state:
+        name = init.name.removeprefix(prefix)
+        if not init.name.startswith(prefix) or name not in state:
             continue
         for node in graph.graph.node:
             node.input[:] = [name if i == init.name else i for i in node.input]

@@ -49,15 +49,10 @@ class PostFilter:
     """A model's post-filter on ONNX Runtime: :meth:`apply` filters one decoded picture."""
 
     def __init__(self, graph: bytes, params: dict[str, np.ndarray], threads: int | None = None):
-        import onnxruntime as ort
-
-        from .engines.onnx import session_options
+        from .engines.onnx import bound_session
         from .engines.threads import default_threads
 
-        options = session_options(ort, threads or default_threads())
-        names = sorted(params)
-        options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
-        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.session = bound_session(graph, params, threads or default_threads())
         if self.session.get_modelmeta().custom_metadata_map.get("format") != GRAPH_FORMAT:
             raise ValueError(f"it is not an rnncodec post-filter graph of format {GRAPH_FORMAT}")
 

@@ -20,9 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .export import unbind_parameters
 from .files import atomic_write
 from .limits import BLOCK
-from .graphs import BOUND_AT_LOAD
 from .postfilter import GRAPH, GRAPH_FORMAT, METADATA, PREFIX, graph_path
 
 OPSET = 17
@@ -58,6 +58,10 @@ class PostFilterNet(nn.Module):
             h = F.relu(conv(h))
         return (x + self.convs[-1](h)) * 255
 
+    def delivered(self, pictures: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The pictures as the decoder delivers them: filtered, rounded (half to even), clamped to 0–255."""
+        return torch.clamp(torch.round(self(pictures, t)), 0, 255)
+
 
 class PostFilterGraph(nn.Module):
     """What the graph computes: one picture (1, 3, H, W) in 0–255 and a scalar t → rounded, clamped."""
@@ -67,7 +71,7 @@ class PostFilterGraph(nn.Module):
         self.postfilter = net  # so the graph's parameters are named as in the stage file: postfilter.…
 
     def forward(self, image, t):
-        return torch.clamp(torch.round(self.postfilter(image, t.reshape(1))), 0, 255)
+        return self.postfilter.delivered(image, t.reshape(1))
 
 
 def export_graph(net: PostFilterNet) -> bytes:
@@ -87,13 +91,7 @@ def export_graph(net: PostFilterNet) -> bytes:
                           opset_version=OPSET, dynamo=False, do_constant_folding=False)
     proto = onnx.load_from_string(buffer.getvalue())
     expected = {PREFIX + name for name in net.state_dict()}
-    unbound = set()
-    for init in proto.graph.initializer:
-        if init.name in expected:
-            init.ClearField("raw_data")
-            init.data_location = onnx.TensorProto.EXTERNAL
-            init.external_data.add(key="location", value=BOUND_AT_LOAD)
-            unbound.add(init.name)
+    unbound = unbind_parameters(proto, expected, prefix="")  # named as in the stage file already
     if unbound != expected:
         raise RuntimeError(f"the post-filter graph's parameters are not those bound at load: {sorted(unbound ^ expected)}")
     proto.metadata_props.add(key="format", value=GRAPH_FORMAT)
@@ -101,15 +99,20 @@ def export_graph(net: PostFilterNet) -> bytes:
     return proto.SerializeToString()
 
 
-def decoded_crops(stage_file: Path, images: list[Path], crops_per_image: int = 2, side: int = 128, seed: int = 0,
+def unfiltered_pipeline(stage_file: Path):
+    """The pipeline of a block stage file's model without any post-filter: the pictures as the stage leaves them."""
+    from .codec import ModelPipeline
+    from .model import load_model
+
+    return ModelPipeline(replace(load_model(stage_file), postfilter=None))
+
+
+def decoded_crops(pipeline, images: list[Path], crops_per_image: int = 2, side: int = 128, seed: int = 0,
                   centre: bool = False):
     """(originals (N, side, side, 3), decoded (N, T, side, side, 3)) uint8: random (or centre) crops coded
-    by the model's real files, decoded without its post-filter."""
-    from .codec import ModelPipeline
+    by the ``pipeline``'s real files (:func:`unfiltered_pipeline`)."""
     from .images import Picture, read_picture
 
-    pipeline = ModelPipeline.load(stage_file)
-    pipeline.model = replace(pipeline.model, postfilter=None)  # the pictures as the stage leaves them
     rng = np.random.default_rng(seed)
     originals, decoded = [], []
     for path in images:
@@ -176,7 +179,7 @@ def save_with_postfilter(stage_file: Path, out: Path, net: PostFilterNet, **fact
 
 
 def psnr_gains(net: PostFilterNet, originals: np.ndarray, decoded: np.ndarray) -> list[float]:
-    """Per iteration count, the mean PSNR the filter adds to decoded crops (the pictures the graph gives: rounded)."""
+    """Per iteration count, the mean PSNR the filter adds to decoded crops (as the decoder delivers them)."""
     from .metrics import psnr
 
     gains = np.zeros(decoded.shape[1])
@@ -184,7 +187,7 @@ def psnr_gains(net: PostFilterNet, originals: np.ndarray, decoded: np.ndarray) -
         for original, pictures in zip(originals, decoded):
             x = torch.from_numpy(pictures).permute(0, 3, 1, 2).float()
             t = torch.arange(1, len(pictures) + 1)
-            filtered = torch.clamp(torch.round(net(x, t)), 0, 255).byte().permute(0, 2, 3, 1).numpy()
+            filtered = net.delivered(x, t).byte().permute(0, 2, 3, 1).numpy()
             gains += [psnr(original, f) - psnr(original, p) for f, p in zip(filtered, pictures)]
     return list(gains / len(originals))
 
@@ -202,10 +205,11 @@ def fit_postfilter_file(stage_file: str | Path, data: str | Path, output: str | 
     if not train or not validation:
         raise ValueError(f"{data}: the post-filter needs training images and validation images (rnncodec.data.is_validation)")
     train = train[:: max(1, len(train) // max(1, crops // 2))][: max(1, crops // 2)]
-    originals, decoded = decoded_crops(Path(stage_file), train, 2, 128, seed)
+    pipeline = unfiltered_pipeline(Path(stage_file))
+    originals, decoded = decoded_crops(pipeline, train, 2, 128, seed)
     log(f"{len(originals)} training crops decoded at every iteration")
     net = train_postfilter(originals, decoded, channels, layers, steps, seed=seed, log=log)
-    val_originals, val_decoded = decoded_crops(Path(stage_file), validation, 1, 256, seed, centre=True)
+    val_originals, val_decoded = decoded_crops(pipeline, validation, 1, 256, seed, centre=True)
     gains = psnr_gains(net, val_originals, val_decoded)
     facts = {"postfilter_crops": len(originals), "postfilter_steps": steps,
              "postfilter_validation_psnr_gain": [round(g, 4) for g in gains]}

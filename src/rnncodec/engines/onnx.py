@@ -22,17 +22,12 @@ class OnnxEngine:
     """The encoder and decoder steps of one network weights file as ONNX Runtime sessions."""
 
     def __init__(self, cfg: ModelConfig, graphs: dict[str, bytes], params: dict[str, np.ndarray], threads: int | None = None):
-        import onnxruntime as ort
-
         self.cfg = cfg
         self.sessions = {}
         threads = threads or default_threads()
         for graph in GRAPHS:
-            names = step_parameters(params, graph)
-            options = session_options(ort, threads)
-            options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
             try:
-                self.sessions[graph] = ort.InferenceSession(graphs[graph], options, providers=["CPUExecutionProvider"])
+                self.sessions[graph] = bound_session(graphs[graph], {n: params[n] for n in step_parameters(params, graph)}, threads)
             except Exception as e:  # ONNX Runtime raises its own classes for a bad graph or missing parameters
                 raise EngineError(f"the {graph} graph does not load with these weights: {e}") from None
             check_config(self.sessions[graph], cfg, graph)
@@ -62,6 +57,17 @@ class OnnxEngine:
     def decode_step(self, bits: np.ndarray, t: int, state=None):
         """Bits b_t (1, C, h, w) in ±1 → Dec_t(b_t) (1, 3, 16h, 16w) float32, new state."""
         return self._step("decoder", bits, t, state)
+
+
+def bound_session(graph: bytes, params: dict[str, np.ndarray], threads: int):
+    """An ONNX Runtime session of a weight-free graph with ``params`` bound to its initializers of
+    those names (:func:`session_options`); ONNX Runtime's own error if they do not fit."""
+    import onnxruntime as ort
+
+    options = session_options(ort, threads)
+    names = list(params)
+    options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(params[n]) for n in names])
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 def session_options(ort, threads: int):
