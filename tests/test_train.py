@@ -51,6 +51,11 @@ def test_training_writes_loadable_weights(tmp_path, image_folder, tiny_config):
     assert read_metadata(tmp_path / "run" / "weights.safetensors")["step"] == 1
 
 
+def launch_failure(stderr: str) -> str:
+    """What a failed torchrun launch printed: the processes' own first lines, then the launcher's summary."""
+    return stderr[:3000] + "\n…\n" + stderr[-1500:] if len(stderr) > 4500 else stderr
+
+
 def test_ddp_two_processes_gloo(tmp_path, image_folder, tiny_config):
     script = tmp_path / "ddp_train.py"
     script.write_text(textwrap.dedent(f"""
@@ -61,7 +66,7 @@ def test_ddp_two_processes_gloo(tmp_path, image_folder, tiny_config):
     """))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, launch_failure(done.stderr)
     ckpt = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 2
 
@@ -84,7 +89,7 @@ def test_ddp_resume_reproduces_uninterrupted_run(tmp_path, image_folder, tiny_co
     """))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, launch_failure(done.stderr)
     a, b = (torch.load(tmp_path / run / "checkpoint.pt", weights_only=True) for run in "ab")
     assert a["step"] == b["step"] == 4 and len(b["rng"]) == 2  # both processes' random states
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

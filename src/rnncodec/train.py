@@ -128,6 +128,8 @@ def train_loop(run: Run, sampler: CropSampler, val, procs: Processes, out: Path,
         if run.step % run.cfg.checkpoint_every == 0:
             save_checkpoint(run, sampler, procs, out)
     save_checkpoint(run, sampler, procs, out)
+    if procs.world > 1:
+        dist.barrier()  # the master writes the checkpoint: no process leaves (and ends the group) before it is written
 
 
 def train_step(run: Run, model, sampler: CropSampler, device: torch.device, autocast) -> torch.Tensor:
