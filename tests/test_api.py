@@ -114,6 +114,8 @@ def test_a_damaged_file_is_refused_unless_salvaged(codec):
     (lambda c, d: c.decode(d, bpp=-1.0), ValueError, "bpp must be a positive number, got -1.0"),
     (lambda c, d: c.encode(smooth_image(16, 16), psnr=None, bpp="0.5"), TypeError, "bpp must be a positive number, got '0.5'"),
     (lambda c, d: c.encode(smooth_image(16, 16), iterations=2, size=1000), ValueError, "give at most one of"),
+    (lambda c, d: rnncodec.Codec(tune="fast"), ValueError, "tune must be one of psnr, balanced, ssim, got 'fast'"),
+    (lambda c, d: rnncodec.encode(smooth_image(16, 16), 1, tune=None), TypeError, r"tune must be one of .*, got None \(a NoneType\)"),
     (lambda c, d: c.encode(12), TypeError, "cannot encode a int"),
     (lambda c, d: c.decode(io.BytesIO(b"")), TypeError, "cannot decode a BytesIO"),
 ])

@@ -581,7 +581,22 @@ def test_the_summary_gives_all_bits_over_all_pixels(tiny_weights, tmp_path, caps
     assert f"{mean:.4f}" != f"{overall:.4f}"
 
 
-# --- --tile, --threads and --quiet --------------------------------------------------------------------------
+# --- --tune, --tile, --threads and --quiet ---------------------------------------------------------------------
+def test_tune_moves_a_layered_files_bits_and_any_tunes_file_decodes(stage_file, tmp_path, capsys):
+    rgb = smooth_image(48, 80, seed=11)
+    rgb[:, :32] = rgb[:, :32] // 8 + 100  # a quiet part
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    model = ["--model", str(stage_file)]
+    for tune in ("psnr", "ssim"):
+        rgc = tmp_path / f"{tune}.rgc"
+        assert run(["encode", str(tmp_path / "photo.png"), "-q", "6", "--tune", tune, "-o", str(rgc)] + model, capsys) == (0, "")
+        assert run(["decode", str(rgc), "-o", str(tmp_path / f"{tune}.png")] + model, capsys) == (0, "")
+    assert (tmp_path / "psnr.rgc").read_bytes() != (tmp_path / "ssim.rgc").read_bytes()
+    code, err = run(["encode", str(tmp_path / "photo.png"), "--tune", "fast", "-o", str(tmp_path / "bad.rgc")] + model, capsys)
+    assert code == 2 and "'fast' is not one of 'psnr', 'balanced', 'ssim'" in err and not (tmp_path / "bad.rgc").exists()
+
+
+
 def test_tile_is_recorded_and_decoding_uses_it(photo, tiny_weights, tmp_path, capsys):
     from rnncodec.api import info
 

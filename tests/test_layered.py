@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from conftest import TINY_AFTER, smooth_image
 from rnncodec.bitstream import read
-from rnncodec.block_stage import REFINEMENTS, hull_slopes, levels_after, refinement_order
+from rnncodec.block_stage import REFINEMENTS, hull_slopes, levels_after, masking_weights, refinement_order
 from rnncodec.codec import ModelPipeline
 from rnncodec.entropy import CoderTables
 from rnncodec.images import Picture
@@ -177,3 +177,28 @@ def test_a_size_target_fills_the_budget_with_the_next_iterations_best_refinement
         np.testing.assert_array_equal(staged_codec.decode(data, iterations=k).picture.rgb,
                                       staged_codec.decode(full, iterations=k).picture.rgb)  # the whole iterations are the file's
     assert staged_codec.encode(photo, staged_codec.max_iterations, budget=ends[0] - 1) is None
+
+
+# --- tunes: what the encoder weighs a block's error by --------------------------------------------------
+def test_masking_weights_favour_smooth_blocks_and_strength_zero_weighs_all_alike():
+    rgb = smooth_image(32, 64, seed=3)
+    rgb[:, 32:] = np.random.default_rng(0).integers(0, 256, (32, 32, 3))  # texture on the right
+    weights = masking_weights(rgb, 0.75)
+    assert weights.shape == (2, 4) and weights[:, :2].min() > 4 * weights[:, 2:].max()
+    assert np.all(masking_weights(rgb, 0.0) == 1)
+
+
+def test_tunes_move_refinements_to_smooth_blocks_and_their_files_decode_alike(tiny_staged, photo):
+    staged = tiny_staged[1]
+    top = staged.config.max_iterations
+    files = {tune: ModelPipeline(staged, tune=tune).encode(photo, top) for tune in ("psnr", "balanced", "ssim")}
+    layers = {tune: ModelPipeline(staged).read(data).layers.levels for tune, data in files.items()}
+    quiet = [int(levels[:, :2].sum()) for levels in layers["psnr"][:-1]]  # blocks of the quiet part, layer by layer
+    for tune in ("balanced", "ssim"):
+        assert read(files[tune]).cut(TINY_AFTER) == read(files["psnr"]).cut(TINY_AFTER)  # the network's alike
+        assert all(int(levels[:, :2].sum()) >= q for levels, q in zip(layers[tune][:-1], quiet))
+    assert sum(int(levels[:, :2].sum()) for levels in layers["ssim"][:-1]) > sum(quiet)
+    for tune, data in files.items():  # decoding does not depend on the tune
+        np.testing.assert_array_equal(ModelPipeline(staged, tune="ssim").decode(data).picture.rgb,
+                                      ModelPipeline(staged, tune="psnr").decode(data).picture.rgb)
+

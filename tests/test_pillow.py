@@ -38,6 +38,14 @@ def test_save_takes_iterations_and_rgc_is_a_registered_extension(photo_rgc, tmp_
         assert im.mode == "RGBA" and np.all(np.asarray(im)[..., 3] == 99)
 
 
+def test_save_takes_the_encoders_tune(tmp_path):
+    im = Image.fromarray(smooth_image(32, 48, seed=4))
+    im.save(tmp_path / "psnr.rgc", iterations=4, tune="psnr")
+    assert (tmp_path / "psnr.rgc").read_bytes() == rnncodec.encode(im, 4, tune="psnr")
+    with pytest.raises(ValueError, match="tune must be one of psnr, balanced, ssim, got 'fast'"):
+        im.save(tmp_path / "bad.rgc", iterations=4, tune="fast")
+
+
 def test_opening_reads_the_header_only(photo_rgc):
     engine_loaded = "any(m in sys.modules for m in ('torch', 'onnxruntime'))"  # the network's engine
     script = ("import sys, rnncodec; from PIL import Image; im = Image.open(sys.argv[1]); "

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Union
 
 from . import bitstream, registry
 from .errors import ImageError, MissingFileError, RnncodecWarning, TargetError, UnreadableFileError, WeightsError
-from .limits import BLOCK, DEFAULT_ITERATIONS, MAX_ITERATIONS
+from .limits import BLOCK, DEFAULT_ITERATIONS, DEFAULT_TUNE, MAX_ITERATIONS, TUNES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,17 +71,23 @@ class Codec:
     ``model``: a weights file, or a model :func:`rnncodec.load_model` loaded, that encodes and
     decodes everything (files made with other weights are refused); by default the shipped default
     model encodes and each file decodes with the shipped model it names. ``tile``: the side of the
-    tiles the network runs on when encoding.
+    tiles the network runs on when encoding. ``tune``: what a layered model's encoder spends each
+    iteration's bits on: "balanced" (the default: squared error, weighed a little towards smooth
+    areas, where errors show most), "psnr" (squared error alone) or "ssim" (more towards smooth
+    areas: higher MS-SSIM, lower PSNR). Every file decodes the same way whatever its tune.
     """
 
-    def __init__(self, model: str | os.PathLike | Model | None = None, *, tile: int | None = None):
+    def __init__(self, model: str | os.PathLike | Model | None = None, *, tile: int | None = None,
+                 tune: str = DEFAULT_TUNE):
         if model is not None and not isinstance(model, (str, os.PathLike)):
             from .model import Model
 
             if not isinstance(model, Model):
                 raise TypeError(f"model must be a weights file or a Model, got {model!r} (a {type(model).__name__})")
         self.model = Path(model) if isinstance(model, (str, os.PathLike)) else model
+        _check_tune(tune)
         self.tile = tile
+        self.tune = tune
         self._loaded: dict[Path | None, ModelPipeline] = {}
 
     def encode(self, image: ImageInput, iterations: int | None = None, *, size: int | None = None,
@@ -209,26 +215,28 @@ class Codec:
             from .model import load_model
 
             loaded = load_model(model, model_id=model_id) if isinstance(model, Path) else model
-            self._loaded[key] = ModelPipeline(loaded, self.tile or DEFAULT_TILE)
+            self._loaded[key] = ModelPipeline(loaded, self.tile or DEFAULT_TILE, tune=self.tune)
         return self._loaded[key]
 
 
 @functools.lru_cache(maxsize=4)
-def _shared_codec(model: Path | None, tile: int | None) -> Codec:
-    return Codec(model, tile=tile)
+def _shared_codec(model: Path | None, tile: int | None, tune: str) -> Codec:
+    return Codec(model, tile=tile, tune=tune)
 
 
-def _codec(model: str | os.PathLike | Model | None, tile: int | None = None) -> Codec:
+def _codec(model: str | os.PathLike | Model | None, tile: int | None = None, tune: str = DEFAULT_TUNE) -> Codec:
     if model is not None and not isinstance(model, (str, os.PathLike)):
-        return Codec(model, tile=tile)  # a loaded model: nothing to load, nothing to keep
-    return _shared_codec(None if model is None else Path(model), tile)
+        return Codec(model, tile=tile, tune=tune)  # a loaded model: nothing to load, nothing to keep
+    _check_tune(tune)  # before the cache: it hashes its arguments
+    return _shared_codec(None if model is None else Path(model), tile, tune)
 
 
 def encode(image: ImageInput, iterations: int | None = None, *, size: int | None = None, bpp: float | None = None,
            psnr: float | None = None, metadata: str = DEFAULT_METADATA, model: str | os.PathLike | None = None,
-           tile: int | None = None, progress: Progress = None) -> bytes:
-    """Encode an image into .rgc bytes (see :meth:`Codec.encode`); weights stay loaded between calls."""
-    return _codec(model, tile).encode(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata,
+           tile: int | None = None, tune: str = DEFAULT_TUNE, progress: Progress = None) -> bytes:
+    """Encode an image into .rgc bytes (see :meth:`Codec.encode`; ``tile`` and ``tune``: see :class:`Codec`);
+    weights stay loaded between calls."""
+    return _codec(model, tile, tune).encode(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata,
                                       progress=progress)
 
 
@@ -271,6 +279,13 @@ def _check_iterations(iterations) -> None:
         raise TypeError(f"{wanted}, got {iterations!r} (a {type(iterations).__name__})")
     if not 1 <= iterations <= MAX_ITERATIONS:
         raise ValueError(f"{wanted}, got {iterations}")
+
+
+def _check_tune(tune) -> None:
+    if not isinstance(tune, str):
+        raise TypeError(f"tune must be one of {', '.join(TUNES)}, got {tune!r} (a {type(tune).__name__})")
+    if tune not in TUNES:
+        raise ValueError(f"tune must be one of {', '.join(TUNES)}, got {tune!r}")
 
 
 def _at_most_one(**choices) -> None:

@@ -196,6 +196,21 @@ def hull_slopes(gains: np.ndarray) -> np.ndarray:
     return slopes
 
 
+SSIM_C2 = (0.03 * 255) ** 2  # SSIM's contrast constant, in 8-bit levels squared
+
+
+def masking_weights(rgb: np.ndarray, strength: float) -> np.ndarray:
+    """Each 16×16 block's weight on its squared error, (H/16, W/16), for an (H, W, 3) uint8 picture whose
+    sides are multiples of 16: (σ² + C₂)^−strength, σ² the mean variance of the block's 8×8 quarters in
+    luma. SSIM weighs an error by about 1 / (2σ² + C₂): the same error shows less on texture than on a
+    smooth area. Strength 0 weighs every block alike: squared error, PSNR."""
+    H, W = rgb.shape[:2]
+    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    quarters = luma.reshape(H // 8, 8, W // 8, 8).var(axis=(1, 3))
+    variance = quarters.reshape(H // BLOCK, 2, W // BLOCK, 2).mean(axis=(1, 3))
+    return (variance + SSIM_C2) ** -strength
+
+
 def refinement_order(gains: np.ndarray) -> np.ndarray:
     """The blocks (raster index) of all S·N refinements in the order they are given out: by hull
     slope (:func:`hull_slopes`), ties to the lower level then the earlier block. gains: (S, h, w)."""

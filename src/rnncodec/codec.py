@@ -16,12 +16,12 @@ import numpy as np
 
 from . import bitstream
 from .bitstream import Chunk, Damage, Header
-from .block_stage import REFINEMENTS, layered_pictures, levels_after, refinement_order, refinements
+from .block_stage import REFINEMENTS, layered_pictures, levels_after, masking_weights, refinement_order, refinements
 from .entropy import CODED, CODER_ID, GridCoder, shortest_first_payload
 from .errors import FormatError
 from .images import Picture
 from .layered import LAYERED_CODER_ID, LayeredCoder
-from .limits import BLOCK, DEFAULT_TILE
+from .limits import BLOCK, DEFAULT_TILE, DEFAULT_TUNE, TUNES
 from .model import Model, load_model
 from .pixels import image_to_network, to_image
 
@@ -74,12 +74,17 @@ def code_slices(rows: slice, cols: slice):
     return slice(rows.start // BLOCK, rows.stop // BLOCK), slice(cols.start // BLOCK, cols.stop // BLOCK)
 
 
+def pad_to_blocks(rgb: np.ndarray) -> np.ndarray:
+    """An (H, W, C) image padded by repeating its last row and column to multiples of BLOCK."""
+    h, w = rgb.shape[:2]
+    return np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
+
+
 def model_codes(model: Model, rgb: np.ndarray, iterations: int, tile: int = DEFAULT_TILE,
                 progress: Progress = None) -> np.ndarray:
     """The model's bits for an (H, W, 3) uint8 image, iteration after iteration (a stage's too):
     (iterations, C, ⌈H/BLOCK⌉, ⌈W/BLOCK⌉) uint8 0/1."""
-    h, w = rgb.shape[:2]
-    padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
+    padded = pad_to_blocks(rgb)
     H, W = padded.shape[:2]
     out = np.zeros((iterations, model.config.code_channels, H // BLOCK, W // BLOCK), np.uint8)
     tick = _ticker(progress, len(list(tiles(H, W, tile))) * iterations)
@@ -124,13 +129,15 @@ ALLOCATIONS = ("rd", "rd-one-pass", "uniform")
 class ModelPipeline:
     """One model's pipeline, Picture ⇄ per-iteration codes ⇄ .rgc bytes: its files carry the model's id; a model with a block stage writes layered files."""
 
-    def __init__(self, model: Model, tile: int = DEFAULT_TILE, allocation: str = "rd"):
+    def __init__(self, model: Model, tile: int = DEFAULT_TILE, allocation: str = "rd", tune: str = DEFAULT_TUNE):
         """``allocation``: how the layers of a model with a block stage give out refinements: "rd" (by
         rate and distortion, the default); "rd-one-pass" and "uniform" (what coder 2 gives out)
-        measure what its parts buy (benchmarks/allocation.py)."""
+        measure what its parts buy (benchmarks/allocation.py). ``tune``: the distortion "rd" weighs,
+        one of :data:`rnncodec.limits.TUNES` (see :func:`rnncodec.block_stage.masking_weights`)."""
         if allocation not in ALLOCATIONS:
             raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
         self.allocation = allocation
+        self.masking = TUNES[tune]
         self.model = model
         self.cfg = model.config
         self.model_id = model.id
@@ -140,9 +147,9 @@ class ModelPipeline:
 
     @classmethod
     def load(cls, weights: str | Path | bytes | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None,
-             engine: str | None = None, allocation: str = "rd") -> "ModelPipeline":
+             engine: str | None = None, allocation: str = "rd", tune: str = DEFAULT_TUNE) -> "ModelPipeline":
         """The pipeline of :func:`rnncodec.model.load_model`'s model (default: the shipped default)."""
-        return cls(load_model(weights, engine=engine, model_id=model_id), tile, allocation)
+        return cls(load_model(weights, engine=engine, model_id=model_id), tile, allocation, tune)
 
     @property
     def max_iterations(self) -> int:
@@ -204,6 +211,7 @@ class ModelPipeline:
         if self.allocation == "uniform":
             order = np.tile(np.arange(blocks), len(gains))
         else:
+            gains = gains * masking_weights(pad_to_blocks(rgb), self.masking)
             order = refinement_order(gains if self.allocation == "rd" else gains[: self.stage.iterations])
         for j in range(1, header.iterations - after + 1):
             trials = {}  # refinements given → the coder after coding this layer with them, and its payload
@@ -228,8 +236,7 @@ class ModelPipeline:
         """The network's bits for ``after`` iterations (after, C, h, w), and with ``refine`` every stage
         level's bits (S, C, h, w) and gains (S, h, w) (see :func:`rnncodec.block_stage.refinements`)."""
         network, stage = self.model.network, self.stage
-        h, w = rgb.shape[:2]
-        padded = np.pad(rgb, ((0, -h % BLOCK), (0, -w % BLOCK), (0, 0)), mode="edge")
+        padded = pad_to_blocks(rgb)
         H, W = padded.shape[:2]
         codes = np.zeros((after, self.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
         stage_codes = np.zeros((REFINEMENTS, *codes.shape[1:]), np.uint8)

@@ -14,20 +14,20 @@ from .bitstream import CHUNK_OVERHEAD
 from .codec import ModelPipeline
 from .data import list_images
 from .images import read_picture
-from .limits import BLOCK
+from .limits import BLOCK, DEFAULT_TUNE
 from .metrics import ms_ssim, psnr
 from .weights import read_metadata
 
 
 def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: str | Path | None = None,
-                    paths: list[Path] | None = None, allocation: str = "rd") -> dict:
+                    paths: list[Path] | None = None, allocation: str = "rd", tune: str = DEFAULT_TUNE) -> dict:
     """Mean real bpp, PSNR and MS-SSIM over the images of folder for each iteration count.
 
     One encode at the largest count per image; the file cut after chunk k is the k-iteration file
     (it decodes to exactly what ``decode -n k`` gives), so its size is the k-iteration size.
-    ``paths``: these images of the folder only; ``allocation``: see :class:`rnncodec.codec.ModelPipeline`.
+    ``paths``: these images of the folder only; ``allocation``, ``tune``: see :class:`rnncodec.codec.ModelPipeline`.
     """
-    codec = ModelPipeline.load(weights, allocation=allocation)
+    codec = ModelPipeline.load(weights, allocation=allocation, tune=tune)
     top = max(iteration_counts)
     paths = list_images(folder) if paths is None else paths
     rows = {k: {"bpp": [], "raw_bpp": [], "psnr": [], "ms_ssim": []} for k in iteration_counts}
@@ -57,6 +57,7 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
     return {
         "dataset": Path(folder).name,
         "images": len(paths),
+        "tune": tune,
         "model": {"weights": codec.model.path.name, "model_id": codec.model_id.hex(), "step": meta.get("step"),
                   "train_seconds": meta.get("train_seconds")},
         "codecs": {"rnncodec": {"points": points, "encode_s": statistics.median(encode_s),
@@ -69,7 +70,7 @@ def format_table(result: dict) -> str:
     codec = result["codecs"]["rnncodec"]
     lines = [
         f"{result['images']} images of {result['dataset']}; weights {result['model']['weights']} "
-        f"(step {result['model']['step']}, id {result['model']['model_id']})",
+        f"(step {result['model']['step']}, id {result['model']['model_id']}); tune {result.get('tune', 'psnr')}",
         "",
         "| iterations | nominal bpp | real bpp | saved vs raw codes | PSNR (dB) | MS-SSIM |",
         "|---:|---:|---:|---:|---:|---:|",

@@ -5,6 +5,10 @@ BLOCK = 16  # one code position covers a BLOCK×BLOCK block of pixels (the netwo
 MAX_ITERATIONS = 16  # iteration chunks a file may hold: 16 × 0.125 = 2 bpp before entropy coding
 DEFAULT_ITERATIONS = 8  # what encoding codes unless told: 1 bpp before entropy coding
 DEFAULT_TILE = 768  # the network runs on square tiles this big: its memory grows with the tile's area
+# the encoder's tunes: how strongly a layered file's encoder weighs errors in smooth areas over texture
+# (rnncodec.block_stage.masking_weights); any tune's files decode the same way
+TUNES = {"psnr": 0.0, "balanced": 0.3, "ssim": 0.75}
+DEFAULT_TUNE = "balanced"
 
 # what a file may declare or carry (docs/format.md)
 MAX_TILE = 4096  # the largest tile a file may declare

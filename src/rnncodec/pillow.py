@@ -5,7 +5,7 @@
 carries them); the pixels are decoded (with the shipped model
 the file names) when Pillow first needs them. A truncated file gives its complete
 iterations, with a warning. Saving takes ``iterations`` (default 8) or one target, ``size``
-(bytes), ``bpp`` or ``psnr`` (as :func:`rnncodec.encode`), ``metadata``, ``model`` (a weights file) and ``tile``;
+(bytes), ``bpp`` or ``psnr`` (as :func:`rnncodec.encode`), ``metadata``, ``model`` (a weights file), ``tile`` and ``tune``;
 ``quality``, which other formats take, raises ValueError: an .rgc file has iterations, not a quality.
 """
 
@@ -16,7 +16,7 @@ from typing import IO
 from PIL import Image, ImageFile
 
 from . import bitstream
-from .limits import MAX_ITERATIONS
+from .limits import DEFAULT_TUNE, MAX_ITERATIONS
 
 FORMAT = "RGC"
 
@@ -60,7 +60,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
                          "0.125 bpp each before entropy coding), or a target: size= (bytes), bpp= or psnr=")
     fp.write(encode(im, options.get("iterations"), size=options.get("size"), bpp=options.get("bpp"),
                     psnr=options.get("psnr"), metadata=options.get("metadata", "icc"), model=options.get("model"),
-                    tile=options.get("tile")))
+                    tile=options.get("tile"), tune=options.get("tune", DEFAULT_TUNE)))
 
 
 def register() -> None:

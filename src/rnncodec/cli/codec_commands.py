@@ -10,7 +10,7 @@ from ..limits import BLOCK, DEFAULT_ITERATIONS, DEFAULT_TILE, MAX_ITERATIONS, MA
 from ..wording import count
 from . import batch
 from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
-                 model_option, output_option, quiet_option, read_input, threads_option, verbose_option,
+                 model_option, output_option, quiet_option, read_input, threads_option, tune_option, verbose_option,
                  warnings_to_stderr)
 
 
@@ -155,13 +155,14 @@ def metadata_option_value(ctx, param, value: str) -> str:
               help=f"Side of the square tiles the network runs on, a multiple of {BLOCK}: its memory grows with the "
                    "tile's area (a 512 tile needs under half of a 768 one's), and each tile edge inside "
                    "the image is a seam. The file records it; decoding uses it.")
+@tune_option
 @force_option
 @click.option("--quality", hidden=True, expose_value=False, callback=no_encode_quality)
 @verbose_option
 @quiet_option
 @threads_option
 @model_option
-def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, force, verbose, quiet, model):
+def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, tune, force, verbose, quiet, model):
     """Compress images IN (or - for stdin) into .rgc files, each beside its image unless -o.
 
     Give the iterations (-q) or one target: --size, --bpp or --psnr. A target encodes all 16
@@ -170,7 +171,7 @@ def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, force, v
     exclusive(**{"-q": iterations, "--size": size, "--bpp": bpp, "--psnr": psnr})
     from ..api import Codec
 
-    codec = Codec(model, tile=tile)
+    codec = Codec(model, tile=tile, tune=tune)
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
         image = read_input(job.input)

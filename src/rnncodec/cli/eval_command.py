@@ -8,7 +8,7 @@ import click
 
 from ..limits import MAX_ITERATIONS
 
-from .io import model_option
+from .io import model_option, tune_option
 
 ALL = f"1-{MAX_ITERATIONS}"
 
@@ -28,15 +28,16 @@ def parse_list(value: str) -> list[int]:
 @click.option("-q", "--iterations", "iterations", default=ALL, show_default=True,
               help=f"Comma-separated iteration counts, or {ALL} for all.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
+@tune_option
 @model_option
-def evaluate(folder, iterations, json_out, model):
+def evaluate(folder, iterations, json_out, tune, model):
     """Encode and decode every image of FOLDER through real .rgc files; print bpp, PSNR, MS-SSIM per iteration count."""
     from ..evaluate import evaluate_folder, format_table
     from ..errors import WeightsError
 
     ks = list(range(1, MAX_ITERATIONS + 1)) if iterations == ALL else parse_list(iterations)
     try:
-        result = evaluate_folder(folder, ks, model)
+        result = evaluate_folder(folder, ks, model, tune=tune)
     except (WeightsError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(format_table(result))

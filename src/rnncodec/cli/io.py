@@ -14,6 +14,7 @@ import click
 
 from ..errors import DamageError, RnncodecError, WeightsError
 from ..files import atomic_write
+from ..limits import DEFAULT_TUNE, TUNES
 
 STDIO = "-"
 
@@ -24,6 +25,11 @@ output_option = click.option("-o", "--output", "output", metavar="OUT", type=str
                              help="Output file, - for stdout, or a folder DIR/ (the only choice with several inputs).")
 model_option = click.option("--model", type=click.Path(dir_okay=False),
                             help="Weights file (default: the shipped model; decoding picks the one the file names).")
+tune_option = click.option("--tune", type=click.Choice(list(TUNES)), default=DEFAULT_TUNE, show_default=True,
+                           help="What the encoder spends each iteration's bits on: squared error weighed a little "
+                                "towards smooth areas, where errors show most (balanced); squared error alone (psnr, "
+                                "the highest PSNR); or more towards smooth areas (ssim, the highest MS-SSIM). Any "
+                                "tune's files decode alike.")
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="A line per file and a summary on stderr.")
 quiet_option = click.option("--quiet", is_flag=True,
                             help="No warnings and no progress bar (which shows on stderr when it is a terminal); "
