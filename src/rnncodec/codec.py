@@ -211,7 +211,6 @@ class ModelPipeline:
         if self.allocation == "uniform":
             order = np.tile(np.arange(blocks), len(gains))
         else:
-            gains = gains * masking_weights(pad_to_blocks(rgb), self.masking)
             order = refinement_order(gains if self.allocation == "rd" else gains[: self.stage.iterations])
         for j in range(1, header.iterations - after + 1):
             trials = {}  # refinements given → the coder after coding this layer with them, and its payload
@@ -234,7 +233,8 @@ class ModelPipeline:
 
     def _layered_codes(self, rgb: np.ndarray, after: int, refine: bool, progress: Progress):
         """The network's bits for ``after`` iterations (after, C, h, w), and with ``refine`` every stage
-        level's bits (S, C, h, w) and gains (S, h, w) (see :func:`rnncodec.block_stage.refinements`)."""
+        level's bits (S, C, h, w) and gains (S, h, w) (see :func:`rnncodec.block_stage.refinements`),
+        weighed by the tune's masking weights (:func:`rnncodec.block_stage.masking_weights`)."""
         network, stage = self.model.network, self.stage
         padded = pad_to_blocks(rgb)
         H, W = padded.shape[:2]
@@ -255,6 +255,8 @@ class ModelPipeline:
                 tick()
             if refine:
                 stage_codes[:, :, cr, cc], gains[:, cr, cc] = refinements(stage, x - recon, delta)
+        if refine:
+            gains *= masking_weights(padded, self.masking)
         return codes, stage_codes, gains
 
     # --- decoding ------------------------------------------------------------------------------

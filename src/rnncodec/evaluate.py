@@ -70,7 +70,7 @@ def format_table(result: dict) -> str:
     codec = result["codecs"]["rnncodec"]
     lines = [
         f"{result['images']} images of {result['dataset']}; weights {result['model']['weights']} "
-        f"(step {result['model']['step']}, id {result['model']['model_id']}); tune {result.get('tune', 'psnr')}",
+        f"(step {result['model']['step']}, id {result['model']['model_id']}); tune {result['tune']}",
         "",
         "| iterations | nominal bpp | real bpp | saved vs raw codes | PSNR (dB) | MS-SSIM |",
         "|---:|---:|---:|---:|---:|---:|",
