@@ -203,12 +203,20 @@ def masking_weights(rgb: np.ndarray, strength: float) -> np.ndarray:
     """Each 16×16 block's weight on its squared error, (H/16, W/16), for an (H, W, 3) uint8 picture whose
     sides are multiples of 16: (σ² + C₂)^−strength, σ² the mean variance of the block's 8×8 quarters in
     luma. SSIM weighs an error by about 1 / (2σ² + C₂): the same error shows less on texture than on a
-    smooth area. Strength 0 weighs every block alike: squared error, PSNR."""
+    smooth area. Strength 0 weighs every block alike: squared error, PSNR. The picture is read a band
+    of block rows at a time, so the memory it takes stays small beside the picture's."""
     H, W = rgb.shape[:2]
-    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    quarters = luma.reshape(H // 8, 8, W // 8, 8).var(axis=(1, 3))
-    variance = quarters.reshape(H // BLOCK, 2, W // BLOCK, 2).mean(axis=(1, 3))
+    if strength == 0:
+        return np.ones((H // BLOCK, W // BLOCK))
+    variance = np.empty((H // BLOCK, W // BLOCK))
+    for top in range(0, H, _MASKING_BAND):
+        luma = rgb[top : top + _MASKING_BAND].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        quarters = luma.reshape(len(luma) // 8, 8, W // 8, 8).var(axis=(1, 3))
+        variance[top // BLOCK : (top + len(luma)) // BLOCK] = quarters.reshape(-1, 2, W // BLOCK, 2).mean(axis=(1, 3))
     return (variance + SSIM_C2) ** -strength
+
+
+_MASKING_BAND = 16 * BLOCK  # rows of the picture masking_weights reads at a time
 
 
 def refinement_order(gains: np.ndarray) -> np.ndarray:
