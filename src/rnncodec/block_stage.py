@@ -197,6 +197,7 @@ def hull_slopes(gains: np.ndarray) -> np.ndarray:
 
 
 SSIM_C2 = (0.03 * 255) ** 2  # SSIM's contrast constant, in 8-bit levels squared
+_MASKING_BAND = 16 * BLOCK  # rows of the picture masking_weights reads at a time
 
 
 def masking_weights(rgb: np.ndarray, strength: float) -> np.ndarray:
@@ -214,9 +215,6 @@ def masking_weights(rgb: np.ndarray, strength: float) -> np.ndarray:
         quarters = luma.reshape(len(luma) // 8, 8, W // 8, 8).var(axis=(1, 3))
         variance[top // BLOCK : (top + len(luma)) // BLOCK] = quarters.reshape(-1, 2, W // BLOCK, 2).mean(axis=(1, 3))
     return (variance + SSIM_C2) ** -strength
-
-
-_MASKING_BAND = 16 * BLOCK  # rows of the picture masking_weights reads at a time
 
 
 def refinement_order(gains: np.ndarray) -> np.ndarray:
