@@ -2,6 +2,7 @@
 
 import io
 import struct
+import time
 import zlib
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ from PIL import Image
 from conftest import smooth_image
 from rgc_fuzz import V1_GOLDEN, Parts, golden_source, tiny_codec_for_golden
 from rnncodec.bitstream import CHUNK_OVERHEAD, HEADER_SIZE, MAGIC, VERSION, DamageError, FormatError, parse_header, read
-from rnncodec.codec import ModelPipeline
+from rnncodec.codec import ModelPipeline, TileWorker
 from rnncodec.images import Picture, read_picture
 
 
@@ -379,3 +380,27 @@ def test_chunks_of_a_file_with_the_same_header_are_refused_naming_the_iteration(
     a.chunks[4:] = b.chunks[4:]
     with pytest.raises(DamageError, match="iteration 5: the chunk at byte .* is corrupt"):
         codec.decode(a.join())
+
+
+def test_the_tile_worker_runs_one_job_at_a_time_and_raises_a_jobs_error():
+    ended = []
+
+    def job(k):
+        time.sleep(0.02)
+        if k == 2:
+            raise ValueError("job 2 failed")
+        ended.append(k)
+
+    with TileWorker() as worker:
+        for k in range(2):
+            worker.submit(job, k)
+            assert ended == list(range(k))  # the previous job ended before this one was taken
+    assert ended == [0, 1]
+    with pytest.raises(ValueError, match="job 2 failed"):
+        with TileWorker() as worker:
+            worker.submit(job, 2)
+    with pytest.raises(ValueError, match="job 2 failed"):
+        with TileWorker() as worker:
+            worker.submit(job, 2)
+            worker.submit(job, 3)  # raises the previous job's error
+    assert 3 not in ended

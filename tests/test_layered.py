@@ -8,13 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY_AFTER, smooth_image
+from conftest import TINY_AFTER, network_recons, smooth_image
 from rnncodec.bitstream import read
-from rnncodec.block_stage import REFINEMENTS, hull_slopes, levels_after, masking_weights, refinement_order
-from rnncodec.codec import ModelPipeline
+from rnncodec.block_stage import (REFINEMENTS, hull_slopes, layered_pictures, levels_after, masking_weights, refinement_order,
+                                  refinements)
+from rnncodec.codec import ModelPipeline, code_slices, tiles
 from rnncodec.entropy import CoderTables
 from rnncodec.images import Picture
 from rnncodec.layered import LAYERED_CODER_ID, LayeredCoder
+from rnncodec.pixels import image_to_network, to_image
 
 
 @settings(max_examples=40, deadline=None)
@@ -220,3 +222,24 @@ def test_tunes_move_refinements_to_smooth_blocks_and_their_files_decode_alike(ti
         np.testing.assert_array_equal(ModelPipeline(staged, tune="ssim").decode(data).picture.rgb,
                                       ModelPipeline(staged, tune="psnr").decode(data).picture.rgb)
 
+
+
+# --- several tiles: the stage's work runs beside the next tile's network steps ----------------------------
+def test_several_tiles_code_and_decode_each_tile_as_if_alone(tiny_staged):
+    staged = tiny_staged[1]
+    rgb = smooth_image(64, 96, seed=4)
+    pipeline = ModelPipeline(staged, tile=32, tune="psnr")
+    _, stage_codes, gains = pipeline._layered_codes(rgb, TINY_AFTER, True, None)
+    data = pipeline.encode(Picture(rgb, "RGB"), staged.config.max_iterations)
+    file = pipeline.read(data)
+    decoded = pipeline.decode(data).picture.rgb
+    for rows, cols in tiles(64, 96, 32):  # six tiles
+        cr, cc = code_slices(rows, cols)
+        x = image_to_network(rgb[rows, cols])
+        recons = network_recons(staged.network, x, TINY_AFTER)
+        codes, tile_gains = refinements(staged.stage, x - recons[-1], recons[-1] - recons[-2])
+        np.testing.assert_array_equal(stage_codes[:, :, cr, cc], codes)
+        np.testing.assert_array_equal(gains[:, cr, cc], tile_gains)
+        *_, (recon, delta) = staged.reconstructions(file.codes[:, :, cr, cc])
+        *_, last = layered_pictures(staged.stage, recon, delta, file.layers.codes[:, :, cr, cc], file.layers.levels[:, cr, cc])
+        np.testing.assert_array_equal(decoded[rows, cols], to_image(last[0]))

@@ -46,9 +46,10 @@ def _rescale(scale: np.ndarray, up: np.ndarray, step: float) -> np.ndarray:
 def _code(coefficients: np.ndarray, alpha: np.ndarray, scale: np.ndarray, step: float):
     """The encoder's choice for blocks' coefficients (…, C − 1): signs, scale bits (up), new scales.
 
-    A block's scale goes up when the least-squares scale of α ⊙ sign(c) against c exceeds it."""
+    A block's scale goes up when the least-squares scale of α ⊙ sign(c) against c exceeds it. The signs
+    are ±1 in the coefficients' dtype (float32 for an image's, like the bits the decoder synthesises from)."""
     up = np.abs(coefficients) @ alpha / (alpha @ alpha) > scale
-    return np.where(coefficients >= 0, 1.0, -1.0), up, _rescale(scale, up, step)
+    return np.where(coefficients >= 0, 1, -1).astype(coefficients.dtype), up, _rescale(scale, up, step)
 
 
 def _synthesis(signs: np.ndarray, alpha: np.ndarray, scale: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -167,7 +168,7 @@ def refinements(stage: BlockStage, residual: np.ndarray, last_increment: np.ndar
     for i in range(levels):
         level = i % stage.iterations
         signs, up, scale = _code(rows @ stage.basis[level], stage.alpha[level], scale, stage.step)
-        rows = rows - _synthesis(signs, stage.alpha[level], scale, stage.basis[level]).astype(rows.dtype)
+        rows = rows - _synthesis(signs, stage.alpha[level], scale, stage.basis[level]).astype(rows.dtype, copy=False)
         after = np.einsum("nk,nk->n", rows, rows, dtype=np.float64)
         codes[i, :, :-1], codes[i, :, -1] = signs > 0, up
         gains[i], error = error - after, after

@@ -8,6 +8,7 @@ The container's rules are :mod:`rnncodec.bitstream`'s; choosing the model for a 
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -72,6 +73,33 @@ def tiles(height: int, width: int, tile: int):
 
 def code_slices(rows: slice, cols: slice):
     return slice(rows.start // BLOCK, rows.stop // BLOCK), slice(cols.start // BLOCK, cols.stop // BLOCK)
+
+
+class TileWorker:
+    """Runs a tile's block stage work (numpy, mostly on one core) in a worker thread while the caller
+    runs the next tile's network steps, so the two share the cores instead of taking turns. One job
+    at a time: :meth:`submit` first waits for the previous one, so at most one more tile's arrays are
+    held. A job's exception is raised by the next :meth:`submit` or at the end of the ``with`` block."""
+
+    def __enter__(self) -> "TileWorker":
+        self._pool, self._job = ThreadPoolExecutor(max_workers=1), None
+        return self
+
+    def submit(self, work: Callable, *args) -> None:
+        self.wait()
+        self._job = self._pool.submit(work, *args)
+
+    def wait(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job.result()
+
+    def __exit__(self, kind, *_) -> None:
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def pad_to_blocks(rgb: np.ndarray) -> np.ndarray:
@@ -242,19 +270,24 @@ class ModelPipeline:
         stage_codes = np.zeros((REFINEMENTS, *codes.shape[1:]), np.uint8)
         gains = np.zeros((REFINEMENTS, H // BLOCK, W // BLOCK))
         tick = _ticker(progress, len(list(tiles(H, W, self.tile))) * after)
-        for rows, cols in tiles(H, W, self.tile):
-            cr, cc = code_slices(rows, cols)
-            x = image_to_network(padded[rows, cols])
-            recon, enc_state, dec_state = np.zeros_like(x), None, None
-            for t in range(1, after + 1):
-                bits, enc_state = network.encode_step(x - recon, t, enc_state)
-                codes[t - 1, :, cr, cc] = bits[0] > 0
-                if t < after or refine:
-                    delta, dec_state = network.decode_step(bits, t, dec_state)
-                    recon = delta + recon  # γ = 1 with a stage
-                tick()
-            if refine:
-                stage_codes[:, :, cr, cc], gains[:, cr, cc] = refinements(stage, x - recon, delta)
+
+        def refine_tile(residual, last_increment, cr, cc):
+            stage_codes[:, :, cr, cc], gains[:, cr, cc] = refinements(stage, residual, last_increment)
+
+        with TileWorker() as worker:
+            for rows, cols in tiles(H, W, self.tile):
+                cr, cc = code_slices(rows, cols)
+                x = image_to_network(padded[rows, cols])
+                recon, enc_state, dec_state = np.zeros_like(x), None, None
+                for t in range(1, after + 1):
+                    bits, enc_state = network.encode_step(x - recon, t, enc_state)
+                    codes[t - 1, :, cr, cc] = bits[0] > 0
+                    if t < after or refine:
+                        delta, dec_state = network.decode_step(bits, t, dec_state)
+                        recon = delta + recon  # γ = 1 with a stage
+                    tick()
+                if refine:
+                    worker.submit(refine_tile, x - recon, delta, cr, cc)
         if refine:
             gains *= masking_weights(padded, self.masking)
         return codes, stage_codes, gains
@@ -329,17 +362,22 @@ class ModelPipeline:
         outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K + L if keep_all else 1)]
         tile = tile or self.tile
         tick = _ticker(progress, len(list(tiles(H, W, tile))) * K)
-        for rows, cols in tiles(H, W, tile):
-            cr, cc = code_slices(rows, cols)
-            for t, (recon, delta) in enumerate(self.model.reconstructions(codes[:, :, cr, cc])):
-                if keep_all or (t == K - 1 and not L):
-                    outs[t if keep_all else 0][rows, cols] = to_image(recon[0])
-                tick()
-            if L:
-                pictures = layered_pictures(self.stage, recon, delta, layers.codes[:, :, cr, cc], layers.levels[:, cr, cc])
-                for j, picture in enumerate(pictures):
-                    if keep_all or j == L - 1:
-                        outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
+
+        def layer_tile(recon, delta, rows, cols, cr, cc):
+            pictures = layered_pictures(self.stage, recon, delta, layers.codes[:, :, cr, cc], layers.levels[:, cr, cc])
+            for j, picture in enumerate(pictures):
+                if keep_all or j == L - 1:
+                    outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
+
+        with TileWorker() as worker:
+            for rows, cols in tiles(H, W, tile):
+                cr, cc = code_slices(rows, cols)
+                for t, (recon, delta) in enumerate(self.model.reconstructions(codes[:, :, cr, cc])):
+                    if keep_all or (t == K - 1 and not L):
+                        outs[t if keep_all else 0][rows, cols] = to_image(recon[0])
+                    tick()
+                if L:
+                    worker.submit(layer_tile, recon, delta, rows, cols, cr, cc)
         first = 1 if keep_all else K + L  # the iteration count of outs[0]
         return [self.model.finish(o[:height, :width], first + i) for i, o in enumerate(outs)]
 
