@@ -76,10 +76,11 @@ def code_slices(rows: slice, cols: slice):
 
 
 class TileWorker:
-    """Runs a tile's block stage work (numpy, mostly on one core) in a worker thread while the caller
-    runs the next tile's network steps, so the two share the cores instead of taking turns. One job
-    at a time: :meth:`submit` first waits for the previous one, so at most one more tile's arrays are
-    held. A job's exception is raised by the next :meth:`submit` or at the end of the ``with`` block."""
+    """Runs a tile's block stage refinements (numpy, mostly on one core) in a worker thread while the
+    encoder runs the next tile's network steps, so the two share the cores instead of taking turns.
+    One job at a time: :meth:`submit` first waits for the previous one, so at most one more tile's
+    arrays are held. A job's exception is raised by the next :meth:`submit` or at the end of the
+    ``with`` block."""
 
     def __enter__(self) -> "TileWorker":
         self._pool, self._job = ThreadPoolExecutor(max_workers=1), None
@@ -362,22 +363,17 @@ class ModelPipeline:
         outs = [np.zeros((H, W, 3), np.uint8) for _ in range(K + L if keep_all else 1)]
         tile = tile or self.tile
         tick = _ticker(progress, len(list(tiles(H, W, tile))) * K)
-
-        def layer_tile(recon, delta, rows, cols, cr, cc):
-            pictures = layered_pictures(self.stage, recon, delta, layers.codes[:, :, cr, cc], layers.levels[:, cr, cc])
-            for j, picture in enumerate(pictures):
-                if keep_all or j == L - 1:
-                    outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
-
-        with TileWorker() as worker:
-            for rows, cols in tiles(H, W, tile):
-                cr, cc = code_slices(rows, cols)
-                for t, (recon, delta) in enumerate(self.model.reconstructions(codes[:, :, cr, cc])):
-                    if keep_all or (t == K - 1 and not L):
-                        outs[t if keep_all else 0][rows, cols] = to_image(recon[0])
-                    tick()
-                if L:
-                    worker.submit(layer_tile, recon, delta, rows, cols, cr, cc)
+        for rows, cols in tiles(H, W, tile):
+            cr, cc = code_slices(rows, cols)
+            for t, (recon, delta) in enumerate(self.model.reconstructions(codes[:, :, cr, cc])):
+                if keep_all or (t == K - 1 and not L):
+                    outs[t if keep_all else 0][rows, cols] = to_image(recon[0])
+                tick()
+            if L:
+                pictures = layered_pictures(self.stage, recon, delta, layers.codes[:, :, cr, cc], layers.levels[:, cr, cc])
+                for j, picture in enumerate(pictures):
+                    if keep_all or j == L - 1:
+                        outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
         first = 1 if keep_all else K + L  # the iteration count of outs[0]
         return [self.model.finish(o[:height, :width], first + i) for i, o in enumerate(outs)]
 
