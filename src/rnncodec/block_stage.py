@@ -241,6 +241,15 @@ def layered_pictures(stage: BlockStage, recon: np.ndarray, last_increment: np.nd
     the network, ``codes`` (REFINEMENTS, C, h, w) 0/1 and ``levels`` (layers, h, w), each block's
     refinements after each layer."""
     _, _, H, W = recon.shape
+    for rows, _, _ in layered_states(stage, recon, last_increment, codes, levels):
+        yield from_blocks(rows[None], H, W)
+
+
+def layered_states(stage: BlockStage, recon: np.ndarray, last_increment: np.ndarray, codes: np.ndarray,
+                   levels: np.ndarray):
+    """:func:`layered_pictures`'s work, yielding after each layer the blocks as rows (N, 3·16·16) and
+    each block's scale and refinement count (N,): what the decoder knows of every block. The arrays
+    are updated in place by the next layer."""
     rows = to_blocks(recon)[0].astype(np.float32)
     scale = stage.start_scale(last_increment)[0]
     signs = codes.reshape(*codes.shape[:2], -1).transpose(0, 2, 1).astype(np.float32) * 2 - 1  # (L, N, C)
@@ -253,4 +262,4 @@ def layered_pictures(stage: BlockStage, recon: np.ndarray, last_increment: np.nd
                 scale[blocks] = _rescale(scale[blocks], bits[:, -1] > 0, stage.step)
                 rows[blocks] += _synthesis(bits[:, :-1], stage.alpha[basis], scale[blocks], stage.basis[basis])
                 level[blocks] += 1
-        yield from_blocks(rows[None], H, W)
+        yield rows, scale, level

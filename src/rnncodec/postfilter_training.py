@@ -107,14 +107,12 @@ def unfiltered_pipeline(stage_file: Path):
     return ModelPipeline(replace(load_model(stage_file), postfilter=None))
 
 
-def decoded_crops(pipeline, images: list[Path], crops_per_image: int = 2, side: int = 128, seed: int = 0,
-                  centre: bool = False):
-    """(originals (N, side, side, 3), decoded (N, T, side, side, 3)) uint8: random (or centre) crops coded
-    by the ``pipeline``'s real files (:func:`unfiltered_pipeline`)."""
-    from .images import Picture, read_picture
+def crops_of(images: list[Path], crops_per_image: int = 2, side: int = 128, seed: int = 0, centre: bool = False):
+    """Yield crops (side, side, 3) uint8 on the block grid: ``crops_per_image`` random ones (or the centre)
+    of each image, images smaller than ``side`` skipped."""
+    from .images import read_picture
 
     rng = np.random.default_rng(seed)
-    originals, decoded = [], []
     for path in images:
         rgb = read_picture(path.read_bytes()).rgb
         h, w = rgb.shape[:2]
@@ -122,18 +120,31 @@ def decoded_crops(pipeline, images: list[Path], crops_per_image: int = 2, side: 
             continue
         for _ in range(crops_per_image):
             y, x = ((n - side) // 2 // BLOCK * BLOCK if centre else int(rng.integers(0, (n - side) // BLOCK + 1)) * BLOCK for n in (h, w))
-            crop = np.ascontiguousarray(rgb[y : y + side, x : x + side])
-            data = pipeline.encode(Picture(crop, "RGB"), pipeline.max_iterations)
-            decoded.append(np.stack([p.rgb for p in pipeline.decode(data, keep_all=True).pictures]))
-            originals.append(crop)
+            yield np.ascontiguousarray(rgb[y : y + side, x : x + side])
+
+
+def decoded_crops(pipeline, images: list[Path], crops_per_image: int = 2, side: int = 128, seed: int = 0,
+                  centre: bool = False):
+    """(originals (N, side, side, 3), decoded (N, T, side, side, 3)) uint8: :func:`crops_of` coded by
+    the ``pipeline``'s real files (:func:`unfiltered_pipeline`)."""
+    from .images import Picture
+
+    originals, decoded = [], []
+    for crop in crops_of(images, crops_per_image, side, seed, centre):
+        data = pipeline.encode(Picture(crop, "RGB"), pipeline.max_iterations)
+        decoded.append(np.stack([p.rgb for p in pipeline.decode(data, keep_all=True).pictures]))
+        originals.append(crop)
     return np.stack(originals), np.stack(decoded)
 
 
 def train_postfilter(originals: np.ndarray, decoded: np.ndarray, channels: int = 16, layers: int = 4, steps: int = 6000,
-                     batch: int = 32, patch: int = 64, lr: float = 2e-3, seed: int = 0, log=print) -> PostFilterNet:
-    """Fit a post-filter mapping each decoded crop (N, T, s, s, 3) to its original (N, s, s, 3)."""
+                     batch: int = 32, patch: int = 64, lr: float = 2e-3, seed: int = 0, log=print,
+                     net: PostFilterNet | None = None) -> PostFilterNet:
+    """Fit a post-filter mapping each decoded crop (N, T, s, s, 3) to its original (N, s, s, 3). ``net``:
+    the filter to fit, fed the decoded crops' channels as they are (default: a new
+    :class:`PostFilterNet` of ``channels`` and ``layers``)."""
     torch.manual_seed(seed)
-    net = PostFilterNet(channels, layers, decoded.shape[1])
+    net = net if net is not None else PostFilterNet(channels, layers, decoded.shape[1])
     optimizer = torch.optim.Adam(net.parameters(), lr)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to zero
