@@ -24,15 +24,14 @@ import torch
 from torch import nn
 
 from rnncodec.block_stage import REFINEMENTS, from_blocks, layered_states
-from rnncodec.codec import to_image
 from rnncodec.data import is_validation, list_images
 from rnncodec.image_folders import add_image_folder
 from rnncodec.images import Picture
 from rnncodec.limits import BLOCK
-from rnncodec.metrics import psnr
 from rnncodec.model import load_model
+from rnncodec.pixels import to_image
 from rnncodec.postfilter import METADATA, PREFIX, has_postfilter
-from rnncodec.postfilter_training import PostFilterNet, crops_of, train_postfilter, unfiltered_pipeline
+from rnncodec.postfilter_training import PostFilterNet, crops_of, psnr_gains, train_postfilter, unfiltered_pipeline
 from rnncodec.weights import read_weights_file
 
 STATE_OFFSET, STATE_SCALE = 4.0, 32.0  # log scales (about −3 … 4) stored as uint8: (v + 4) · 32
@@ -106,18 +105,6 @@ def macs_per_pixel(net: PostFilterNet) -> int:
     return sum(m.weight[0].numel() * m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d))
 
 
-def gains(net: PostFilterNet, originals: np.ndarray, decoded: np.ndarray) -> np.ndarray:
-    """The mean PSNR the filter adds at each iteration count, to pictures as the decoder delivers them."""
-    total = np.zeros(decoded.shape[1])
-    with torch.no_grad():
-        for original, pictures in zip(originals, decoded):
-            x = torch.from_numpy(pictures).permute(0, 3, 1, 2).float()
-            t = torch.arange(1, len(pictures) + 1)
-            filtered = torch.clamp(torch.round(net(x, t)), 0, 255).byte().permute(0, 2, 3, 1).numpy()
-            total += [psnr(original, f) - psnr(original, p[..., :3]) for f, p in zip(filtered, pictures)]
-    return total / len(originals)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", nargs="?", help="block stage file (default: the default model's)")
@@ -151,7 +138,7 @@ def main() -> None:
     print("| filter | MAC/px | fit s | mean | " + " | ".join(f"at {t}" for t in range(1, decoded.shape[1] + 1)) + " |")
     print("|---|---:|---:|---:|" + "---:|" * decoded.shape[1])
     for name, net, seconds in rows:
-        g = gains(net.eval(), val_originals, val_decoded)
+        g = np.array(psnr_gains(net.eval(), val_originals, val_decoded))
         print(f"| {name} | {macs_per_pixel(net)} | {seconds:.0f} | {g.mean():+.3f} | " + " | ".join(f"{v:+.3f}" for v in g) + " |", flush=True)
 
 

@@ -223,7 +223,6 @@ def test_tunes_move_refinements_to_smooth_blocks_and_their_files_decode_alike(ti
                                       ModelPipeline(staged, tune="psnr").decode(data).picture.rgb)
 
 
-
 # --- several tiles: the stage's work runs beside the next tile's network steps ----------------------------
 def test_several_tiles_code_and_decode_each_tile_as_if_alone(tiny_staged):
     staged = tiny_staged[1]

@@ -190,7 +190,8 @@ def save_with_postfilter(stage_file: Path, out: Path, net: PostFilterNet, **fact
 
 
 def psnr_gains(net: PostFilterNet, originals: np.ndarray, decoded: np.ndarray) -> list[float]:
-    """Per iteration count, the mean PSNR the filter adds to decoded crops (as the decoder delivers them)."""
+    """Per iteration count, the mean PSNR the filter adds to decoded crops (as the decoder delivers them):
+    ``decoded`` (N, T, s, s, ≥ 3), the pictures' channels first, every channel fed to the filter."""
     from .metrics import psnr
 
     gains = np.zeros(decoded.shape[1])
@@ -199,7 +200,7 @@ def psnr_gains(net: PostFilterNet, originals: np.ndarray, decoded: np.ndarray) -
             x = torch.from_numpy(pictures).permute(0, 3, 1, 2).float()
             t = torch.arange(1, len(pictures) + 1)
             filtered = net.delivered(x, t).byte().permute(0, 2, 3, 1).numpy()
-            gains += [psnr(original, f) - psnr(original, p) for f, p in zip(filtered, pictures)]
+            gains += [psnr(original, f) - psnr(original, p[..., :3]) for f, p in zip(filtered, pictures)]
     return list(gains / len(originals))
 
 
