@@ -224,6 +224,69 @@ def test_widen_refuses_to_narrow_or_change_other_settings(tiny_config):
         widen(model, replace(tiny_config, code_channels=16))
 
 
+def _with_tail(tiny_config):
+    from dataclasses import replace
+
+    from rnncodec.network import widen
+
+    torch.manual_seed(0)
+    model = widen(Network(tiny_config), replace(tiny_config, tail_branches=(16, 12), full_resolution_channels=6))
+    with torch.no_grad():  # a trained tail, not the almost silent start of a grown one
+        for branch in model.decoder.branches:
+            branch.conv2.weight.normal_(0, 0.1)
+    return model.eval()
+
+
+def test_narrow_to_the_same_widths_keeps_the_function(tiny_config):
+    from rnncodec.network import narrow
+
+    model = _with_tail(tiny_config)
+    same = narrow(model, model.cfg)
+    x = torch.rand(2, 3, 32, 48) - 0.5
+    with torch.no_grad():
+        for (bits, recon), (same_bits, same_recon) in zip(model.iterate(x, 3), same.iterate(x, 3)):
+            assert torch.equal(bits, same_bits) and torch.equal(recon, same_recon)
+
+
+def test_narrow_keeps_the_strongest_channels_with_their_weights(tiny_config):
+    from dataclasses import replace
+
+    from rnncodec.network import kept_channels, macs_per_pixel, narrow
+
+    model = _with_tail(tiny_config)
+    with torch.no_grad():  # make one hidden channel of the 1/2 branch, and one group of the 1/16 cell, the strongest
+        model.decoder.branches[1].conv2.weight[:, 5] *= 100
+        model.decoder.cells[1].conv_in.weight[:, 2] *= 100
+    hidden = model.cfg.decoder_hidden[0]
+    cfg = replace(model.cfg, tail_branches=(8, 1), decoder_hidden=(4, *model.cfg.decoder_hidden[1:]))
+    kept = kept_channels(model, cfg)
+    assert kept.branch_hidden[1].tolist() == [5] and kept.groups.tolist() == [2]
+    thin = narrow(model, cfg)
+    assert thin.cfg == cfg and macs_per_pixel(thin) < macs_per_pixel(model)
+    old, new = model.decoder, thin.decoder
+    assert torch.equal(new.branches[1].conv1.weight[0], old.branches[1].conv1.weight[5])
+    assert torch.equal(new.cells[1].conv_in.weight[:, 0], old.cells[1].conv_in.weight[:, 2])
+    units = [8, 9, 10, 11]  # group 2's hidden channels, in each of the four gates
+    for gate in range(4):
+        assert torch.equal(new.cells[0].conv_in.weight[4 * gate : 4 * gate + 4], old.cells[0].conv_in.weight[[gate * hidden + u for u in units]])
+    assert torch.equal(new.cells[0].conv_hidden.weight[:4], old.cells[0].conv_hidden.weight[units][:, units])
+    with torch.no_grad():
+        out = list(thin.iterate(torch.rand(1, 3, 32, 32) - 0.5, 2))
+    assert out[-1][1].shape == (1, 3, 32, 32)
+
+
+def test_narrow_refuses_anything_but_thinning_the_decoder(tiny_config):
+    from dataclasses import replace
+
+    from rnncodec.network import narrow
+
+    model = _with_tail(tiny_config)
+    for change in ({"tail_branches": (0, 12)}, {"tail_branches": (20, 12)}, {"decoder_hidden": (16, 8, 8, 8)},
+                   {"encoder_hidden": (8, 8, 8)}, {"code_channels": 16}):
+        with pytest.raises(ValueError):
+            narrow(model, replace(model.cfg, **change))
+
+
 def test_the_network_keeps_its_earlier_public_name():
     import rnncodec
 

@@ -145,6 +145,17 @@ def test_warm_start_can_widen_the_model(tmp_path, image_folder, tiny_config):
         train(image_folder, tmp_path / "wide", {}, resume=True, steps=3, widths={"decoder_hidden": (16, 16, 8, 24)})
 
 
+def test_warm_start_can_narrow_the_decoder(tmp_path, image_folder, tiny_config):
+    from rnncodec.weights import load_network
+
+    train(image_folder, tmp_path / "full", FAST, tiny_config, steps=1)
+    thinner = (tiny_config.decoder_hidden[0] // 2, *tiny_config.decoder_hidden[1:])
+    done = train(image_folder, tmp_path / "thin", FAST, init=tmp_path / "full" / "weights.safetensors", steps=2,
+                 widths={"decoder_hidden": thinner})
+    assert done["step"] == 2
+    assert load_network(tmp_path / "thin" / "weights.safetensors").cfg.decoder_hidden == thinner
+
+
 def test_warm_start_keeps_the_recipe_but_not_the_run_intervals(tmp_path, image_folder, tiny_config):
     import dataclasses
 

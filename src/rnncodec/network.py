@@ -8,7 +8,7 @@ multiples of BLOCK. Each iteration emits ``code_channels`` bits per BLOCK×BLOCK
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -257,6 +257,84 @@ def widen(model: Network, cfg: ModelConfig) -> Network:
                     new[rows] *= NEW_WEIGHT_SCALE
                 new[rows][(slice(None), *(slice(0, n) for n in old_value.shape[1:]))] = old_value[g * old_rows : (g + 1) * old_rows]
     return wide.train(model.training)
+
+
+NARROWABLE = ("tail_branches", "decoder_hidden")  # what narrow may thin: the decoder's most expensive layers
+
+
+def is_narrower(old: ModelConfig, new: ModelConfig) -> bool:
+    """Whether ``new`` thins any layer of ``old`` (the fields narrow may change)."""
+    return any(n < o for n, o in zip(new.tail_branches + new.decoder_hidden, old.tail_branches + old.decoder_hidden))
+
+
+@dataclass(frozen=True)
+class KeptChannels:
+    """Which channels :func:`narrow` keeps (ascending indices into the old layers)."""
+
+    branch_hidden: tuple[torch.Tensor, ...]  # per tail branch: its hidden channels
+    groups: torch.Tensor  # input channels of the 1/8 cell, each a group of four hidden channels of the 1/16 cell
+    dropped_groups: torch.Tensor  # the 1/8 cell's other input channels
+
+    def units(self, groups: torch.Tensor | None = None) -> torch.Tensor:
+        """The 1/16 cell's hidden channels behind ``groups`` (default: the kept ones), four per group."""
+        groups = self.groups if groups is None else groups
+        return (4 * groups[:, None] + torch.arange(4)).flatten()
+
+
+def kept_channels(model: Network, cfg: ModelConfig) -> KeptChannels:
+    """The channels :func:`narrow` keeps: for each tail branch, the hidden channels with the largest
+    product of incoming and outgoing weight norms; for the 1/16 cell, the groups of four hidden
+    channels that depth-to-space turns into one input channel of the 1/8 cell, by the norm of the
+    weights reading that input."""
+    old, dec = model.cfg, model.decoder
+    others_equal = replace(cfg, **{k: getattr(old, k) for k in NARROWABLE}) == old
+    thinner = (cfg.decoder_hidden[1:] == old.decoder_hidden[1:] and cfg.decoder_hidden[0] <= old.decoder_hidden[0]
+               and all(n == o or 0 < n < o for n, o in zip(cfg.tail_branches, old.tail_branches)))
+    if not (others_equal and thinner):
+        raise ValueError("narrow: the new config may only thin the tail branches and the 1/16 decoder cell of the old one")
+    branch_hidden = []
+    for branch, width in zip(dec.branches, cfg.tail_branches):
+        if not width:  # no branch beside this cell
+            branch_hidden.append(torch.arange(0))
+            continue
+        strength = branch.conv1.weight.flatten(1).norm(dim=1) * branch.conv2.weight.transpose(0, 1).flatten(1).norm(dim=1)
+        branch_hidden.append(strength.argsort(descending=True)[:width].sort().values)
+    strength = dec.cells[1].conv_in.weight.transpose(0, 1).flatten(1).norm(dim=1)  # one per input channel of the 1/8 cell
+    order = strength.argsort(descending=True)
+    keep = cfg.decoder_hidden[0] // 4
+    return KeptChannels(tuple(branch_hidden), order[:keep].sort().values, order[keep:].sort().values)
+
+
+def narrow(model: Network, cfg: ModelConfig) -> Network:
+    """A copy of ``model`` with thinner tail branches and 1/16 decoder cell (``cfg``), keeping the
+    channels :func:`kept_channels` picks, each with its weights, gate by gate.
+
+    The start of a cheaper decoder, to be trained further: dropping channels changes the function,
+    so a narrowed model decodes worse until it has trained (``experiments/thin_decoder.py`` measures
+    how much, and folds what the 1/16 cell's dropped channels carried into the kept ones).
+    """
+    kept = kept_channels(model, cfg)
+    hidden = model.cfg.decoder_hidden[0]
+    units = kept.units()
+    gate_rows = torch.cat([g * hidden + units for g in range(4)])
+    slices = {"decoder.cells.0.conv_in": (gate_rows, None), "decoder.cells.0.conv_hidden": (gate_rows, units),
+              "decoder.cells.1.conv_in": (None, kept.groups)}  # module → (kept output rows, kept input columns)
+    for i, rows in enumerate(kept.branch_hidden):
+        if len(rows):
+            slices[f"decoder.branches.{i}.conv1"] = (rows, None)
+            slices[f"decoder.branches.{i}.conv2"] = (None, rows)
+    thin = Network(cfg)
+    old_state = model.state_dict()
+    with torch.no_grad():
+        for name, new in thin.state_dict().items():
+            value = old_state[name]
+            rows, columns = slices.get(name.rsplit(".", 1)[0], (None, None))
+            if rows is not None:
+                value = value[rows]
+            if columns is not None and value.dim() > 1:
+                value = value[:, columns]
+            new.copy_(value)
+    return thin.train(model.training)
 
 
 def new_parameters(model: Network, old_state: dict) -> set[str]:

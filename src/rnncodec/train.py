@@ -28,7 +28,7 @@ from .limits import MAX_ITERATIONS
 from .data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from .files import atomic_write
 from .metrics import batch_psnr
-from .network import RESIDUAL_ERRORS, ModelConfig, Network, new_parameters, widen
+from .network import RESIDUAL_ERRORS, ModelConfig, Network, is_narrower, narrow, new_parameters, widen
 from .weights import WeightsError, default_network_path, load_network, read_metadata, save_weights
 
 CHECKPOINT, LAST, BEST, LOG = "checkpoint.pt", "weights.safetensors", "best.safetensors", "log.jsonl"
@@ -95,7 +95,8 @@ def train(
     ``overrides`` sets TrainConfig fields; on resume they replace the checkpoint's own values.
     ``widths`` sets layer widths and tail capacity (ModelConfig fields): for a new model, or grown
     onto warm-start weights almost without changing what they compute (:func:`rnncodec.network.widen`);
-    the added parameters get their own optimizer group (:func:`make_optimizer`).
+    the added parameters get their own optimizer group (:func:`make_optimizer`). Thinner tail branches
+    or 1/16 decoder cell than the warm start's narrow it instead (:func:`rnncodec.network.narrow`).
     """
     torch.set_flush_denormal(True)  # subnormal floats in late training slow CPU kernels many times over
     procs = start_processes(device)
@@ -206,15 +207,17 @@ def run_from_checkpoint(checkpoint: dict, overrides: dict, widths: dict | None) 
 
 
 def run_from_weights(path: Path, overrides: dict, widths: dict | None) -> Run:
-    """Warm start: the weights, widened if asked, with the step, seconds and training settings they
+    """Warm start: the weights, widened or narrowed if asked, with the step, seconds and training settings they
     record (not their run's validation, checkpoint and progress intervals: those start at the defaults)."""
     model, meta = load_network(path), read_metadata(path)
     recipe = {k: v for k, v in meta.get("train_config", {}).items() if k not in RUN_KEEPING}
     cfg = TrainConfig(**{**recipe, **overrides})
     run = Run(model, cfg, int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)))
-    if widths:
+    if widths and is_narrower(model.cfg, target := replace(model.cfg, **widths)):
+        run.model = narrow(model, target)  # no new weights: they all train at the schedule's rate
+    elif widths:
         torch.manual_seed(cfg.seed + run.step)  # the added weights' initialisation
-        run.model = widen(model, replace(model.cfg, **widths))
+        run.model = widen(model, target)
         run.new_parameters, run.grown_at = new_parameters(run.model, model.state_dict()), run.step
     return run
 

@@ -33,9 +33,9 @@ from ..limits import BLOCK, MAX_ITERATIONS
 @click.option("--analysis-channels", type=click.IntRange(1), help="Layer width; with --init or --resume from weights, widens them.")
 @click.option("--encoder-hidden", callback=lambda c, p, v: widths_option(v), help="Encoder ConvLSTM widths, e.g. 64,128,256.")
 @click.option("--synthesis-channels", type=click.IntRange(1), help="Decoder width at the codes' resolution.")
-@click.option("--decoder-hidden", callback=lambda c, p, v: widths_option(v), help="Decoder ConvLSTM widths, e.g. 256,128,64,32.")
+@click.option("--decoder-hidden", callback=lambda c, p, v: widths_option(v), help="Decoder ConvLSTM widths, e.g. 256,128,64,32; from weights, a thinner first one narrows them.")
 @click.option("--tail-branches", callback=lambda c, p, v: widths_option(v),
-              help="Hidden widths of feed-forward conv branches beside the 1/4 and 1/2 decoder cells, e.g. 128,64.")
+              help="Hidden widths of feed-forward conv branches beside the 1/4 and 1/2 decoder cells, e.g. 128,64; from weights, thinner ones narrow them.")
 @click.option("--full-resolution-channels", type=click.IntRange(1), help="Channels reaching full resolution (needs a 1/2 branch).")
 @click.option("--iteration-conditioning", is_flag=True, default=None, help="Per-iteration output bias and scale/shift of the decoder's tail.")
 @click.option("--full-resolution-branch", type=click.IntRange(1), help="Hidden width of a residual conv branch at full resolution.")
