@@ -18,7 +18,7 @@ network alternating N times: what encoding runs (two encoder and two decoder ste
 decoding runs (two decoder steps); medians.
 """
 
-import argparse
+import copy
 import os
 import statistics
 import time
@@ -30,6 +30,7 @@ import torch
 from rnncodec.data import CropSampler, is_validation, list_images, load_rgb, validation_crops
 from rnncodec.engines.onnx import OnnxEngine
 from rnncodec.export import export_graphs
+from rnncodec.image_folders import weights_on_validation_parser
 from rnncodec.network import kept_channels, macs_per_pixel, narrow
 from rnncodec.train import validate
 from rnncodec.weights import load_network, save_weights
@@ -92,10 +93,8 @@ def network_seconds(engines: dict, tile: int, repeats: int) -> dict[str, tuple[f
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("weights")
-    parser.add_argument("out")
-    parser.add_argument("--data", default=os.path.join(os.environ.get("RNNCODEC_DATA", "."), "train"))
+    parser = weights_on_validation_parser(__doc__)
+    parser.add_argument("out", help="the thinned network weights file to write")
     parser.add_argument("--tail-branches", default="32,16")
     parser.add_argument("--cell-width", type=int, default=160, help="Width of the 1/16 decoder cell (a multiple of 4).")
     parser.add_argument("--crops", type=int, default=64)
@@ -114,7 +113,7 @@ def main():
     thin = narrow(full, cfg).eval()
     report = {"full": full, "narrowed": thin}
     if args.cell_width < full.cfg.decoder_hidden[0]:
-        thin = narrow(full, cfg).eval()  # a second copy, to fold into
+        thin = copy.deepcopy(thin)
         fold_dropped_channels(full, thin, crops)
         report["narrowed, dropped channels folded in"] = thin
     for name, model in report.items():
