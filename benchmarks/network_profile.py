@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rnncodec.engines import onnx as onnx_engine
-from rnncodec.weights import is_block_stage, network_weights
+from rnncodec.weights import network_of
 
 
 def profiled_engine(weights: Path, threads: int, prefix: str) -> onnx_engine.OnnxEngine:
@@ -59,8 +59,8 @@ def kernel_times(profile: Path, runs: int) -> tuple[float, collections.Counter]:
 def profile_decoder(weights: Path, tile: int, threads: int, repeats: int) -> tuple[float, collections.Counter]:
     with tempfile.TemporaryDirectory() as tmp:
         engine = profiled_engine(weights, threads, f"{tmp}/profile")
-        channels = engine.signatures["decoder-first"][0][0][1]
-        bits = np.sign(np.random.default_rng(0).standard_normal((1, channels, tile // 16, tile // 16))).astype(np.float32)
+        shape = (1, engine.cfg.code_channels, tile // 16, tile // 16)
+        bits = np.sign(np.random.default_rng(0).standard_normal(shape)).astype(np.float32)
         _, state = engine.decode_step(bits, 1)
         for _ in range(repeats + 1):
             engine.decode_step(bits, 2, state)
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="parts to list (default 12)")
     args = parser.parse_args()
     for weights in args.weights:
-        network = network_weights(weights) if is_block_stage(weights) else weights
+        network = network_of(weights)
         total, parts = profile_decoder(network, args.tile, args.threads, args.repeats)
         convs = sum(t for part, t in parts.items() if part.startswith("conv "))
         print(f"{network.name}: decoder step t ≥ 2 on a {args.tile}² tile, {args.threads} threads: "

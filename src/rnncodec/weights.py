@@ -41,8 +41,12 @@ def default_weights_path() -> Path:
 
 def default_network_path() -> Path:
     """The default model's network weights (what training warm-starts from and graphs are made for)."""
-    path = default_weights_path()
-    return network_weights(path) if is_block_stage(path) else path
+    return network_of(default_weights_path())
+
+
+def network_of(path: str | Path) -> Path:
+    """A model file's network weights: the network a block stage file extends, else the file itself."""
+    return network_weights(path) if is_block_stage(path) else Path(path)
 
 
 def save_weights(model, path: str | Path, tables: CoderTables | None = None, storage: str = "float32",
