@@ -1,6 +1,9 @@
 import torch
 
-from rnncodec.layers import GDN, ConvLSTMCell, NonNegative
+import torch.nn as nn
+import torch.nn.functional as F
+
+from rnncodec.layers import GDN, ConvLSTMCell, NonNegative, depth_to_space_after
 
 
 def test_gdn_matches_direct_formula():
@@ -58,3 +61,26 @@ def test_convlstm_shapes_and_state():
     assert h.shape == (2, 6, 8, 6) and state[1].shape == (2, 6, 8, 6)
     h2, _ = cell(x, state)
     assert not torch.allclose(h, h2)  # the state is used
+
+
+def test_convlstm_gate_by_gate_is_the_same_cell():
+    torch.manual_seed(0)
+    cell = ConvLSTMCell(5, 6, 3, stride=2, hidden_kernel=3)
+    x, state = torch.randn(1, 5, 16, 12), (torch.randn(1, 6, 8, 6), torch.randn(1, 6, 8, 6))
+    with torch.no_grad():
+        plain = [cell(x, None), cell(x, state)]
+        cell.gate_by_gate = True
+        one_by_one = [cell(x, None), cell(x, state)]
+    for (h, (_, c)), (h1, (_, c1)) in zip(plain, one_by_one):
+        assert torch.allclose(h, h1, atol=1e-6) and torch.allclose(c, c1, atol=1e-6)
+
+
+def test_convolution_after_depth_to_space_runs_before_it():
+    """conv(d2s(z)) = d2s(conv'(z)) at every pixel, borders included."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(5, 3, 3, padding=1)
+    z = torch.randn(2, 20, 7, 9)
+    with torch.no_grad():
+        after = conv(F.pixel_shuffle(z, 2))
+        before = F.pixel_shuffle(F.conv2d(z, *depth_to_space_after(conv), padding=1), 2)
+    assert torch.allclose(after, before, atol=1e-5)

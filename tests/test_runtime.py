@@ -21,7 +21,7 @@ from rnncodec.engines.onnx import OnnxEngine
 from rnncodec.engines.threads import EngineError
 from rnncodec.engines.torch import TorchEngine
 from rnncodec.registry import load as load_registry
-from rnncodec.weights import is_block_stage, load_network, save_weights
+from rnncodec.weights import default_network_path, is_block_stage, load_network, save_weights
 
 TAIL = {"tail_branches": (8, 8), "full_resolution_channels": 4, "iteration_conditioning": True, "full_resolution_branch": 8}
 SHIPPED = {model.path.stem: model.path for model in load_registry().models.values()
@@ -129,6 +129,23 @@ def test_committed_graphs_are_those_the_model_exports(weights):
     fresh = export_graphs(load_network(weights).cfg)
     for side, path in graph_paths(weights).items():
         assert path.read_bytes() == fresh[side], f"{path.name} is stale: run python -m rnncodec.export"
+
+
+@pytest.mark.parametrize("side", ["encoder", "decoder"])
+def test_gate_sums_have_the_shape_of_their_cell_state(side):
+    """Both convolutions each recurrent LSTM gate sums are declared at the size of the cell's state,
+    which lets ONNX Runtime fuse the sum and the gate's activation into a convolution."""
+    import onnx
+
+    graph = onnx.load(graph_paths(default_network_path())[side], load_external_data=False).graph
+    declared = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in graph.value_info}
+    states = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    made_by = {output: node.op_type for node in graph.node for output in node.output}
+    sums = [node for node in graph.node if node.op_type == "Add" and all(made_by.get(i) == "Conv" for i in node.input)]
+    assert len(sums) == 4 * (3 if side == "encoder" else 4)  # four gates in each cell
+    for node in sums:
+        cell = node.name.split("/cells.")[1].split("/")[0]
+        assert all(declared.get(i) == states[f"h{cell}"] for i in node.input), node.name
 
 
 @pytest.mark.parametrize("weights", SHIPPED.values(), ids=SHIPPED.keys())

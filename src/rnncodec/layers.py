@@ -78,12 +78,18 @@ class ConvLSTMCell(nn.Module):
 
     gates = conv_in(x) + conv_hidden(h); state is the pair (h, c) at the
     output resolution, or None for the all-zero initial state.
+
+    ``gate_by_gate`` (an inference setting, not part of the weights) computes the same cell with
+    one convolution pair per gate, over the gate's rows of the weights, instead of one pair and
+    four slices: the form the exported graphs take, where ONNX Runtime fuses each gate's sum and
+    activation into its convolutions.
     """
 
     def __init__(self, in_channels: int, hidden: int, kernel: int = 3, stride: int = 1, hidden_kernel: int = 1):
         super().__init__()
         self.hidden = hidden
         self.stride = stride
+        self.gate_by_gate = False
         self.conv_in = nn.Conv2d(in_channels, 4 * hidden, kernel, stride, padding=kernel // 2)
         self.conv_hidden = nn.Conv2d(hidden, 4 * hidden, hidden_kernel, padding=hidden_kernel // 2, bias=False)
         with torch.no_grad():  # forget gate starts open-ish so the memory is used from the start
@@ -91,13 +97,43 @@ class ConvLSTMCell(nn.Module):
             self.conv_in.bias[hidden : 2 * hidden].fill_(1.0)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
-        gates = self.conv_in(x)  # (B, 4H, h, w)
-        if state is not None:
-            h, c = state
-            gates = gates + self.conv_hidden(h)
-        i, f, o, g = gates.chunk(4, dim=1)
+        i, f, o, g = self._gates_one_by_one(x, state) if self.gate_by_gate else self._gates(x, state)
         c_new = torch.sigmoid(i) * torch.tanh(g)
         if state is not None:
-            c_new = c_new + torch.sigmoid(f) * c
+            c_new = c_new + torch.sigmoid(f) * state[1]
         h_new = torch.sigmoid(o) * torch.tanh(c_new)
         return h_new, (h_new, c_new)
+
+    def _gates(self, x, state):
+        gates = self.conv_in(x)  # (B, 4H, h, w)
+        if state is not None:
+            gates = gates + self.conv_hidden(state[0])
+        return gates.chunk(4, dim=1)
+
+    def _gates_one_by_one(self, x, state):
+        gates = []
+        weights, biases, hidden_weights = (p.split(self.hidden) for p in (self.conv_in.weight, self.conv_in.bias, self.conv_hidden.weight))
+        for weight, bias, hidden_weight in zip(weights, biases, hidden_weights):
+            gate = F.conv2d(x, weight, bias, self.stride, self.conv_in.padding)
+            if state is not None:
+                gate = gate + F.conv2d(state[0], hidden_weight, None, 1, self.conv_hidden.padding)
+            gates.append(gate)
+        return gates
+
+
+def depth_to_space_after(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights and bias of a 3×3 convolution at half resolution that, followed by depth-to-space ×2,
+    computes ``conv`` (3×3, stride 1, padding 1) applied after depth-to-space ×2: conv(d2s(z)) = d2s(conv'(z)).
+
+    Output pixel (2y+a, 2x+b) of ``conv`` reads rows 2y+a-1 … 2y+a+1 of d2s(z), which are rows y-1 … y+1
+    of z, sub-row p; so the half-resolution kernel holds each weight of ``conv`` once, at its
+    (a, p, row) place, and zeros elsewhere. Depth-to-space is ONNX's CRD order (``F.pixel_shuffle``).
+    """
+    k = torch.arange(3)
+    a_p = torch.arange(2)
+    # place[a, p, D, K] = 1 where kernel row K of the full-resolution conv, for output sub-row a,
+    # reads sub-row p of half-resolution row D - 1
+    place = (k.view(1, 1, 1, 3) == 2 * k.view(1, 1, 3, 1) + a_p.view(1, 2, 1, 1) - a_p.view(2, 1, 1, 1) - 1).to(conv.weight.dtype)
+    out, channels = conv.weight.shape[:2]
+    weight = torch.einsum("ocKL,apDK,bqEL->oabcpqDE", conv.weight, place, place).reshape(4 * out, 4 * channels, 3, 3)
+    return weight, conv.bias.repeat_interleave(4)

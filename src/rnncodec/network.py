@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .config import ModelConfig
 from .limits import BLOCK, MAX_ITERATIONS
-from .layers import GDN, ConvLSTMCell
+from .layers import GDN, ConvLSTMCell, depth_to_space_after
 
 
 class Binarizer(nn.Module):
@@ -117,6 +117,7 @@ class Decoder(nn.Module):
             self.tail_shift = nn.ParameterList(nn.Parameter(torch.zeros(T, c)) for c in tail_in)  # … + shift_t
             self.output_bias = nn.Parameter(torch.zeros(T, 3))  # added to to_rgb's shared bias
         self.conditioning = cfg.iteration_conditioning
+        self.rgb_before_depth_to_space = False
 
     def forward(self, bits, state, t: int = 1):
         x = self.igdn(self.synthesis(self.expand(bits)))  # (B, S, H/BLOCK, W/BLOCK)
@@ -130,14 +131,28 @@ class Decoder(nn.Module):
             if tail >= 0 and not isinstance(self.branches[tail], nn.Identity):
                 branch = self.branches[tail](x)
                 h = torch.cat([h + branch[:, : h.shape[1]], branch[:, h.shape[1] :]], 1)  # extra channels beyond the cell's
-            x = F.pixel_shuffle(h, 2)  # doubles the resolution, channels / 4
             new_state.append(s)
-        if not isinstance(self.full_resolution, nn.Identity):
-            x = x + self.full_resolution(x)
-        out = self.to_rgb(x)  # (B, 3, H, W)
+            if level < len(self.cells) - 1:
+                x = F.pixel_shuffle(h, 2)  # doubles the resolution, channels / 4
+        out = self.rgb(h)  # (B, 3, H, W)
         if self.conditioning:
             out = out + self.output_bias[t - 1].view(1, 3, 1, 1)
         return out, new_state
+
+    def rgb(self, h):
+        """The last cell's output (at 1/2) → the decoder's output image: depth-to-space ×2, the full-resolution branch, to_rgb.
+
+        With ``rgb_before_depth_to_space`` (an inference setting, not part of the weights) and no
+        full-resolution branch, to_rgb runs before depth-to-space, at half resolution, as the
+        equivalent convolution (:func:`depth_to_space_after`): the same image, from a rearrangement
+        of 3 channels at full resolution instead of all of them.
+        """
+        if self.rgb_before_depth_to_space and isinstance(self.full_resolution, nn.Identity):
+            return F.pixel_shuffle(F.conv2d(h, *depth_to_space_after(self.to_rgb), padding=1), 2)
+        x = F.pixel_shuffle(h, 2)
+        if not isinstance(self.full_resolution, nn.Identity):
+            x = x + self.full_resolution(x)
+        return self.to_rgb(x)
 
 
 class Network(nn.Module):
