@@ -3,7 +3,8 @@
 Each graph is one iteration with its recurrent state as explicit inputs and outputs and the
 iteration number t as an input (the learned gain and the tail conditioning are looked up by t),
 so one graph serves every iteration after the first; the first iteration's graph ("-first") has no
-state inputs, as the model runs no hidden convolutions then.
+state inputs, as the model runs no hidden convolutions then. The graphs compute the model's
+function in the form :func:`graph_form` sets, which ONNX Runtime runs with fewer operations.
 
 The graphs hold no weights: every parameter is an initializer named as in the network's state dict
 whose data is "external", and the runtime binds a weights file's tensors to them at load. A graph
@@ -150,12 +151,12 @@ def declare_gate_sum_shapes(graph, inputs: list[tuple[str, int, int]]) -> None:
     states = {name: (channels, scale) for name, channels, scale in inputs}
     made_by = {output: node for node in graph.graph.node for output in node.output}
     for node in graph.graph.node:
-        cell = node.name.split("/cells.")[-1].split("/")[0] if "/cells." in node.name else None
-        if node.op_type != "Add" or f"h{cell}" not in states:
+        state = "h" + node.name.partition("/cells.")[2].partition("/")[0]  # the node's cell's h input
+        if node.op_type != "Add" or state not in states:
             continue
         if all(name in made_by and made_by[name].op_type == "Conv" for name in node.input):
-            channels, scale = states[f"h{cell}"]
-            sizes = dynamic_axes(f"h{cell}", scale)
+            channels, scale = states[state]
+            sizes = dynamic_axes(state, scale)
             for name in node.input:
                 graph.graph.value_info.append(onnx.helper.make_tensor_value_info(
                     name, onnx.TensorProto.FLOAT, [1, channels, sizes[2], sizes[3]]))
