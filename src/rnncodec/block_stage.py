@@ -182,18 +182,19 @@ def hull_slopes(gains: np.ndarray) -> np.ndarray:
     total = np.concatenate([np.zeros((1, blocks)), np.cumsum(gains, axis=0)])
     slopes = np.zeros_like(gains, dtype=np.float64)
     start = np.zeros(blocks, np.int64)
-    columns = np.arange(blocks)
+    columns = np.arange(blocks)  # the blocks whose hull is not finished
     span = np.arange(1, levels + 1)[:, None]
-    while (start < levels).any():
-        ends = start[None] + span  # (S, N) candidate ends of the segment from start
+    level = np.arange(levels)[:, None]
+    while len(columns):
+        ends = start[None] + span  # (S, n) candidate ends of the segment from start
         valid = ends <= levels
         mean = np.where(valid, (total[np.minimum(ends, levels), columns] - total[start, columns]) / span, -np.inf)
         best = levels - 1 - np.argmax(mean[::-1], axis=0)  # the longest segment of the steepest mean
-        end = np.where(start < levels, start + best + 1, start)
-        for i in range(levels):
-            inside = (start <= i) & (i < end)
-            slopes[i, inside] = mean[best[inside], columns[inside]]
-        start = end
+        end = start + best + 1
+        inside = (start <= level) & (level < end)
+        slopes[:, columns] = np.where(inside, mean[best, np.arange(len(columns))], slopes[:, columns])
+        going = end < levels
+        start, columns = end[going], columns[going]
     return slopes
 
 
