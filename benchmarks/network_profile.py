@@ -1,13 +1,14 @@
 """Where a network's decoder step spends its time in ONNX Runtime, operator by operator.
 
-    python benchmarks/network_profile.py WEIGHTS... [--tile 768] [--threads 2] [--repeats 3]
+    python benchmarks/network_profile.py WEIGHTS... [--tile 768] [--threads 2] [--repeats 5]
 
 For each network weights file (or block stage file: its network), runs the decoder step graphs
 the codec runs on one tile of random ±1 codes: the first step once, then the recurrent step
-(t = 2) once to warm up and ``repeats`` times measured, with ONNX Runtime's profiler on. Prints
-the mean milliseconds of a recurrent step and how they split: each convolution by the layer it
-belongs to (``conv cells.0``: the 1/16 cell's input and recurrent convolutions), everything else
-by operator (Add, Slice, DepthToSpace, the Reorder of ONNX Runtime's blocked layout, ...).
+(t = 2) once to warm up and ``repeats`` times measured, with ONNX Runtime's profiler on; the files'
+measured steps run in turn (the order rotated each repeat), so a busy machine weighs on all
+alike. Prints the median milliseconds of a recurrent step and how their mean splits: each
+convolution by the layer it belongs to (``conv cells.0``: the 1/16 cell's convolutions), everything
+else by operator (Add, Slice, DepthToSpace, the Reorder of ONNX Runtime's blocked layout, ...).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -42,7 +44,7 @@ def profiled_engine(weights: Path, threads: int, prefix: str) -> onnx_engine.Onn
 
 
 def kernel_times(profile: Path, runs: int) -> tuple[float, collections.Counter]:
-    """Mean microseconds of the profile's last ``runs`` session runs, and their split by part."""
+    """Median microseconds of the profile's last ``runs`` session runs, and the mean split of a run by part."""
     events = json.loads(profile.read_text())
     measured = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"][-runs:]
     parts = collections.Counter()
@@ -53,22 +55,30 @@ def kernel_times(profile: Path, runs: int) -> tuple[float, collections.Counter]:
                 node = e["name"].removesuffix("_kernel_time")
                 layer = node.split("/")[2] if node.count("/") >= 2 else node
                 parts[f"conv {layer}" if e["args"]["op_name"] == "Conv" else e["args"]["op_name"]] += e["dur"] / runs
-    return sum(r["dur"] for r in measured) / runs, parts
+    return statistics.median(r["dur"] for r in measured), parts
 
 
-def profile_decoder(weights: Path, tile: int, threads: int, repeats: int) -> tuple[float, collections.Counter]:
+def profile_decoders(networks: list[Path], tile: int, threads: int, repeats: int) -> list[tuple[float, collections.Counter]]:
+    """:func:`kernel_times` of each network's recurrent decoder step, the networks' steps run in turn."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine = profiled_engine(weights, threads, f"{tmp}/profile")
-        shape = (1, engine.cfg.code_channels, tile // 16, tile // 16)
-        bits = np.sign(np.random.default_rng(0).standard_normal(shape)).astype(np.float32)
-        _, state = engine.decode_step(bits, 1)
-        for _ in range(repeats + 1):
-            engine.decode_step(bits, 2, state)
-        profile = Path(engine.sessions["decoder"].end_profiling())
-        for name, session in engine.sessions.items():
-            if name != "decoder":
-                session.end_profiling()
-        return kernel_times(profile, repeats)
+        engines = [profiled_engine(network, threads, f"{tmp}/profile{i}") for i, network in enumerate(networks)]
+        steps = []
+        for engine in engines:
+            shape = (1, engine.cfg.code_channels, tile // 16, tile // 16)
+            bits = np.sign(np.random.default_rng(0).standard_normal(shape)).astype(np.float32)
+            _, state = engine.decode_step(bits, 1)
+            engine.decode_step(bits, 2, state)  # warm-up
+            steps.append((engine, bits, state))
+        for repeat in range(repeats):
+            for engine, bits, state in steps[repeat % len(steps):] + steps[: repeat % len(steps)]:
+                engine.decode_step(bits, 2, state)
+        results = []
+        for engine in engines:
+            results.append(kernel_times(Path(engine.sessions["decoder"].end_profiling()), repeats))
+            for name, session in engine.sessions.items():
+                if name != "decoder":
+                    session.end_profiling()
+        return results
 
 
 def main() -> None:
@@ -76,14 +86,14 @@ def main() -> None:
     parser.add_argument("weights", type=Path, nargs="+")
     parser.add_argument("--tile", type=int, default=768, help="tile side in pixels (default 768, the codec's)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=12, help="parts to list (default 12)")
     args = parser.parse_args()
-    for weights in args.weights:
-        network = network_of(weights)
-        total, parts = profile_decoder(network, args.tile, args.threads, args.repeats)
+    networks = [network_of(weights) for weights in args.weights]
+    same_names = len({network.name for network in networks}) < len(networks)  # then the paths tell them apart
+    for network, (total, parts) in zip(networks, profile_decoders(networks, args.tile, args.threads, args.repeats)):
         convs = sum(t for part, t in parts.items() if part.startswith("conv "))
-        print(f"{network.name}: decoder step t ≥ 2 on a {args.tile}² tile, {args.threads} threads: "
+        print(f"{network if same_names else network.name}: decoder step t ≥ 2 on a {args.tile}² tile, {args.threads} threads: "
               f"{total / 1000:.0f} ms ({convs / 1000:.0f} ms in convolutions)")
         for part, t in parts.most_common(args.top):
             print(f"  {t / 1000:6.1f} ms  {part}")
