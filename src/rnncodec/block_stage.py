@@ -257,7 +257,7 @@ def layered_states(stage: BlockStage, recon: np.ndarray, last_increment: np.ndar
     level = np.zeros(rows.shape[0], np.int64)
     for target in levels.reshape(len(levels), -1):
         while (level < target).any():
-            for i in np.unique(level[level < target]):
+            for i in np.flatnonzero(np.bincount(level[level < target])):  # the levels present, ascending
                 blocks = np.nonzero((level == i) & (level < target))[0]
                 bits, basis = signs[i, blocks], i % stage.iterations
                 scale[blocks] = _rescale(scale[blocks], bits[:, -1] > 0, stage.step)

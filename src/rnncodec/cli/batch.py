@@ -127,11 +127,12 @@ class ProgressBar:
         """The progress callback of file ``index``: called with (steps done, steps in all)."""
 
         def report(done: int, total: int) -> None:
+            if not (self.shown and sys.stderr.isatty()):
+                return  # no bar: tqdm is not even imported (it takes a noticeable part of a small file's decode)
             if self.bar is None:
                 from tqdm import tqdm
 
                 self.bar = tqdm(total=self.files, desc=self.description, file=sys.stderr,
-                                disable=not (self.shown and sys.stderr.isatty()),
                                 leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
             if self.files > 1:
                 self.bar.set_description_str(f"{self.description} {name} ({index + 1} of {self.files})", refresh=False)
