@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from conventional import median_process_cost  # same measurement as the other codecs
+from inference_speed import HERE, compile_sources
 
 
 def main():
@@ -23,6 +24,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     results = json.loads(args.json.read_text())
+    compile_sources(HERE)  # the rnncodec command runs this checkout's sources (an editable install)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         rgc, png = scratch / "x.rgc", scratch / "x.png"

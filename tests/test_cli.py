@@ -475,6 +475,19 @@ def test_format_picks_the_output_format_for_stdout_and_for_names(photo, tiny_wei
     assert Image.open(tmp_path / "noext").format == "WEBP"
 
 
+def test_output_formats_come_from_extensions_as_pillow_names_them():
+    """Each extension Pillow knows gives Pillow's format; .png and .jpg do so without importing every plugin."""
+    script = ("import sys\nfrom rnncodec.cli.codec_commands import extension_format\n"
+              "print(extension_format('.png'), extension_format('.jpg'), 'PIL.PdfImagePlugin' in sys.modules, "
+              "extension_format('.webp'), extension_format('.nothing'))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["PNG", "JPEG", "False", "WEBP", "None"], out.stderr
+    from rnncodec.cli.codec_commands import extension_format
+
+    Image.init()
+    assert all(extension_format(suffix) == fmt for suffix, fmt in Image.EXTENSION.items())
+
+
 @pytest.mark.parametrize("args, status, message", [
     (["-o", "{tmp}/x.png", "--quality", "80"], 1, "x.png: --quality 80 applies to JPEG, WebP and AVIF outputs only, not to PNG"),
     (["-o", "{tmp}/x.jpg", "--format", "png"], 1, "x.jpg: --format png would write PNG into a JPEG name"),

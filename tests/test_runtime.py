@@ -166,6 +166,20 @@ def test_graphs_of_another_config_are_refused(tiny_weights, tmp_path):
         OnnxEngine.load(copy)
 
 
+def test_a_broken_encoder_graph_stops_encoding_not_decoding(tiny_weights, tmp_path):
+    """The encoder's sessions start at its first step: a decode never reads its graphs."""
+    copy = tmp_path / "tiny.safetensors"
+    copy.write_bytes(tiny_weights.read_bytes())
+    write_graphs(copy)
+    graph_paths(copy)["encoder-first"].write_bytes(b"not a graph")
+    engine = OnnxEngine.load(copy)
+    assert set(engine.sessions) == {"decoder-first", "decoder"}
+    bits = np.ones((1, TINY.code_channels, 2, 2), np.float32)
+    assert engine.decode_step(bits, 1)[0].shape == (1, 3, 32, 32)
+    with pytest.raises(EngineError, match="the encoder-first graph does not load"):
+        engine.encode_step(np.zeros((1, 3, 32, 32), np.float32), 1)
+
+
 NO_TORCH = """
 import sys, importlib.abc
 class NoTorch(importlib.abc.MetaPathFinder):

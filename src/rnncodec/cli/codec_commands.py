@@ -73,8 +73,10 @@ def format_option_value(ctx, param, value: str | None) -> str | None:
 
     if value is None:
         return None
-    Image.init()
     fmt = FORMAT_ALIASES.get(value.upper(), value.upper())
+    Image.preinit()  # PNG, JPEG, BMP, GIF, PPM: all plugins only for another format
+    if fmt not in Image.SAVE:
+        Image.init()
     if fmt not in Image.SAVE or fmt == "RGC":
         raise click.BadParameter(f"{value} is not an image format rnncodec can write here "
                                  f"(png, jpeg, webp, tiff, avif, bmp …)")
@@ -88,13 +90,21 @@ def format_extension(fmt: str) -> str:
     return FORMAT_EXTENSIONS.get(fmt) or min((e for e, f in Image.EXTENSION.items() if f == fmt), key=len)
 
 
+def extension_format(suffix: str) -> str | None:
+    """The Pillow format of a file extension ('.jpg' → 'JPEG'), None if Pillow knows none. Like
+    Pillow's own open and save, it imports every plugin only for an extension the common ones lack."""
+    from PIL import Image
+
+    Image.preinit()
+    if suffix not in Image.EXTENSION:
+        Image.init()
+    return Image.EXTENSION.get(suffix)
+
+
 def output_format(name: str, fmt: str | None = None) -> str:
     """Pillow format for an output name: ``fmt`` if given (an output name's known extension must
     agree with it), else from the name's extension; PNG for stdout."""
-    from PIL import Image
-
-    Image.init()
-    named = None if name == STDIO else Image.EXTENSION.get(Path(name).suffix.lower())
+    named = None if name == STDIO else extension_format(Path(name).suffix.lower())
     if fmt is not None:
         if named is not None and named != fmt:
             raise click.ClickException(f"{name}: --format {fmt.lower()} would write {fmt} into a {named} name "

@@ -8,6 +8,7 @@ at load from the weights file, so the weights are stored once.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +19,35 @@ from ..graphs import GRAPH_FORMAT, GRAPHS, graph_paths, step_parameters, step_si
 from ..weights import read_parameters
 from .threads import EngineError, default_threads
 
+
 class OnnxEngine:
-    """The encoder and decoder steps of one network weights file as ONNX Runtime sessions."""
+    """The encoder and decoder steps of one network weights file as ONNX Runtime sessions.
+
+    The decoder's sessions start with the engine (every use decodes, encoding included), the
+    encoder's at its first step: a process that only decodes never builds them."""
 
     def __init__(self, cfg: ModelConfig, graphs: dict[str, bytes], params: dict[str, np.ndarray], threads: int | None = None):
         self.cfg = cfg
         self.sessions = {}
-        threads = threads or default_threads()
-        for graph in GRAPHS:
-            try:
-                self.sessions[graph] = bound_session(graphs[graph], {n: params[n] for n in step_parameters(params, graph)}, threads)
-            except Exception as e:  # ONNX Runtime raises its own classes for a bad graph or missing parameters
-                raise EngineError(f"the {graph} graph does not load with these weights: {e}") from None
-            check_config(self.sessions[graph], cfg, graph)
+        self._unstarted = {graph: (graphs[graph], {n: params[n] for n in step_parameters(params, graph)}) for graph in GRAPHS}
+        self._threads = threads or default_threads()
+        self._starting = threading.Lock()  # one engine may serve several threads
         self.signatures = {graph: step_signature(cfg, graph) for graph in GRAPHS}
+        self._start("decoder")
+
+    def _start(self, side: str) -> None:
+        """Start the side's sessions that have not started (EngineError if one does not load), both
+        before either runs, so their parameters take the memory before any step's arrays."""
+        with self._starting:
+            for graph in [g for g in self._unstarted if g.startswith(side)]:
+                data, params = self._unstarted[graph]
+                try:
+                    session = bound_session(data, params, self._threads)
+                except Exception as e:  # ONNX Runtime raises its own classes for a bad graph or missing parameters
+                    raise EngineError(f"the {graph} graph does not load with these weights: {e}") from None
+                check_config(session, self.cfg, graph)
+                self.sessions[graph] = session
+                del self._unstarted[graph]
 
     @classmethod
     def load(cls, weights: Path, threads: int | None = None) -> "OnnxEngine":
@@ -45,6 +61,8 @@ class OnnxEngine:
 
     def _step(self, side: str, tensor: np.ndarray, t: int, state):
         graph = side if state is not None else f"{side}-first"
+        if graph not in self.sessions:
+            self._start(side)
         names = [name for name, _, _ in self.signatures[graph][0]]
         feeds = dict(zip(names, [tensor, *(state or [])])) | {"t": np.array(t, np.int64)}
         out, *new_state = self.sessions[graph].run(None, feeds)
