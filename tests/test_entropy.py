@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rnncodec.entropy import CODED, RAW, GridCoder, CoderTables, fit_tables, ideal_bits, shortest_first_payload
+from rnncodec.entropy import COUNT_LIMIT, CODED, RAW, probabilities, update, GridCoder, CoderTables, fit_tables, ideal_bits, shortest_first_payload
 
 
 def correlated_codes(iterations, shape, seed=0):
@@ -41,6 +41,16 @@ def test_probabilities_come_from_integer_counts():
     p = coder._probabilities(np.array([0, 5]))
     assert p.dtype == np.float64 and np.all(p * 65536 == np.round(p * 65536))
     assert p[0] == 16384 / 65536
+
+
+def test_counts_follow_every_symbol_and_halve_past_the_limit():
+    counts = np.ones((4, 2), np.int64)
+    counts[3] = [COUNT_LIMIT // 2, COUNT_LIMIT // 2]
+    update(counts, np.array([0, 0, 0, 2, 3]), np.array([1, 1, 0, 0, 1], np.uint8))
+    assert counts.tolist() == [[2, 3], [1, 1], [2, 1], [(COUNT_LIMIT // 2 + 1) // 2, (COUNT_LIMIT // 2 + 2) // 2]]
+    assert probabilities(counts, np.array([0, 1])).tolist() == [39322 / 65536, 0.5]  # round(2^16 · 3/5)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        update(np.ones((2, 4), np.int64).T, np.array([0]), np.array([1]))
 
 
 def test_wrong_shape_and_bad_payloads_are_refused():

@@ -57,7 +57,9 @@ def probabilities(counts: np.ndarray, contexts: np.ndarray) -> np.ndarray:
 def update(counts: np.ndarray, contexts: np.ndarray, symbols: np.ndarray) -> None:
     """Count the symbols in their contexts (``counts`` as in :func:`probabilities`, updated in place);
     halve the counts of contexts whose sum passes COUNT_LIMIT."""
-    pairs = counts.reshape(-1)  # a view: counts is C-contiguous
+    if not counts.flags.c_contiguous:
+        raise ValueError("the counts must be C-contiguous (updated through a flat view)")
+    pairs = counts.reshape(-1)
     np.add.at(pairs, 2 * contexts + symbols, 1)
     first = 2 * contexts
     big = contexts[pairs[first] + pairs[first + 1] > COUNT_LIMIT]
