@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from rnncodec.entropy import COUNT_LIMIT, CODED, RAW, probabilities, update, GridCoder, CoderTables, fit_tables, ideal_bits, shortest_first_payload
+from rnncodec.entropy import (COUNT_LIMIT, CODED, RAW, CoderTables, GridCoder, fit_tables, ideal_bits, probabilities,
+                              shortest_first_payload, update)
 
 
 def correlated_codes(iterations, shape, seed=0):
