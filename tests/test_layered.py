@@ -240,5 +240,8 @@ def test_several_tiles_code_and_decode_each_tile_as_if_alone(tiny_staged):
         np.testing.assert_array_equal(stage_codes[:, :, cr, cc], codes)
         np.testing.assert_array_equal(gains[:, cr, cc], tile_gains)
         *_, (recon, delta) = staged.reconstructions(file.codes[:, :, cr, cc])
-        *_, last = layered_pictures(staged.stage, recon, delta, file.layers.codes[:, :, cr, cc], file.layers.levels[:, cr, cc])
+        layered = staged.stage, recon, delta, file.layers.codes[:, :, cr, cc], file.layers.levels[:, cr, cc]
+        *_, last = layered_pictures(*layered)
         np.testing.assert_array_equal(decoded[rows, cols], to_image(last[0]))
+        (only,) = layered_pictures(*layered, every=False)
+        np.testing.assert_array_equal(only, last)

@@ -13,6 +13,7 @@ as the engines pass them; a model (:mod:`rnncodec.model`) runs its network, then
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -237,12 +238,13 @@ def levels_after(order: np.ndarray, given: int, shape: tuple[int, int]) -> np.nd
 
 
 def layered_pictures(stage: BlockStage, recon: np.ndarray, last_increment: np.ndarray, codes: np.ndarray,
-                     levels: np.ndarray):
-    """Yield the reconstruction (1, 3, H, W) after each layer: ``recon`` x̂_K and ``last_increment`` of
-    the network, ``codes`` (REFINEMENTS, C, h, w) 0/1 and ``levels`` (layers, h, w), each block's
-    refinements after each layer."""
+                     levels: np.ndarray, every: bool = True):
+    """Yield the reconstruction (1, 3, H, W) after each layer, or with ``every`` false only after the
+    last: ``recon`` x̂_K and ``last_increment`` of the network, ``codes`` (REFINEMENTS, C, h, w) 0/1
+    and ``levels`` (layers, h, w), each block's refinements after each layer."""
     _, _, H, W = recon.shape
-    for rows, _, _ in layered_states(stage, recon, last_increment, codes, levels):
+    states = layered_states(stage, recon, last_increment, codes, levels)
+    for rows, _, _ in states if every else deque(states, maxlen=1):  # maxlen 1: only the last layer's blocks
         yield from_blocks(rows[None], H, W)
 
 

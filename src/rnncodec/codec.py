@@ -370,10 +370,10 @@ class ModelPipeline:
                     outs[t if keep_all else 0][rows, cols] = to_image(recon[0])
                 tick()
             if L:
-                pictures = layered_pictures(self.stage, recon, delta, layers.codes[:, :, cr, cc], layers.levels[:, cr, cc])
+                pictures = layered_pictures(self.stage, recon, delta, layers.codes[:, :, cr, cc], layers.levels[:, cr, cc],
+                                            every=keep_all)
                 for j, picture in enumerate(pictures):
-                    if keep_all or j == L - 1:
-                        outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
+                    outs[K + j if keep_all else 0][rows, cols] = to_image(picture[0])
         first = 1 if keep_all else K + L  # the iteration count of outs[0]
         return [self.model.finish(o[:height, :width], first + i) for i, o in enumerate(outs)]
 
