@@ -112,6 +112,8 @@ class LayeredCoder:
         grid = self.grid
         channels = grid.shape[0]
         level = self.level[where]  # 0-based: this refinement's stage level
+        ys, xs = np.nonzero(where)
+        given = None if stream.decoder is not None else codes[level, :, ys, xs].T  # (C, blocks): the bits to code
         base = history_state(self.iteration_states[level], grid.history[0][:, where], grid.history[1][:, where])
         base = base * 10 * _PARTNER_STATES**PARTNERS + (np.arange(channels) * CONTEXTS_PER_CHANNEL)[:, None]
         partners = np.where(grid.tables.partners < 0, channels, grid.tables.partners)
@@ -122,11 +124,9 @@ class LayeredCoder:
             for row in partners[c]:
                 partner_part = partner_part * _PARTNER_STATES + states[row]
             contexts = base[c] + partner_part
-            given = None if stream.decoder is not None else codes[level, c, *np.nonzero(where)]
-            bits[c] = stream.code(grid._probabilities(contexts), given)
+            bits[c] = stream.code(grid._probabilities(contexts), None if given is None else given[c])
             grid._update(contexts, bits[c])
             states[c] = 1 + bits[c]
-        ys, xs = np.nonzero(where)
         codes[level, :, ys, xs] = bits.T
         grid.history[1][:, where] = grid.history[0][:, where]
         grid.history[0][:, where] = 1 + bits
