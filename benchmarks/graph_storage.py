@@ -25,12 +25,15 @@ from rnncodec.weights import default_network_path
 
 
 def safetensors_offsets(path: Path) -> dict[str, tuple[int, int]]:
-    """Each tensor's (byte offset, length) in a safetensors file: after an 8-byte header length and the JSON header."""
+    """Each tensor's (byte offset, length) in a safetensors file: after an 8-byte header length and the
+    JSON header. Only files that store the network as float32: the graphs' external data is float32."""
     raw = path.read_bytes()
     header_length = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8 : 8 + header_length])
+    header = {name: entry for name, entry in json.loads(raw[8 : 8 + header_length]).items() if name != "__metadata__"}
+    if any(entry["dtype"] == "F16" for entry in header.values()):
+        raise SystemExit(f"{path}: stored as float16; graph offsets need float32 storage (e.g. models/rnncodec-gdn.safetensors)")
     return {name: (8 + header_length + entry["data_offsets"][0], entry["data_offsets"][1] - entry["data_offsets"][0])
-            for name, entry in header.items() if name != "__metadata__"}
+            for name, entry in header.items()}
 
 
 def offset_graphs(weights: Path, folder: Path) -> dict[str, Path]:
@@ -58,7 +61,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = offset_graphs(args.weights, Path(tmp))
-        loads = {"bound": lambda: OnnxEngine.load(args.weights, threads=1),
+        loads = {"bound": lambda: OnnxEngine.load(args.weights, threads=1).start("encoder"),  # all four, as "offsets"
                  "offsets": lambda: [ort.InferenceSession(str(paths[g]), session_options(ort, 1), providers=["CPUExecutionProvider"]) for g in GRAPHS]}
         seconds = {name: [] for name in loads}
         for repeat in range(args.repeats):

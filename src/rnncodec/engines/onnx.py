@@ -33,11 +33,12 @@ class OnnxEngine:
         self._threads = threads or default_threads()
         self._starting = threading.Lock()  # one engine may serve several threads
         self.signatures = {graph: step_signature(cfg, graph) for graph in GRAPHS}
-        self._start("decoder")
+        self.start("decoder")
 
-    def _start(self, side: str) -> None:
-        """Start the side's sessions that have not started (EngineError if one does not load), both
-        before either runs, so their parameters take the memory before any step's arrays."""
+    def start(self, side: str) -> None:
+        """Start the side's ("encoder" or "decoder") sessions that have not started (EngineError if
+        one does not load), both before either runs, so their parameters take the memory before any
+        step's arrays. Its first step does this, if it has not been done."""
         with self._starting:
             for graph in [g for g in self._unstarted if g.startswith(side)]:
                 data, params = self._unstarted[graph]
@@ -62,7 +63,7 @@ class OnnxEngine:
     def _step(self, side: str, tensor: np.ndarray, t: int, state):
         graph = side if state is not None else f"{side}-first"
         if graph not in self.sessions:
-            self._start(side)
+            self.start(side)
         names = [name for name, _, _ in self.signatures[graph][0]]
         feeds = dict(zip(names, [tensor, *(state or [])])) | {"t": np.array(t, np.int64)}
         out, *new_state = self.sessions[graph].run(None, feeds)
