@@ -26,7 +26,7 @@ import sys
 import numpy as np
 import torch
 
-from rnncodec.block_stage import REFINEMENTS, _log_rms, fit_block_stage, to_blocks
+from rnncodec.block_stage import REFINEMENTS, _log_rms, fit_block_stage, hull_slopes, to_blocks
 from rnncodec.data import CropSampler, load_rgb
 from rnncodec.fitting import central_crop, network_residuals, training_split
 from rnncodec.image_folders import add_image_folder
@@ -145,34 +145,9 @@ def fit_flag_bits(flags, levels, components):
     return -np.log2(counts / counts.sum(axis=-1, keepdims=True))
 
 
-def hull_slopes(bits, gains):
-    """(L, N) per-refinement bits and gains → each refinement's slope on the upper concave hull of the
-    block's running (bits, gain): refinements given out in slope order never skip one."""
-    levels, blocks = gains.shape
-    rate = np.concatenate([np.zeros((1, blocks)), np.cumsum(bits, axis=0)])
-    total = np.concatenate([np.zeros((1, blocks)), np.cumsum(gains, axis=0)])
-    slopes = np.zeros_like(gains)
-    start = np.zeros(blocks, np.int64)
-    columns = np.arange(blocks)
-    span = np.arange(1, levels + 1)[:, None]
-    level = np.arange(levels)[:, None]
-    while len(columns):
-        ends = np.minimum(start[None] + span, levels)
-        valid = start[None] + span <= levels
-        mean = np.where(valid, (total[ends, columns] - total[start, columns]) / (rate[ends, columns] - rate[start, columns]),
-                        -np.inf)
-        best = levels - 1 - np.argmax(mean[::-1], axis=0)
-        end = start + best + 1
-        inside = (start <= level) & (level < end)
-        slopes[:, columns] = np.where(inside, mean[best, np.arange(len(columns))], slopes[:, columns])
-        going = end < levels
-        start, columns = end[going], columns[going]
-    return slopes
-
-
 def rd_curve(bits, gains, start_error, pixels, budgets):
     """PSNR after giving out each budget of bits (bits per pixel of the stage) in hull-slope order."""
-    slopes = hull_slopes(bits, gains)
+    slopes = hull_slopes(gains, bits)
     order = np.argsort(-slopes.ravel(), kind="stable")
     spent = np.cumsum(bits.ravel()[order]) / pixels
     removed = np.cumsum(gains.ravel()[order])

@@ -38,6 +38,19 @@ def test_hull_slopes_are_non_increasing_and_keep_each_blocks_total(levels, block
     assert np.all(np.diff(slopes, axis=0) <= 1e-12)
     np.testing.assert_allclose(slopes.sum(axis=0), gains.sum(axis=0))
     assert np.all(np.cumsum(slopes, axis=0) >= np.cumsum(gains, axis=0) - 1e-9)  # the hull lies above
+    np.testing.assert_array_equal(hull_slopes(gains, np.ones_like(gains)), slopes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_hull_slopes_with_costs_are_gain_per_cost_on_the_hull(levels, blocks, seed):
+    rng = np.random.default_rng(seed)
+    gains, costs = rng.normal(size=(levels, blocks)), rng.uniform(0.5, 2, size=(levels, blocks))
+    slopes = hull_slopes(gains, costs)
+    assert np.all(np.diff(slopes, axis=0) <= 1e-12)
+    np.testing.assert_allclose((slopes * costs).sum(axis=0), gains.sum(axis=0))
+    assert np.all(np.cumsum(slopes * costs, axis=0) >= np.cumsum(gains, axis=0) - 1e-9)
+    np.testing.assert_allclose(hull_slopes(gains, 2 * costs), slopes / 2)
 
 
 def test_with_diminishing_gains_the_layers_beat_equal_levels():

@@ -176,11 +176,14 @@ def refinements(stage: BlockStage, residual: np.ndarray, last_increment: np.ndar
     return codes.transpose(0, 2, 1).reshape(levels, -1, h, w), gains.reshape(levels, h, w)
 
 
-def hull_slopes(gains: np.ndarray) -> np.ndarray:
+def hull_slopes(gains: np.ndarray, costs: np.ndarray | None = None) -> np.ndarray:
     """(S, N) gains of each block's refinements in order → the slopes of the upper concave hull of their
-    running sum: non-increasing along each block, so the best refinements first never skip one."""
+    running sum: non-increasing along each block, so the best refinements first never skip one. With
+    ``costs`` (S, N), positive, the hull is of the running gain against the running cost and the
+    slopes are gain per cost; without, every refinement costs 1."""
     levels, blocks = gains.shape
     total = np.concatenate([np.zeros((1, blocks)), np.cumsum(gains, axis=0)])
+    spent = None if costs is None else np.concatenate([np.zeros((1, blocks)), np.cumsum(costs, axis=0)])
     slopes = np.zeros_like(gains, dtype=np.float64)
     start = np.zeros(blocks, np.int64)
     columns = np.arange(blocks)  # the blocks whose hull is not finished
@@ -189,7 +192,9 @@ def hull_slopes(gains: np.ndarray) -> np.ndarray:
     while len(columns):
         ends = start[None] + span  # (S, n) candidate ends of the segment from start
         valid = ends <= levels
-        mean = np.where(valid, (total[np.minimum(ends, levels), columns] - total[start, columns]) / span, -np.inf)
+        last = np.minimum(ends, levels)
+        cost = span if spent is None else spent[last, columns] - spent[start, columns]
+        mean = np.where(valid, (total[last, columns] - total[start, columns]) / cost, -np.inf)
         best = levels - 1 - np.argmax(mean[::-1], axis=0)  # the longest segment of the steepest mean
         end = start + best + 1
         inside = (start <= level) & (level < end)
