@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from inference_speed import compile_sources
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -59,6 +61,7 @@ def python_times(rgc: Path, repeats: int, scratch: Path) -> tuple[float, float]:
     from rnncodec import registry
     from rnncodec.codec import ModelPipeline
 
+    compile_sources(ROOT)  # the rnncodec command runs this checkout's sources (an editable install)
     process = []
     for _ in range(repeats):
         start = time.perf_counter()
