@@ -1,11 +1,12 @@
 """Would a block stage that may send a component as zero code better than one that always sends its sign?
 
     python experiments/stage_dead_zone.py [--data TRAIN_DIR] [--crops 400] [--thresholds 0.5 0.6 0.7]
-                                          [--components 15 31 63]
+                                          [--components 15 31 63] [--rate-weights 0 0.6 1.0]
 
 Today's stage sends, per refinement of a 16×16 block, the sign of all 31 components and a scale bit:
 a component whose coefficient is small gets ±α·s anyway, which can add error, and costs a bit.
-A *dead-zone* stage sends each component as −1, 0 or +1 (0 when |c| < τ·a·s), a zero costing little
+A *dead-zone* stage sends each component as −1, 0 or +1 (0 when |c| < τ·a·s, or, with a rate weight
+κ, when what it removes is below κ times the block's mean per component), a zero costing little
 where zeros are likely, and its scale bit. Both stages are fitted the same way (`fit_block_stage`'s
 loop: each level's principal components of the residual it meets; for the dead zone, a is the
 centroid of the magnitudes it sends) on the same seeded training crops after the default network's
@@ -13,8 +14,8 @@ K iterations. On the validation split's central crops (never Kodak) each block's
 then given out by rate and distortion (upper concave hull of gain against bits, in order of slope,
 as the encoder's layers do, here with each refinement's own bits). Rates are ideal code lengths:
 every sign and scale bit 1 bit in both stages (today's coder gets 0.96), each zero flag −log2 p of
-a static model fitted on the training crops, in the context of its level, component and how many
-of the block's earlier components in the refinement were sent. Maps and the network's iterations
+a static model fitted on the training crops, in the context of its level, component, how many of
+the block's earlier components in the refinement were sent and how many its previous refinement sent. Maps and the network's iterations
 cost the same in both and are left out of the rate; PSNR is the stage's picture (no post-filter).
 """
 
