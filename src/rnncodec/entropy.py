@@ -59,9 +59,8 @@ def update(counts: np.ndarray, contexts: np.ndarray, symbols: np.ndarray) -> Non
     halve the counts of contexts whose sum passes COUNT_LIMIT."""
     if not counts.flags.c_contiguous:
         raise ValueError("the counts must be C-contiguous (updated through a flat view)")
-    pairs = counts.reshape(-1)
-    np.add.at(pairs, 2 * contexts + symbols, 1)
-    first = 2 * contexts
+    pairs, first = counts.reshape(-1), 2 * contexts
+    np.add.at(pairs, first + symbols, 1)
     big = contexts[pairs[first] + pairs[first + 1] > COUNT_LIMIT]
     if big.size:
         big = np.unique(big)
