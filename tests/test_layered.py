@@ -1,7 +1,8 @@
-"""Layered files (entropy coder 3): where the stage's refinements go, how they are coded, and that
+"""Layered files (entropy coders 3 and 4): where the stage's refinements go, how they are coded, and that
 every iteration boundary of such a file is the file of that many iterations."""
 
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,12 +11,13 @@ from hypothesis import strategies as st
 
 from conftest import TINY_AFTER, network_recons, smooth_image
 from rnncodec.bitstream import read
-from rnncodec.block_stage import (REFINEMENTS, hull_slopes, layered_pictures, levels_after, masking_weights, refinement_order,
+from rnncodec.block_stage import (NOT_SENT, REFINEMENTS, hull_slopes, layered_pictures, levels_after, masking_weights, refinement_order,
                                   refinements)
 from rnncodec.codec import ModelPipeline, code_slices, tiles
 from rnncodec.entropy import CoderTables
 from rnncodec.images import Picture
-from rnncodec.layered import LAYERED_CODER_ID, LayeredCoder
+from rnncodec.layered import (LAYERED_CODER_ID, TERNARY_CODER_ID, LayeredCoder, fit_stage_prior, refinement_costs,
+                              ternary_contexts)
 from rnncodec.pixels import image_to_network, to_image
 
 
@@ -241,7 +243,8 @@ def test_several_tiles_code_and_decode_each_tile_as_if_alone(tiny_staged):
     staged = tiny_staged[1]
     rgb = smooth_image(64, 96, seed=4)
     pipeline = ModelPipeline(staged, tile=32, tune="psnr")
-    _, stage_codes, gains = pipeline._layered_codes(rgb, TINY_AFTER, True, None)
+    _, stage_codes, gains, costs = pipeline._layered_codes(rgb, TINY_AFTER, True, None)
+    assert costs is None  # a sign stage gives refinements out by gain alone
     data = pipeline.encode(Picture(rgb, "RGB"), staged.config.max_iterations)
     file = pipeline.read(data)
     decoded = pipeline.decode(data).picture.rgb
@@ -258,3 +261,103 @@ def test_several_tiles_code_and_decode_each_tile_as_if_alone(tiny_staged):
         np.testing.assert_array_equal(decoded[rows, cols], to_image(last[0]))
         (only,) = layered_pictures(*layered, every=False)
         np.testing.assert_array_equal(only, last)
+
+
+# --- a ternary stage (components sent as −1, 0 or +1): entropy coder 4 ------------------------------------
+def random_ternary_layers(seed, shape=(4, 3, 5), levels=6, after=2, layers=4):
+    """Codes as a ternary stage makes them: network bits, then refinements whose components are 0/1/NOT_SENT."""
+    codes, counts = random_layers(seed, shape, levels, after, layers)
+    rng = np.random.default_rng(seed + 1)
+    codes[after:, :-1] = np.where(rng.random((levels, shape[0] - 1, *shape[1:])) < 0.4, NOT_SENT, codes[after:, :-1])
+    return codes, counts
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_ternary_layers_round_trip(seed, with_prior):
+    shape, levels, after = (4, 3, 5), 6, 2
+    codes, counts = random_ternary_layers(seed, shape, levels, after)
+    stage_codes = codes[after:].reshape(levels, shape[0], -1)
+    tables = replace(CoderTables.uniform(shape[0]), stage_prior=fit_stage_prior([stage_codes], shape[0] - 1) if with_prior else None)
+    coder = LayeredCoder(*shape, tables, after, levels, ternary=True)
+    grid = [coder.encode_grid(bits) for bits in codes[:after]]
+    layers = [coder.encode_layer(count, codes[after:]) for count in counts]
+    decoder = LayeredCoder(*shape, tables, after, levels, ternary=True)
+    for (mode, payload), bits in zip(grid, codes[:after]):
+        np.testing.assert_array_equal(decoder.decode_grid(mode, payload), bits)
+    for payload, count in zip(layers, counts):
+        np.testing.assert_array_equal(decoder.decode_layer(payload), count)
+    sent = np.arange(levels)[:, None, None] < np.sum(counts, axis=0)
+    np.testing.assert_array_equal(decoder.codes * sent[:, None], codes[after:] * sent[:, None])
+    with pytest.raises((ValueError, AssertionError)):  # coder 3 does not read coder 4's layers
+        sign_decoder = LayeredCoder(*shape, tables, after, levels)
+        for mode, payload in grid:
+            sign_decoder.decode_grid(mode, payload)
+        for payload, count in zip(layers, counts):
+            np.testing.assert_array_equal(sign_decoder.decode_layer(payload), count)
+
+
+def test_refinement_costs_are_one_bit_a_symbol_without_a_prior_and_less_where_the_prior_expects_it():
+    codes, _ = random_ternary_layers(3, shape=(6, 4, 4), levels=5, after=0)
+    codes = codes.reshape(5, 6, -1)
+    sent = (codes[:, :-1] != NOT_SENT).sum(axis=1)
+    np.testing.assert_allclose(refinement_costs(None, codes), 1 + 5 + sent, rtol=1e-4)  # scale bit, 5 flags, the signs
+    quiet = codes.copy()
+    quiet[:, :-1] = NOT_SENT  # nothing sent: a prior fitted to such refinements makes them cheap
+    prior = fit_stage_prior([quiet], 5)
+    assert prior.shape == (ternary_contexts(5), 2)
+    assert np.all(refinement_costs(prior, quiet) < refinement_costs(None, quiet) / 2)
+
+
+@pytest.fixture(scope="module")
+def ternary_staged(tiny_staged):
+    """The tiny network with a ternary stage fitted on the same images as the tiny sign stage, and coder 4's prior."""
+    from rnncodec.block_stage import fit_block_stage
+    from rnncodec.model import Model
+
+    network = tiny_staged[0]
+    images = [image_to_network(smooth_image(64, 64, seed)) for seed in range(8)]
+    recons = [network_recons(network, x, TINY_AFTER) for x in images]
+    x = np.concatenate(images)
+    last, before = np.concatenate([r[-1] for r in recons]), np.concatenate([r[-2] for r in recons])
+    stage = fit_block_stage(x - last, last - before, TINY_AFTER, network.cfg.max_iterations - TINY_AFTER,
+                            code_channels=network.cfg.code_channels, dead_zone=0.5, rate_weight=0.6)
+    codes = [refinements(stage, x[i : i + 1] - last[i : i + 1], last[i : i + 1] - before[i : i + 1])[0] for i in range(8)]
+    prior = fit_stage_prior([c.reshape(*c.shape[:2], -1) for c in codes], stage.sign_bits)
+    tables = replace(CoderTables.uniform(network.cfg.code_channels), stage_prior=prior)
+    return Model.of(network, stage, tables, id=b"\x06" * 8)
+
+
+def test_a_ternary_stage_sends_zeros_and_each_refinement_lowers_the_error(ternary_staged):
+    stage = ternary_staged.stage
+    assert stage.ternary
+    x = image_to_network(smooth_image(48, 64, seed=21))
+    recons = network_recons(ternary_staged.network, x, TINY_AFTER)
+    codes, gains = refinements(stage, x - recons[-1], recons[-1] - recons[-2])
+    assert np.any(codes[:, :-1] == NOT_SENT) and np.any(codes[:, :-1] != NOT_SENT)
+    assert set(np.unique(codes[:, -1])) <= {0, 1}
+    assert np.all(gains[: stage.iterations] > -1e-6)  # the scale bit that leaves less error: never worse than nothing sent
+    with pytest.raises(ValueError, match="in layers only"):
+        stage.encode(x - recons[-1], TINY_AFTER + 1, stage.start(recons[-1] - recons[-2]))
+
+
+def test_a_ternary_stage_writes_coder_4_files_whose_prefixes_are_files(ternary_staged, photo):
+    codec = ModelPipeline(ternary_staged)
+    top = codec.max_iterations
+    data = codec.encode(photo, top)
+    contents = read(data)
+    assert contents.header.coder_id == TERNARY_CODER_ID == codec.coder_id and codec.decodable_coders == [TERNARY_CODER_ID]
+    every = codec.decode(data, keep_all=True).pictures
+    errors = [np.mean((p.rgb.astype(float) - photo.rgb) ** 2) for p in every]
+    assert errors[-1] < errors[TINY_AFTER - 1]
+    for k in (TINY_AFTER, TINY_AFTER + 1, top):
+        short = codec.encode(photo, k)
+        assert short == contents.cut(k)
+        np.testing.assert_array_equal(codec.decode(short).picture.rgb, every[k - 1].rgb)
+    _, _, gains, costs = codec._layered_codes(photo.rgb, TINY_AFTER, True, None)
+    assert costs.shape == gains.shape and np.all(costs > 0)
+    from rnncodec.errors import FormatError
+
+    sign_file = ModelPipeline(replace(ternary_staged, stage=replace(ternary_staged.stage, dead_zone=0.0))).encode(photo, top)
+    with pytest.raises(FormatError, match="entropy coder 3; this model decodes coders \\[4\\]"):
+        codec.decode(sign_file)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import threading
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -165,13 +166,16 @@ V1_FILE = ROOT / "tests" / "data" / "v1-tiny-rgba-8it.rgc"  # format version 1, 
 def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
     """A models folder of its own: a copy of ``network`` (the tiny test network) with its step graphs,
     and a block stage file for it unlike the shipped one's: after 2 iterations, 39 levels, its basis
-    stored as float16, no coder tables; and a registry listing it, and the network under the model id
-    of the version-1 file the same weights wrote. Returns the folder's files by name."""
+    stored as float16, no coder tables; a ternary stage file (entropy coder 4) with its stage prior;
+    and a registry listing them, and the network under the model id of the version-1 file the same
+    weights wrote. Returns the folder's files by name."""
     from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
 
     from conftest import TINY_AFTER, network_recons
-    from rnncodec.block_stage import REFINEMENTS, fit_block_stage
+    from rnncodec.block_stage import REFINEMENTS, fit_block_stage, refinements
+    from rnncodec.entropy import CoderTables
+    from rnncodec.layered import fit_stage_prior
     from rnncodec.pixels import image_to_network
     from rnncodec.export import write_graphs
     from rnncodec.engines.onnx import OnnxEngine
@@ -193,12 +197,20 @@ def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
     tensors = load_file(str(path))
     tensors["block_stage.basis"] = tensors["block_stage.basis"].astype(np.float16)
     save_file(tensors, str(path), metadata=metadata)
+    ternary = fit_block_stage(np.concatenate(images) - last, last - before, TINY_AFTER, REFINEMENTS,
+                              code_channels=engine.cfg.code_channels, dead_zone=0.5, rate_weight=0.6)
+    codes = [refinements(ternary, images[i] - last[i : i + 1], last[i : i + 1] - before[i : i + 1])[0] for i in range(8)]
+    prior = fit_stage_prior([c.reshape(*c.shape[:2], -1) for c in codes], ternary.sign_bits)
+    ternary_path = folder / "net-ternary.safetensors"
+    save_block_stage(ternary_path, folder / "net.safetensors", ternary,
+                     replace(CoderTables.uniform(engine.cfg.code_channels), stage_prior=prior))
     model_id = registry.file_sha256(path)[:16]
     entry = {"file": path.name, "sha256": registry.file_sha256(path), "description": "test stage"}
+    ternary_entry = {"file": ternary_path.name, "sha256": registry.file_sha256(ternary_path), "description": "test ternary stage"}
     v1 = {"file": "net.safetensors", "sha256": registry.file_sha256(folder / "net.safetensors"), "description": "tiny"}
-    models = {model_id: entry, bitstream.parse_header(V1_FILE.read_bytes()).model_id.hex(): v1}
+    models = {model_id: entry, ternary_entry["sha256"][:16]: ternary_entry, bitstream.parse_header(V1_FILE.read_bytes()).model_id.hex(): v1}
     (folder / "registry.json").write_text(json.dumps({"default": model_id, "models": models}))
-    return {p.name: p for p in [folder / "registry.json", folder / "net.safetensors", path, *graphs]}
+    return {p.name: p for p in [folder / "registry.json", folder / "net.safetensors", path, ternary_path, *graphs]}
 
 
 def random_postfilter(seed: int):
@@ -308,6 +320,8 @@ def session(tmp_path_factory, tiny_weights):
         files[f"tiny-models/{path.name}"] = path.read_bytes()
     tiny = rnncodec.encode(smooth_image(48, 80, seed=11), iterations=8, model=models["net-stage.safetensors"])
     add("tiny-stage.rgc", tiny, models="/files/tiny-models/")
+    add("tiny-ternary.rgc", rnncodec.encode(smooth_image(48, 80, seed=11), iterations=8, model=models["net-ternary.safetensors"]),
+        models="/files/tiny-models/")
     add("v1-tiny.rgc", V1_FILE.read_bytes(), models="/files/tiny-models/")
     results = run_browser(files, jobs, folder)
     return folder, files, results
@@ -351,6 +365,14 @@ def test_a_stage_model_unlike_the_shipped_one_decodes_as_in_python(session):
     assert bitstream.parse_header(files["tiny-stage.rgc"]).coder_id == 3
     _assert_complete(results["tiny-stage.rgc"], 8)
     assert largest_difference(folder, "tiny-stage.rgc", files["tiny-stage.rgc"], 8, model=stage_file) <= TOLERANCE
+
+
+def test_a_ternary_stage_file_of_coder_4_decodes_as_in_python(session):
+    folder, files, results = session
+    stage_file = folder / "tiny-models" / "net-ternary.safetensors"
+    assert bitstream.parse_header(files["tiny-ternary.rgc"]).coder_id == 4
+    _assert_complete(results["tiny-ternary.rgc"], 8)
+    assert largest_difference(folder, "tiny-ternary.rgc", files["tiny-ternary.rgc"], 8, model=stage_file) <= TOLERANCE
 
 
 def test_a_model_with_a_post_filter_paints_every_iteration_filtered_as_in_python(session):

@@ -98,8 +98,9 @@ class Header:
         """Largest valid payload of each chunk type this version has (zlib may grow incompressible data slightly).
 
         A layer (entropy coder 3) may carry up to LAYER_REFINEMENTS refinements per block, at up to
-        two bits per code bit, and its map."""
-        iteration = self.raw_code_bytes if self.coder_id != 3 else 2 * LAYER_REFINEMENTS * self.raw_code_bytes + self.blocks + 64
+        two bits per code bit, and its map; a layer of coder 4 twice that (a flag and a sign per component)."""
+        per_bit = {3: 2, 4: 4}.get(self.coder_id)
+        iteration = self.raw_code_bytes if per_bit is None else per_bit * LAYER_REFINEMENTS * self.raw_code_bytes + self.blocks + 64
         limits = {CHUNK_ITERATION: iteration, CHUNK_ALPHA: _zlib_bound(self.width * self.height)}
         if self.version >= 2:
             limits[CHUNK_ICC] = _zlib_bound(MAX_ICC)

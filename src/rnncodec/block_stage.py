@@ -6,7 +6,11 @@ Iteration t > K codes each 16×16×3 block of the residual with the network's C 
 α holds each component's mean magnitude and s is the block's scale: the scale bit multiplies s by
 ``step`` (bit 1: the block's best scale for its signs is larger) or divides it, before use. s
 starts from the RMS of the network's last increment x̂_K − x̂_{K−1} in the block, which the decoder
-has, through a power law. Everything is fitted on training residuals (:func:`fit_block_stage`);
+has, through a power law. A *ternary* stage (``dead_zone`` > 0) may send a component as zero instead of its sign: the encoder
+zeroes a component whose coefficient is below τ·α·s, or whose sending removes less than κ times the
+block's mean per component, and picks the scale bit that leaves less error; its layered files use
+entropy coder 4 (:mod:`rnncodec.layered`), which codes a "sent?" flag per component and the signs of
+the sent ones. Everything is fitted on training residuals (:func:`fit_block_stage`);
 nothing is trained by gradient. Arrays are (B, 3, H, W) images and (B, C, H/16, W/16) bits in ±1,
 as the engines pass them; a model (:mod:`rnncodec.model`) runs its network, then its stage.
 """
@@ -35,6 +39,12 @@ def from_blocks(rows: np.ndarray, height: int, width: int) -> np.ndarray:
     return rows.reshape(b, h, w, 3, BLOCK, BLOCK).transpose(0, 3, 1, 4, 2, 5).reshape(b, 3, height, width)
 
 
+# A stage code in a layered file: per component 0 (−1), 1 (+1) or NOT_SENT (0, ternary stages only);
+# the scale bit 0 (down) or 1 (up).
+NOT_SENT = 2
+CODE_VALUES = np.array([-1.0, 1.0, 0.0], np.float32)  # code → the value it sends
+
+
 def _log_rms(rows: np.ndarray) -> np.ndarray:
     return 0.5 * np.log(np.mean(rows * rows, axis=-1) + 1e-8)
 
@@ -51,6 +61,30 @@ def _code(coefficients: np.ndarray, alpha: np.ndarray, scale: np.ndarray, step: 
     are ±1 in the coefficients' dtype (float32 for an image's, like the bits the decoder synthesises from)."""
     up = np.abs(coefficients) @ alpha / (alpha @ alpha) > scale
     return np.where(coefficients >= 0, 1, -1).astype(coefficients.dtype), up, _rescale(scale, up, step)
+
+
+def _code_ternary(coefficients: np.ndarray, alpha: np.ndarray, scale: np.ndarray, step: float, dead_zone: float,
+                  rate_weight: float):
+    """A ternary stage's choice for blocks' coefficients (…, C − 1): values in −1/0/+1, scale bits (up),
+    new scales. For each scale bit the values are the signs, zeroed below τ·α·s and where sending
+    removes less than κ times the block's mean per component; the bit that leaves less error wins."""
+    best = None
+    for up in (False, True):
+        s = (scale * step if up else scale / step)[..., None]
+        magnitude = np.abs(coefficients)
+        values = np.where(magnitude >= dead_zone * alpha * s, np.sign(coefficients), 0).astype(coefficients.dtype)
+        if rate_weight:
+            removes = 2 * magnitude * alpha * s - (alpha * s) ** 2
+            mean = np.maximum(removes, 0).sum(axis=-1, keepdims=True) / (coefficients.shape[-1] + 1)
+            values = np.where(removes >= rate_weight * mean, values, 0).astype(coefficients.dtype)
+        error = np.sum((coefficients - values * alpha * s) ** 2, axis=-1)
+        if best is None:
+            best = values, np.full(error.shape, up), error
+        else:
+            better = error < best[2]
+            best = np.where(better[..., None], values, best[0]), better, np.minimum(error, best[2])
+    values, up, _ = best
+    return values, up, _rescale(scale, up, step)
 
 
 def _synthesis(signs: np.ndarray, alpha: np.ndarray, scale: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -75,6 +109,12 @@ class BlockStage:
     center: float
     basis: np.ndarray  # (S, 768, C − 1): per iteration, the basis vectors as columns
     alpha: np.ndarray  # (S, C − 1): per iteration, each component's magnitude
+    dead_zone: float = 0.0  # τ > 0: a ternary stage (components may be sent as zero); 0: every sign is sent
+    rate_weight: float = 0.0  # κ: a ternary stage also zeroes components that remove little (the encoder's choice)
+
+    @property
+    def ternary(self) -> bool:
+        return self.dead_zone > 0
 
     @property
     def iterations(self) -> int:
@@ -97,9 +137,19 @@ class BlockStage:
         """The state before the stage's first iteration, from the network's last increment x̂_K − x̂_{K−1}."""
         return StageState(self.start_scale(last_increment))
 
+    def choose(self, coefficients: np.ndarray, level: int, scale: np.ndarray):
+        """The encoder's values (…, C − 1) in ±1 (or −1/0/+1, ternary), scale bits and new scales for
+        coefficients on level ``level``'s basis."""
+        if self.ternary:
+            return _code_ternary(coefficients, self.alpha[level], scale, self.step, self.dead_zone, self.rate_weight)
+        return _code(coefficients, self.alpha[level], scale, self.step)
+
     def encode(self, residual: np.ndarray, t: int, state: StageState) -> tuple[np.ndarray, np.ndarray, StageState]:
         """Residual r_{t−1} (B, 3, H, W) → bits (B, C, H/16, W/16) in ±1, the increment the decoder
-        adds for them (:meth:`decode`'s), the new state."""
+        adds for them (:meth:`decode`'s), the new state. A sign stage only: a ternary stage's codes
+        exist in layered files alone."""
+        if self.ternary:
+            raise ValueError("a ternary block stage codes its iterations in layers only")
         i = self._index(t)
         B, _, H, W = residual.shape
         signs, up, _ = _code(to_blocks(residual) @ self.basis[i], self.alpha[i], state.scale, self.step)
@@ -124,13 +174,15 @@ class BlockStage:
 
 
 def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: int, iterations: int,
-                    step: float = 1.25, code_channels: int = 32) -> BlockStage:
+                    step: float = 1.25, code_channels: int = 32, dead_zone: float = 0.0,
+                    rate_weight: float = 0.0) -> BlockStage:
     """Fit a stage of ``iterations`` on training images: their residuals x − x̂_K and the network's
     last increments x̂_K − x̂_{K−1}, both (B, 3, H, W) with H, W multiples of 16.
 
     The start scale's power law is the least-squares line of the blocks' log RMS residual on their
     log RMS increment; then each iteration's basis is the principal components of the residual
-    blocks it meets, and α the mean magnitude of their coefficients over the scale."""
+    blocks it meets, and α the mean magnitude of their coefficients over the scale (a ternary
+    stage, ``dead_zone`` > 0: the mean of the magnitudes it sends, by a few alternations)."""
     rows = to_blocks(residuals.astype(np.float64)).reshape(-1, 3 * BLOCK * BLOCK)
     x, y = _log_rms(to_blocks(last_increments.astype(np.float64)).reshape(rows.shape)), _log_rms(rows)
     center = float(x.mean())
@@ -141,12 +193,20 @@ def fit_block_stage(residuals: np.ndarray, last_increments: np.ndarray, after: i
         _, vectors = np.linalg.eigh(rows.T @ rows / len(rows))  # ascending eigenvalues
         basis = vectors[:, ::-1][:, : code_channels - 1]
         c = rows @ basis
-        alpha = np.mean(np.abs(c) / scale[:, None], axis=0)
-        signs, _, scale = _code(c, alpha, scale, step)
-        rows = rows - _synthesis(signs, alpha, scale, basis)
+        magnitude = np.abs(c) / scale[:, None]
+        alpha = magnitude.mean(axis=0)
+        for _ in range(4 if dead_zone else 0):
+            sent = magnitude >= dead_zone * alpha
+            alpha = np.sum(magnitude * sent, axis=0) / np.maximum(sent.sum(axis=0), 1)
+        if dead_zone:
+            values, _, scale = _code_ternary(c, alpha, scale, step, dead_zone, rate_weight)
+        else:
+            values, _, scale = _code(c, alpha, scale, step)
+        rows = rows - _synthesis(values, alpha, scale, basis)
         bases.append(basis)
         alphas.append(alpha)
-    return BlockStage(after, step, exponent, center, np.stack(bases).astype(np.float32), np.stack(alphas).astype(np.float32))
+    return BlockStage(after, step, exponent, center, np.stack(bases).astype(np.float32), np.stack(alphas).astype(np.float32),
+                      dead_zone, rate_weight)
 
 
 # --- layered files: each block's refinements, and the layers the encoder puts them in ---------------
@@ -157,7 +217,8 @@ def refinements(stage: BlockStage, residual: np.ndarray, last_increment: np.ndar
     """Every refinement's bits for each block of an image after the network's K iterations, and what
     each buys: residual r_K and last increment x̂_K − x̂_{K−1}, (1, 3, H, W). Returns codes
     (L, C, H/16, W/16) 0/1 and gains (L, H/16, W/16), each refinement's drop in the block's squared
-    error, L = REFINEMENTS. Each refinement is :meth:`BlockStage.encode`'s, on the blocks as rows."""
+    error, L = REFINEMENTS. Each refinement is :meth:`BlockStage.choose`'s, on the blocks as rows; its
+    codes are 0/1 (a ternary stage's components also NOT_SENT)."""
     _, _, H, W = residual.shape
     h, w = H // BLOCK, W // BLOCK
     rows = to_blocks(residual)[0]
@@ -168,10 +229,10 @@ def refinements(stage: BlockStage, residual: np.ndarray, last_increment: np.ndar
     error = np.einsum("nk,nk->n", rows, rows, dtype=np.float64)
     for i in range(levels):
         level = i % stage.iterations
-        signs, up, scale = _code(rows @ stage.basis[level], stage.alpha[level], scale, stage.step)
-        rows = rows - _synthesis(signs, stage.alpha[level], scale, stage.basis[level]).astype(rows.dtype, copy=False)
+        values, up, scale = stage.choose(rows @ stage.basis[level], level, scale)
+        rows = rows - _synthesis(values, stage.alpha[level], scale, stage.basis[level]).astype(rows.dtype, copy=False)
         after = np.einsum("nk,nk->n", rows, rows, dtype=np.float64)
-        codes[i, :, :-1], codes[i, :, -1] = signs > 0, up
+        codes[i, :, :-1], codes[i, :, -1] = np.where(values == 0, NOT_SENT, values > 0), up
         gains[i], error = error - after, after
     return codes.transpose(0, 2, 1).reshape(levels, -1, h, w), gains.reshape(levels, h, w)
 
@@ -225,12 +286,13 @@ def masking_weights(rgb: np.ndarray, strength: float) -> np.ndarray:
     return (variance + SSIM_C2) ** -strength
 
 
-def refinement_order(gains: np.ndarray) -> np.ndarray:
+def refinement_order(gains: np.ndarray, costs: np.ndarray | None = None) -> np.ndarray:
     """The blocks (raster index) of all S·N refinements in the order they are given out: by hull
-    slope (:func:`hull_slopes`), ties to the lower level then the earlier block. gains: (S, h, w)."""
+    slope (:func:`hull_slopes`, gain per bit with ``costs``), ties to the lower level then the
+    earlier block. gains, costs: (S, h, w)."""
     levels, h, w = gains.shape
     blocks = h * w
-    slopes = hull_slopes(gains.reshape(levels, blocks))
+    slopes = hull_slopes(gains.reshape(levels, blocks), None if costs is None else costs.reshape(levels, blocks))
     level_of = np.repeat(np.arange(levels), blocks)
     block_of = np.tile(np.arange(blocks), levels)
     return block_of[np.lexsort((block_of, level_of, -slopes.ravel()))]
@@ -260,7 +322,7 @@ def layered_states(stage: BlockStage, recon: np.ndarray, last_increment: np.ndar
     are updated in place by the next layer."""
     rows = to_blocks(recon)[0].astype(np.float32)
     scale = stage.start_scale(last_increment)[0]
-    signs = codes.reshape(*codes.shape[:2], -1).transpose(0, 2, 1).astype(np.float32) * 2 - 1  # (L, N, C)
+    signs = CODE_VALUES[codes.reshape(*codes.shape[:2], -1).transpose(0, 2, 1)]  # (L, N, C)
     level = np.zeros(rows.shape[0], np.int64)
     for target in levels.reshape(len(levels), -1):
         while (level < target).any():

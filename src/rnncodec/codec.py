@@ -21,7 +21,7 @@ from .block_stage import REFINEMENTS, layered_pictures, levels_after, masking_we
 from .entropy import CODED, CODER_ID, GridCoder, shortest_first_payload
 from .errors import FormatError
 from .images import Picture
-from .layered import LAYERED_CODER_ID, LayeredCoder
+from .layered import LAYERED_CODER_ID, TERNARY_CODER_ID, LayeredCoder, refinement_costs
 from .limits import BLOCK, DEFAULT_TILE, DEFAULT_TUNE, TUNES
 from .model import Model, load_model
 from .pixels import image_to_network, to_image
@@ -186,8 +186,19 @@ class ModelPipeline:
 
     @property
     def coder_id(self) -> int:
-        """The entropy coder this pipeline's files use: layered (3) with a block stage, else 2."""
-        return CODER_ID if self.stage is None else LAYERED_CODER_ID
+        """The entropy coder this pipeline's files use: layered (3, or 4 with a ternary stage) with a block stage, else 2."""
+        if self.stage is None:
+            return CODER_ID
+        return TERNARY_CODER_ID if self.stage.ternary else LAYERED_CODER_ID
+
+    @property
+    def decodable_coders(self) -> list[int]:
+        """The entropy coders of the files this pipeline decodes: its own, and 2 (a sign stage's first files)."""
+        return [self.coder_id] if self.stage is not None and self.stage.ternary else sorted({CODER_ID, self.coder_id})
+
+    def _layered_coder(self, header: Header) -> LayeredCoder:
+        return LayeredCoder(*header.code_shape, self.tables, self.stage.after, REFINEMENTS,
+                            ternary=header.coder_id == TERNARY_CODER_ID)
 
     # --- encoding ------------------------------------------------------------------------------
     def codes(self, rgb: np.ndarray, iterations: int, progress: Progress = None) -> np.ndarray:
@@ -224,8 +235,8 @@ class ModelPipeline:
         ``room`` (bytes for the chunks), the chunks that fit, the last layer cut to the refinements that fit."""
         stage, after = self.stage, min(self.stage.after, header.iterations)
         refine = header.iterations > after
-        codes, stage_codes, gains = self._layered_codes(rgb, after, refine, progress)
-        coder = LayeredCoder(*header.code_shape, self.tables, stage.after, REFINEMENTS)
+        codes, stage_codes, gains, costs = self._layered_codes(rgb, after, refine, progress)
+        coder = self._layered_coder(header)
         chunks, used = [], 0
         for bits in codes:
             chunk = coder.encode_grid(bits)
@@ -240,7 +251,8 @@ class ModelPipeline:
         if self.allocation == "uniform":
             order = np.tile(np.arange(blocks), len(gains))
         else:
-            order = refinement_order(gains if self.allocation == "rd" else gains[: self.stage.iterations])
+            levels = len(gains) if self.allocation == "rd" else self.stage.iterations
+            order = refinement_order(gains[:levels], None if costs is None else costs[:levels])
         for j in range(1, header.iterations - after + 1):
             trials = {}  # refinements given → the coder after coding this layer with them, and its payload
 
@@ -263,17 +275,23 @@ class ModelPipeline:
     def _layered_codes(self, rgb: np.ndarray, after: int, refine: bool, progress: Progress):
         """The network's bits for ``after`` iterations (after, C, h, w), and with ``refine`` every stage
         level's bits (S, C, h, w) and gains (S, h, w) (see :func:`rnncodec.block_stage.refinements`),
-        weighed by the tune's masking weights (:func:`rnncodec.block_stage.masking_weights`)."""
+        weighed by the tune's masking weights (:func:`rnncodec.block_stage.masking_weights`), and for
+        a ternary stage their estimated bits (S, h, w) (:func:`rnncodec.layered.refinement_costs`; else None)."""
         network, stage = self.model.network, self.stage
         padded = pad_to_blocks(rgb)
         H, W = padded.shape[:2]
         codes = np.zeros((after, self.cfg.code_channels, H // BLOCK, W // BLOCK), np.uint8)
         stage_codes = np.zeros((REFINEMENTS, *codes.shape[1:]), np.uint8)
         gains = np.zeros((REFINEMENTS, H // BLOCK, W // BLOCK))
+        costs = np.zeros_like(gains) if refine and stage.ternary else None
         tick = _ticker(progress, len(list(tiles(H, W, self.tile))) * after)
 
         def refine_tile(residual, last_increment, cr, cc):
-            stage_codes[:, :, cr, cc], gains[:, cr, cc] = refinements(stage, residual, last_increment)
+            tile_codes, gains[:, cr, cc] = refinements(stage, residual, last_increment)
+            stage_codes[:, :, cr, cc] = tile_codes
+            if costs is not None:
+                flat = tile_codes.reshape(*tile_codes.shape[:2], -1)
+                costs[:, cr, cc] = refinement_costs(self.tables and self.tables.stage_prior, flat).reshape(len(flat), *tile_codes.shape[2:])
 
         with TileWorker() as worker:
             for rows, cols in tiles(H, W, self.tile):
@@ -291,15 +309,15 @@ class ModelPipeline:
                     worker.submit(refine_tile, x - recon, delta, cr, cc)
         if refine:
             gains *= masking_weights(padded, self.masking)
-        return codes, stage_codes, gains
+        return codes, stage_codes, gains, costs
 
     # --- decoding ------------------------------------------------------------------------------
     def check_compatible(self, header: Header) -> None:
         """Refuse a file these weights cannot decode."""
         if header.model_id != self.model_id:
             raise FormatError(f"file was made with other weights (model id {header.model_id.hex()}, these are {self.model_id.hex()})")
-        if header.coder_id not in {CODER_ID, self.coder_id}:
-            raise FormatError(f"file uses entropy coder {header.coder_id}; this model decodes coders {sorted({CODER_ID, self.coder_id})}")
+        if header.coder_id not in self.decodable_coders:
+            raise FormatError(f"file uses entropy coder {header.coder_id}; this model decodes coders {self.decodable_coders}")
         if header.code_channels != self.cfg.code_channels:
             raise FormatError("file's code channel count does not match the model")
         if header.iterations > self.max_iterations:
@@ -327,12 +345,12 @@ class ModelPipeline:
         """The codes of the chunks (the network's iterations, and a layered file's layers), up to the
         damage if one does not decode."""
         codes, counts = [], []
-        layered = header.coder_id == LAYERED_CODER_ID
+        layered = header.coder_id in (LAYERED_CODER_ID, TERNARY_CODER_ID)
         first = chunks[0]
         if first.mode == CODED and len(first.payload) < shortest_first_payload(self.tables, header.code_shape):
             return [], None, Damage(0, f"iteration 1: its {len(first.payload)} bytes are too few for "
                                        f"{header.blocks} blocks' codes (a file claiming a larger image?)")
-        coder = LayeredCoder(*header.code_shape, self.tables, self.stage.after, REFINEMENTS) if layered else None
+        coder = self._layered_coder(header) if layered else None
         grid = coder.grid if layered else GridCoder(*header.code_shape, self.tables)
         for chunk in chunks:
             try:

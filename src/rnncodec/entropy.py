@@ -110,10 +110,13 @@ class CoderTables:
 
     ``partners`` (C, PARTNERS): for each channel, earlier channels (lower index) whose bit joins
     its context, -1 for none. ``prior`` (C · CONTEXTS_PER_CHANNEL, 2): initial counts, 1–255.
+    ``stage_prior`` (contexts, 2): a ternary block stage's initial counts for entropy coder 4
+    (:func:`rnncodec.layered.fit_stage_prior`), 1–255; None for other models.
     """
 
     partners: np.ndarray
     prior: np.ndarray
+    stage_prior: np.ndarray | None = None
 
     @classmethod
     def uniform(cls, channels: int) -> "CoderTables":
@@ -131,6 +134,10 @@ class CoderTables:
             raise ValueError("entropy coder tables have the wrong shape")
         if np.any(prior < 1) or np.any(prior > 255) or np.any(partners < -1) or np.any(partners >= np.arange(c)[:, None]):
             raise ValueError("entropy coder tables are out of range")
+        if self.stage_prior is not None:
+            stage_prior = np.asarray(self.stage_prior)
+            if stage_prior.ndim != 2 or stage_prior.shape[1] != 2 or np.any(stage_prior < 1) or np.any(stage_prior > 255):
+                raise ValueError("the stage prior of the entropy coder tables is malformed")
         return self
 
 

@@ -16,11 +16,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .block_stage import BlockStage, fit_block_stage
+from .block_stage import BlockStage, fit_block_stage, refinements
 from .codec import model_codes
 from .data import CropSampler, is_validation, list_images, load_rgb
 from .entropy import CoderTables, fit_tables, ideal_bits
+from .layered import fit_stage_prior, refinement_costs
 from .model import Model
+from .limits import BLOCK
+from .pixels import to_network
 from .weights import STAGE_STORAGE, load_network, read_facts, save_block_stage, save_weights, stored
 
 FIT_CROP = (512, 768)  # the central crop of each image that is coded: Kodak-sized, bounded time
@@ -52,8 +55,10 @@ def spread(items: list, count: int) -> list:
 
 
 def image_codes(model: Model, paths: list[Path], label: str) -> list[np.ndarray]:
-    """All iterations' codes of each image's central crop: (T, C, h, w) 0/1 arrays."""
-    iterations = model.config.max_iterations
+    """All iterations' codes of each image's central crop that coder 2's counts code: (T, C, h, w) 0/1
+    arrays (with a ternary stage, the network's iterations only: coder 4 has its own counts)."""
+    ternary = model.stage is not None and model.stage.ternary
+    iterations = model.network_iterations if ternary else model.config.max_iterations
     return [model_codes(model, central_crop(load_rgb(p)), iterations) for p in tqdm(paths, desc=label, unit="image")]
 
 
@@ -106,15 +111,42 @@ def network_residuals(network, crops: torch.Tensor, after: int) -> tuple[np.ndar
     return np.concatenate(residuals), np.concatenate(increments)
 
 
+def stage_refinement_codes(network, stage: BlockStage, paths: list[Path], label: str) -> list[np.ndarray]:
+    """Every refinement's codes (L, C, N) of each image's central crop, cut to whole blocks, after the network's iterations."""
+    out = []
+    for path in tqdm(paths, desc=label, unit="image"):
+        rgb = central_crop(load_rgb(path))
+        x = torch.from_numpy(to_network(rgb[: len(rgb) // BLOCK * BLOCK, : rgb.shape[1] // BLOCK * BLOCK]))[None]
+        residual, increment = network_residuals(network, x, stage.after)
+        codes, _ = refinements(stage, residual, increment)
+        out.append(codes.reshape(*codes.shape[:2], -1))
+    return out
+
+
+def fit_stage_prior_facts(network, stage: BlockStage, train: list[Path], validation: list[Path], images: int) -> tuple[np.ndarray, dict]:
+    """Coder 4's stage prior fitted to a ternary stage's refinements of ``images`` training images,
+    and the facts of the fit: the images, and on the validation split the static bits per
+    refinement with the prior and with uniform counts."""
+    fitted_on = spread(train, images)
+    prior = fit_stage_prior(stage_refinement_codes(network, stage, fitted_on, "fit stage prior"), stage.sign_bits)
+    facts = {"images": len(fitted_on)}
+    if validation:
+        codes = stage_refinement_codes(network, stage, validation, "validation")
+        facts["validation_bits_per_refinement"] = round(float(np.mean([refinement_costs(prior, c).mean() for c in codes])), 3)
+        facts["validation_bits_per_refinement_without_prior"] = round(float(np.mean([refinement_costs(None, c).mean() for c in codes])), 3)
+    return prior, facts
+
+
 def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after: int, crops: int = 400,
                    crop: int = 128, images: int = 80, seed: int = 0, levels: int | None = None,
-                   storage: str = "float32") -> dict:
+                   storage: str = "float32", dead_zone: float = 0.0, rate_weight: float = 0.0) -> dict:
     """Fit a stage after the network's first ``after`` iterations on ``crops`` seeded random crops of
     the training split, fit the coder tables on ``images`` training images coded by network and
     stage, measure them on the validation split, and write the block stage file ``out`` (beside
     ``network``) with the stage stored as ``storage`` (float32 or float16; a float16 stage is
     rounded before the tables are fitted, so tables and validation see the stage the file holds).
-    Returns the facts stored with it."""
+    With ``dead_zone`` > 0 the stage is ternary (``rate_weight``: see :class:`BlockStage`) and coder
+    4's stage prior is fitted too. Returns the facts stored with it."""
     train, validation = training_split(data)
     model = load_network(network)
     cfg = model.cfg
@@ -125,9 +157,14 @@ def fit_stage_file(network: str | Path, data: str | Path, out: str | Path, after
     levels = levels or cfg.max_iterations - after
     if levels < cfg.max_iterations - after:
         raise ValueError(f"a stage after {after} iterations needs at least {cfg.max_iterations - after} levels")
-    stage = rounded(fit_block_stage(residuals, increments, after, levels, code_channels=cfg.code_channels), storage)
+    stage = rounded(fit_block_stage(residuals, increments, after, levels, code_channels=cfg.code_channels,
+                                    dead_zone=dead_zone, rate_weight=rate_weight), storage)
     tables, coder_facts = fit_model_tables(Model.of(model, stage), train, validation, images)
     stage_facts = {"crops": crops, "crop": crop, "seed": seed, "levels": levels, "storage": storage,
                    "training_images": len(train)}
+    if stage.ternary:
+        prior, prior_facts = fit_stage_prior_facts(model, stage, train, validation, images)
+        tables = replace(tables, stage_prior=prior)
+        stage_facts.update(dead_zone=dead_zone, rate_weight=rate_weight, stage_prior_fit=prior_facts)
     save_block_stage(out, network, stage, tables, storage, block_stage_fit=stage_facts, coder_fit=coder_facts)
     return {**stage_facts, **coder_facts}

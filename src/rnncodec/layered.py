@@ -1,4 +1,4 @@
-"""Entropy coder 3: the network's iterations as coder 2 codes them, then layered block-stage iterations.
+"""Entropy coders 3 and 4: the network's iterations as coder 2 codes them, then layered block-stage iterations.
 
 A model with a block stage (:mod:`rnncodec.block_stage`) refines each 16×16 block up to S times
 after the network's K iterations; every refinement is the block's C bits of that stage level. In
@@ -16,6 +16,14 @@ One layer's payload is one range-coded stream of
    iteration, the same block's bits of its two previous levels (or network iterations), the
    partner channels of the same refinement; coder 2's counts go on adapting.
 
+Coder 4 is coder 3 for a ternary stage (a component sent as −1, 0 or +1): the same map; a
+refinement's symbols in rounds as above, each round as the blocks' scale bits (context: the stage
+level and the block's previous scale bit), then component by component a "sent?" flag (context: the
+level, the component, how many of the block's earlier components this refinement sent, how many its
+previous refinement sent) and the signs of the sent ones (context: the level, the component, its
+value in the block's previous refinement). Its counts start from the stage prior fitted on training
+images (:func:`fit_stage_prior`, stored with the coder tables) and go on adapting.
+
 Every context is an integer from decoded bits and counts, never from a float.
 """
 
@@ -23,10 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .entropy import (CONTEXTS_PER_CHANNEL, PARTNERS, GridCoder, CoderTables, SymbolStream, _iteration_state,
+from .block_stage import NOT_SENT
+from .entropy import (CONTEXTS_PER_CHANNEL, PARTNERS, PRIOR_STRENGTH, GridCoder, CoderTables, SymbolStream, _iteration_state,
                       history_state, probabilities, update)
 
 LAYERED_CODER_ID = 3
+TERNARY_CODER_ID = 4
 _DECISION_STATES, _LEVEL_STATES, _PREVIOUS_STATES, _NEIGHBOUR_STATES = 4, 4, 3, 5
 MAP_CONTEXTS = _DECISION_STATES * _LEVEL_STATES * _PREVIOUS_STATES * _NEIGHBOUR_STATES
 _PARTNER_STATES = 3
@@ -37,13 +47,116 @@ def _level_state(level: np.ndarray) -> np.ndarray:
     return (level >= 1).astype(np.int64) + (level >= 3) + (level >= 6)
 
 
+# --- coder 4's contexts: a ternary stage's symbols -------------------------------------------------
+_STAGE_LEVEL_STATES = 6  # refinement 0, 1, 2, 3–5, 6–11, 12 and later
+_SENT_EDGES = np.array([0, 1, 2, 3, 5, 8, 13, 21])  # earlier components sent in this refinement: lower edges
+_PREVIOUS_SENT_EDGES = np.array([0, 1, 4, 8, 12, 16, 20, 24])  # components the previous refinement sent
+_PREVIOUS_SENT_STATES = 1 + len(_PREVIOUS_SENT_EDGES)  # state 0: no previous refinement
+_FLAG_STATES = _STAGE_LEVEL_STATES * len(_SENT_EDGES) * _PREVIOUS_SENT_STATES  # per component
+_SIGN_STATES = _STAGE_LEVEL_STATES * 4  # per component; previous value: none, −1, +1, not sent
+_SCALE_CONTEXTS = _STAGE_LEVEL_STATES * 3  # previous scale bit: none, down, up
+
+
+def ternary_contexts(components: int) -> int:
+    """How many contexts coder 4's stage counts hold for ``components`` components per refinement:
+    the flags', then the signs', then the scale bits'."""
+    return components * (_FLAG_STATES + _SIGN_STATES) + _SCALE_CONTEXTS
+
+
+def _stage_level_state(level: np.ndarray) -> np.ndarray:
+    level = np.asarray(level, np.int64)
+    return np.minimum(level, 3) + (level >= 6) + (level >= 12)
+
+
+def _previous_sent_state(previous_sent: np.ndarray) -> np.ndarray:
+    """Components the previous refinement sent (−1: none) → its state."""
+    return np.where(previous_sent < 0, 0, np.searchsorted(_PREVIOUS_SENT_EDGES, previous_sent, side="right"))
+
+
+def _flag_contexts(level_state, component, sent_before, previous_state, components: int) -> np.ndarray:
+    sent_state = np.searchsorted(_SENT_EDGES, sent_before, side="right") - 1
+    return ((level_state * components + component) * len(_SENT_EDGES) + sent_state) * _PREVIOUS_SENT_STATES + previous_state
+
+
+def _sign_contexts(level_state, component, previous_code, components: int) -> np.ndarray:
+    """previous_code: the component's code in the block's previous refinement, 0/1/NOT_SENT, or −1 for none."""
+    return components * _FLAG_STATES + (level_state * components + component) * 4 + previous_code + 1
+
+
+def _scale_contexts(level_state, previous_up, components: int) -> np.ndarray:
+    """previous_up: the block's previous scale bit 0/1, or −1 for none."""
+    return components * (_FLAG_STATES + _SIGN_STATES) + level_state * 3 + previous_up + 1
+
+
+def refinement_contexts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coder 4's contexts of each block's refinements, all in order: codes (L, C, N) 0/1/NOT_SENT →
+    the contexts of the flags (L, C − 1, N), of the signs (same; meaningful where sent) and of the scale bits (L, N)."""
+    levels, channels, blocks = codes.shape
+    components = channels - 1
+    symbols = codes[:, :-1].astype(np.int64)
+    sent = symbols != NOT_SENT
+    previous = np.concatenate([np.full((1, components, blocks), -1), symbols[:-1]])
+    previous_sent = np.concatenate([np.full((1, blocks), -1), sent[:-1].sum(axis=1)])
+    previous_up = np.concatenate([np.full((1, blocks), -1), codes[:-1, -1].astype(np.int64)])
+    level_state = _stage_level_state(np.arange(levels))[:, None, None]
+    component = np.arange(components)[None, :, None]
+    sent_before = np.cumsum(sent, axis=1) - sent
+    flags = _flag_contexts(level_state, component, sent_before, _previous_sent_state(previous_sent)[:, None], components)
+    signs = _sign_contexts(level_state, component, previous, components)
+    scales = _scale_contexts(level_state[:, 0], previous_up, components)
+    return flags, signs, scales
+
+
+def refinement_costs(prior: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
+    """Each refinement's bits (L, N) as coder 4's prior counts (None: uniform) would code it (static, no
+    adapting): the encoder's estimate of what each costs, to give refinements out by gain per bit."""
+    flags, signs, scales = refinement_contexts(codes)
+    if prior is None:
+        prior = np.ones((ternary_contexts(codes.shape[1] - 1), 2), np.int64)
+    p1 = probabilities(np.ascontiguousarray(prior, np.int64), np.arange(len(prior)))
+    bits1, bits0 = -np.log2(p1), -np.log2(1 - p1)
+    symbols = codes[:, :-1]
+    sent = symbols != NOT_SENT
+    cost = np.where(sent, bits1[flags], bits0[flags]) + np.where(sent, np.where(symbols == 1, bits1[signs], bits0[signs]), 0)
+    up = codes[:, -1] == 1
+    return cost.sum(axis=1) + np.where(up, bits1[scales], bits0[scales])
+
+
+def fit_stage_prior(code_arrays: list[np.ndarray], components: int, strength: int = PRIOR_STRENGTH) -> np.ndarray:
+    """Coder 4's prior counts (contexts, 2), 1–255, from training blocks' refinements, each (L, C, N)
+    0/1/NOT_SENT, as :func:`rnncodec.entropy.fit_tables` fits coder 2's."""
+    observed = np.zeros((ternary_contexts(components), 2), np.int64)
+    for codes in code_arrays:
+        flags, signs, scales = refinement_contexts(codes)
+        symbols = codes[:, :-1]
+        sent = symbols != NOT_SENT
+        np.add.at(observed, (flags.ravel(), sent.ravel().astype(np.int64)), 1)
+        np.add.at(observed, (signs[sent], (symbols[sent] == 1).astype(np.int64)), 1)
+        np.add.at(observed, (scales.ravel(), codes[:, -1].ravel().astype(np.int64)), 1)
+    total = observed.sum(axis=1, keepdims=True)
+    p1 = (observed[:, 1:] + 0.5) / (total + 1)
+    weight = np.minimum(total + 2, strength)
+    return np.maximum(1, np.rint(np.concatenate([1 - p1, p1], axis=1) * weight)).astype(np.int64)
+
+
 class LayeredCoder:
     """Codes one image's iterations in order (encoder and decoder each keep one): the first ``after``
     with coder 2 (:meth:`encode_grid`, :meth:`decode_grid`), the rest as layers of up to ``levels``
-    refinements per block (:meth:`encode_layer`, :meth:`decode_layer`)."""
+    refinements per block (:meth:`encode_layer`, :meth:`decode_layer`): coder 3, or with ``ternary``
+    coder 4."""
 
-    def __init__(self, channels: int, height: int, width: int, tables: CoderTables | None, after: int, levels: int):
+    def __init__(self, channels: int, height: int, width: int, tables: CoderTables | None, after: int, levels: int,
+                 ternary: bool = False):
         self.grid = GridCoder(channels, height, width, tables)
+        self.ternary = ternary
+        if ternary:
+            prior = None if tables is None else tables.stage_prior
+            shape = (ternary_contexts(channels - 1), 2)
+            if prior is not None and np.shape(prior) != shape:
+                raise ValueError(f"the coder tables' stage prior has shape {np.shape(prior)}, coder 4 needs {shape}")
+            self.stage_counts = np.ones(shape, np.int64) if prior is None else np.asarray(prior, np.int64).copy()
+            self.previous_codes = np.full((channels, height, width), -1, np.int64)  # each block's last refinement
+            self.previous_sent = np.full((height, width), -1, np.int64)
         self.after, self.levels = after, levels
         self.level = np.zeros((height, width), np.int64)  # refinements each block has had
         self.previous = np.ones((height, width), np.int64)  # refinements each block got in the previous iteration
@@ -81,8 +194,9 @@ class LayeredCoder:
         if self.grid.iteration < self.after:
             raise ValueError(f"a layer comes after the network's {self.after} iterations")
         count = self._map(stream, count)
+        refine = self._ternary_refinements if self.ternary else self._refinements
         for r in range(int(count.max(initial=0))):
-            self._refinements(stream, count > r, codes)
+            refine(stream, count > r, codes)
         self.grid.iteration += 1
         self.previous = count
         return count
@@ -131,3 +245,37 @@ class LayeredCoder:
         grid.history[1][:, where] = grid.history[0][:, where]
         grid.history[0][:, where] = 1 + bits
         self.level[where] += 1
+
+    def _ternary_refinements(self, stream: SymbolStream, where: np.ndarray, codes: np.ndarray) -> None:
+        """Coder 4's round: the next refinement of the blocks ``where``, its scale bits, then component
+        by component the flags and the sent ones' signs."""
+        channels = self.grid.shape[0]
+        components = channels - 1
+        level = self.level[where]
+        ys, xs = np.nonzero(where)
+        given = None if stream.decoder is not None else codes[level, :, ys, xs].T  # (C, blocks)
+        level_state = _stage_level_state(level)
+        previous = self.previous_codes[:, where]
+        symbols = np.zeros((channels, len(level)), np.uint8)
+        contexts = _scale_contexts(level_state, previous[-1], components)
+        symbols[-1] = self._code(stream, contexts, None if given is None else given[-1])
+        previous_state = _previous_sent_state(self.previous_sent[where])
+        sent_before = np.zeros(len(level), np.int64)
+        for k in range(components):
+            contexts = _flag_contexts(level_state, k, sent_before, previous_state, components)
+            sent = self._code(stream, contexts, None if given is None else given[k] != NOT_SENT).astype(bool)
+            contexts = _sign_contexts(level_state[sent], k, previous[k, sent], components)
+            signs = self._code(stream, contexts, None if given is None else given[k, sent])
+            symbols[k] = NOT_SENT
+            symbols[k, sent] = signs
+            sent_before += sent
+        codes[level, :, ys, xs] = symbols.T
+        self.previous_codes[:, where] = symbols
+        self.previous_sent[where] = sent_before
+        self.level[where] += 1
+
+    def _code(self, stream: SymbolStream, contexts: np.ndarray, symbols: np.ndarray | None) -> np.ndarray:
+        """Code (or decode) binary symbols in coder 4's stage contexts, and count them."""
+        symbols = stream.code(probabilities(self.stage_counts, contexts), symbols)
+        update(self.stage_counts, contexts, symbols)
+        return symbols

@@ -29,6 +29,7 @@ from .limits import BLOCK
 FORMAT_TAG = "rnncodec-weights-1"
 STAGE_TAG = "rnncodec-block-stage-1"  # a block stage file
 TABLES = ("coder.partners", "coder.prior")  # the entropy coder's fitted tables, when the file has them
+STAGE_PRIOR = "coder.stage_prior"  # entropy coder 4's prior, in a ternary block stage's file
 STAGE = ("block_stage.basis", "block_stage.alpha")
 STAGE_STORAGE = {"float32": np.float32, "float16": np.float16}  # how a block stage file may store its stage
 STORAGE = ("float32", "float16")  # how a file may store the parameters
@@ -72,7 +73,10 @@ def table_tensors(tables: CoderTables | None) -> dict[str, np.ndarray]:
     if tables is None:
         return {}
     tables.check()
-    return {TABLES[0]: np.asarray(tables.partners, np.int16), TABLES[1]: np.asarray(tables.prior, np.uint8)}
+    tensors = {TABLES[0]: np.asarray(tables.partners, np.int16), TABLES[1]: np.asarray(tables.prior, np.uint8)}
+    if tables.stage_prior is not None:
+        tensors[STAGE_PRIOR] = np.asarray(tables.stage_prior, np.uint8)
+    return tensors
 
 
 def save_block_stage(path: str | Path, network: str | Path, stage: BlockStage, tables: CoderTables | None = None,
@@ -90,6 +94,8 @@ def save_block_stage(path: str | Path, network: str | Path, stage: BlockStage, t
     tensors = {STAGE[0]: np.ascontiguousarray(stage.basis, dtype), STAGE[1]: np.ascontiguousarray(stage.alpha, dtype)}
     tensors.update(table_tensors(tables))
     settings = {"after": stage.after, "step": stage.step, "exponent": stage.exponent, "center": stage.center}
+    if stage.ternary:
+        settings.update(dead_zone=stage.dead_zone, rate_weight=stage.rate_weight)
     metadata = {"format": STAGE_TAG, "config": json.dumps(read_config(network).to_dict()), "block_stage": json.dumps(settings),
                 "network": json.dumps({"file": network.name, "sha256": registry.file_sha256(network)})}
     metadata.update({k: json.dumps(v) for k, v in facts.items()})
@@ -193,7 +199,7 @@ def parameters_of(file: WeightsFile, expect: ModelConfig | None = None) -> tuple
     if expect is not None and cfg != expect:
         raise WeightsError(f"{file.path}: weights are for config {cfg}, expected {expect}")
     params = {name: value.astype(np.float32, copy=False) if value.dtype.kind == "f" else value
-              for name, value in file.tensors.items() if name not in TABLES}
+              for name, value in file.tensors.items() if name not in (*TABLES, STAGE_PRIOR)}
     return cfg, params
 
 
@@ -210,11 +216,13 @@ def stage_of(file: WeightsFile) -> BlockStage:
         settings = file.metadata["block_stage"]
         basis, alpha = (file.tensors[name].astype(np.float32) for name in STAGE)
         stage = BlockStage(int(settings["after"]), float(settings["step"]), float(settings["exponent"]),
-                           float(settings["center"]), basis, alpha)
+                           float(settings["center"]), basis, alpha, float(settings.get("dead_zone", 0)),
+                           float(settings.get("rate_weight", 0)))
     except READ_ERRORS as e:
         raise WeightsError(f"{file.path}: bad block stage file: {e}") from None
     well_formed = (basis.ndim == 3 and basis.shape[1] == 3 * BLOCK * BLOCK and alpha.shape == (basis.shape[0], basis.shape[2])
                    and stage.after >= 1 and stage.step > 1 and np.isfinite([stage.exponent, stage.center]).all()
+                   and 0 <= stage.dead_zone < 4 and 0 <= stage.rate_weight < 4
                    and np.isfinite(basis).all() and np.isfinite(alpha).all())
     if not well_formed:
         raise WeightsError(f"{file.path}: bad block stage file: its stage is malformed")
@@ -228,7 +236,8 @@ def tables_of(file: WeightsFile, channels: int) -> CoderTables:
         return CoderTables.uniform(channels)
     try:
         partners, prior = (stored[name].astype(np.int64) for name in TABLES)
-        tables = CoderTables(partners, prior).check()
+        stage_prior = file.tensors[STAGE_PRIOR].astype(np.int64) if STAGE_PRIOR in file.tensors else None
+        tables = CoderTables(partners, prior, stage_prior).check()
     except (KeyError, ValueError) as e:
         raise WeightsError(f"{file.path}: bad entropy coder tables: {e}") from None
     if tables.channels != channels:

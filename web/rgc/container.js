@@ -107,7 +107,7 @@ function zlibBound(size) {
 function chunkLimits(h) {
   const blocks = h.rows * h.columns;
   const limits = {
-    [CHUNK_ITERATION]: h.coderId !== 3 ? h.rawCodeBytes : 2 * LAYER_REFINEMENTS * h.rawCodeBytes + blocks + 64,
+    [CHUNK_ITERATION]: h.coderId === 3 || h.coderId === 4 ? (h.coderId - 1) * LAYER_REFINEMENTS * h.rawCodeBytes + blocks + 64 : h.rawCodeBytes,
     [CHUNK_ALPHA]: zlibBound(h.width * h.height),
   };
   if (h.version >= 2) limits[CHUNK_ICC] = zlibBound(MAX_ICC);

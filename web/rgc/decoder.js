@@ -6,7 +6,7 @@ import { CHUNK_ALPHA, CHUNK_ICC, CHUNK_ITERATION, CHUNK_METADATA, ChunkWalker, F
   HAS_METADATA, MAX_ICC, MAX_METADATA, READABLE_VERSIONS, checkMetadata, headerSize, inflate, iterationProblem,
   parseHeader } from "./container.js";
 import { GridCoder, CODED, shortestFirstPayload } from "./entropy.js";
-import { LAYERED_CODER_ID, LayeredCoder, REFINEMENTS } from "./layered.js";
+import { LAYERED_CODER_ID, TERNARY_CODER_ID, LayeredCoder, REFINEMENTS } from "./layered.js";
 import { loadModel, UnknownModelError, WeightsError } from "./model.js";
 import { Reconstruction } from "./reconstruction.js";
 
@@ -131,8 +131,9 @@ async function decodeBytes(buffer, options) {
   checkCompatible(model, header);
   const wanted = Math.min(options.iterations || header.iterations, header.iterations);
   const walker = new ChunkWalker(header);
-  const layered = header.coderId === LAYERED_CODER_ID;
-  const coder = layered ? new LayeredCoder(header.codeChannels, header.rows, header.columns, model.tables, model.stage.after, REFINEMENTS) : null;
+  const layered = header.coderId === LAYERED_CODER_ID || header.coderId === TERNARY_CODER_ID;
+  const coder = layered ? new LayeredCoder(header.codeChannels, header.rows, header.columns, model.tables, model.stage.after, REFINEMENTS,
+    header.coderId === TERNARY_CODER_ID) : null;
   const grid = layered ? coder.grid : new GridCoder(header.codeChannels, header.rows, header.columns, model.tables);
   const picture = new Reconstruction(model, header, options.ort);
   const contents = { icc: null, metadata: null, alpha: null, iterations: 0, end: header.size };
@@ -180,7 +181,7 @@ async function readHeader(buffer) {
 
 /** Refuse a file this model cannot decode (rnncodec.codec.ModelPipeline.check_compatible). */
 function checkCompatible(model, header) {
-  const coders = model.stage ? [CODER_ID, LAYERED_CODER_ID] : [CODER_ID];
+  const coders = !model.stage ? [CODER_ID] : model.stage.ternary ? [TERNARY_CODER_ID] : [CODER_ID, LAYERED_CODER_ID];
   if (!coders.includes(header.coderId)) throw new FormatError(`file uses entropy coder ${header.coderId}; this model decodes coders [${coders.join(", ")}]`);
   if (header.codeChannels !== model.cfg.code_channels) throw new FormatError("file's code channel count does not match the model");
   if (header.iterations > model.cfg.max_iterations) {

@@ -94,7 +94,8 @@ function readTables(file, channels) {
   if (partners.length !== channels * PARTNERS || prior.length !== channels * CONTEXTS_PER_CHANNEL * 2) {
     throw new WeightsError(`${file.name}: bad entropy coder tables: entropy coder tables have the wrong shape`);
   }
-  return { partners, prior };
+  const stagePrior = file.has("coder.stage_prior") ? file.int32("coder.stage_prior") : null; // coder 4's, for a ternary stage
+  return { partners, prior, stagePrior };
 }
 
 /** The network's two decoder step graphs (beside its weights) as ONNX Runtime sessions with the weights

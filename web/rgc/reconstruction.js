@@ -78,7 +78,7 @@ export class Reconstruction {
     for (let b = 0; b < blocks; b++) stage.refine(this.recon, H, W, this.scales, b, t - stage.after - 1, (j) => bits[j * blocks + b]);
   }
 
-  /** A layer of a coder-3 file: each block's next `count[b]` refinements, their bits in codes (L, C, h, w). */
+  /** A layer of a layered (coder 3 or 4) file: each block's next `count[b]` refinements, their bits in codes (L, C, h, w). */
   layer(count, codes) {
     const stage = this.model.stage;
     const { header, H, W } = this;

@@ -1,13 +1,16 @@
 // The block stage (rnncodec.block_stage): iterations after the network's K-th refine each 16×16 block
 // by a sign-coded transform, basis · (α ⊙ signs) · scale, the scale bit multiplying the block's scale
 // by `step` or dividing it. Read from a block stage file: its settings, basis (S, 768, C − 1) and α
-// (S, C − 1), stored float32 or float16; S, K and the rest come from the file.
+// (S, C − 1), stored float32 or float16; S, K and the rest come from the file. A ternary stage
+// (settings.dead_zone > 0; entropy coder 4) may send a component as zero: its code NOT_SENT.
 
 import { WeightsError } from "./safetensors.js";
 
 const BLOCK = 16;
 const ROW = 3 * BLOCK * BLOCK; // 768 values per block
 const f = Math.fround;
+export const NOT_SENT = 2; // a ternary stage's code for a component sent as zero (rnncodec.block_stage.NOT_SENT)
+const CODE_VALUES = [-1, 1, 0]; // code → the value it sends
 
 export class BlockStage {
   /** `file`: the stage file's SafeTensors. */
@@ -18,6 +21,7 @@ export class BlockStage {
     this.step = Number(settings.step);
     this.exponent = Number(settings.exponent);
     this.center = Number(settings.center);
+    this.ternary = Number(settings.dead_zone ?? 0) > 0;
     const basis = file.raw("block_stage.basis"), alpha = file.raw("block_stage.alpha");
     const [levels, rowLength, signBits] = basis.shape;
     const wellFormed = basis.shape.length === 3 && rowLength === ROW && alpha.shape.length === 2
@@ -54,8 +58,8 @@ export class BlockStage {
   }
 
   /**
-   * Refine block `block` of the image `recon` (3, H, W) with one level's bits: `bits(j)` gives bit j
-   * (0/1) of the block's C bits, the last its scale bit; `level` is the stage level (0-based).
+   * Refine block `block` of the image `recon` (3, H, W) with one level's codes: `bits(j)` gives code j
+   * (0/1, or NOT_SENT) of the block's C codes, the last its scale bit; `level` is the stage level (0-based).
    * Updates scales[block] and adds the increment to recon.
    */
   refine(recon, H, W, scales, block, level, bits) {
@@ -64,7 +68,7 @@ export class BlockStage {
     scales[block] = scale;
     const coefficients = new Float32Array(C1);
     const alpha = this.alpha.subarray(level * C1, (level + 1) * C1);
-    for (let j = 0; j < C1; j++) coefficients[j] = f(f((bits(j) ? 1 : -1) * alpha[j]) * scale);
+    for (let j = 0; j < C1; j++) coefficients[j] = f(f(CODE_VALUES[bits(j)] * alpha[j]) * scale);
     const basis = this.basis.subarray(level * ROW * C1, (level + 1) * ROW * C1);
     const by = Math.floor(block / w), bx = block - by * w;
     for (let k = 0; k < ROW; k++) {

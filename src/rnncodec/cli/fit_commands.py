@@ -70,16 +70,26 @@ def fit_coder(weights, data, output, force, images, storage, threads):
 @click.option("--storage", default="float32", show_default=True, type=click.Choice(["float32", "float16"]),
               help="How the file stores the stage's basis and magnitudes (float16: half the size; the stage "
               "is rounded before the coder tables are fitted).")
+@click.option("--dead-zone", default=0.0, show_default=True, type=click.FloatRange(0, 4, max_open=True),
+              help="τ > 0: a ternary stage, which sends a component as zero where its coefficient is below τ times "
+              "the magnitude it would send (entropy coder 4); 0: every component's sign is sent.")
+@click.option("--rate-weight", default=0.0, show_default=True, type=click.FloatRange(0, 4, max_open=True),
+              help="κ, for a ternary stage: also send as zero a component that removes less than κ times the block's "
+              "mean per component.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @threads_option
-def fit_block_stage(weights, data, output, force, after, crops, crop, images, levels, storage, seed, threads):
+def fit_block_stage(weights, data, output, force, after, crops, crop, images, levels, storage, dead_zone, rate_weight, seed,
+                    threads):
     """Code the iterations after the network's first AFTER with a block stage fitted on training
     images (rnncodec.block_stage); write it with the entropy coder's tables as a block stage file."""
     from ..fitting import fit_stage_file
 
     if crop % BLOCK:
         raise click.ClickException(f"--crop {crop} is not a multiple of {BLOCK}")
-    run_fit(output, force, threads, lambda: fit_stage_file(weights, data, output, after, crops, crop, images, seed, levels, storage))
+    if rate_weight and not dead_zone:
+        raise click.ClickException("--rate-weight needs a ternary stage (--dead-zone above 0)")
+    run_fit(output, force, threads, lambda: fit_stage_file(weights, data, output, after, crops, crop, images, seed, levels, storage,
+                                                           dead_zone, rate_weight))
 
 
 @click.command("fit-postfilter")
