@@ -75,9 +75,14 @@ def network_recons(network, x: np.ndarray, iterations: int) -> list[np.ndarray]:
     return recons
 
 
-def tiny_staged_model(network, model_id: bytes = b"\x05" * 8):
-    """The tiny network for TINY_AFTER iterations, then a block stage fitted on its residuals."""
-    from rnncodec.block_stage import fit_block_stage
+def tiny_staged_model(network, model_id: bytes = b"\x05" * 8, dead_zone: float = 0.0, rate_weight: float = 0.0):
+    """The tiny network for TINY_AFTER iterations, then a block stage fitted on its residuals (with
+    ``dead_zone`` > 0 a ternary stage, and coder 4's prior fitted on the same images)."""
+    from dataclasses import replace
+
+    from rnncodec.block_stage import fit_block_stage, refinements
+    from rnncodec.entropy import CoderTables
+    from rnncodec.layered import fit_stage_prior
     from rnncodec.model import Model
     from rnncodec.pixels import image_to_network
 
@@ -86,8 +91,12 @@ def tiny_staged_model(network, model_id: bytes = b"\x05" * 8):
     x = np.concatenate(images)
     last, before = np.concatenate([r[-1] for r in recons]), np.concatenate([r[-2] for r in recons])
     stage = fit_block_stage(x - last, last - before, TINY_AFTER, network.cfg.max_iterations - TINY_AFTER,
-                            code_channels=network.cfg.code_channels)
-    return Model.of(network, stage, id=model_id)
+                            code_channels=network.cfg.code_channels, dead_zone=dead_zone, rate_weight=rate_weight)
+    if not stage.ternary:
+        return Model.of(network, stage, id=model_id)
+    codes = [refinements(stage, x[i : i + 1] - last[i : i + 1], last[i : i + 1] - before[i : i + 1])[0] for i in range(len(x))]
+    prior = fit_stage_prior([c.reshape(*c.shape[:2], -1) for c in codes], stage.sign_bits)
+    return Model.of(network, stage, replace(CoderTables.uniform(network.cfg.code_channels), stage_prior=prior), id=model_id)
 
 
 @pytest.fixture(scope="session")

@@ -62,9 +62,10 @@ def golden_source() -> Picture:
 FAKE_ICC = bytes(range(256)) * 2  # the container does not look inside a profile
 
 
-def sample_files(codec: ModelPipeline, staged: ModelPipeline) -> list[bytes]:
+def sample_files(codec: ModelPipeline, staged: ModelPipeline, ternary: ModelPipeline) -> list[bytes]:
     """Small valid files of every colour mode, tile and chunk mode, with and without an ICC profile,
-    twins (same header, other image), layered files of the staged codec, and the version-1 golden file."""
+    twins (same header, other image), layered files of the staged codec (coder 3) and of the ternary
+    one (coder 4), and the version-1 golden file."""
     gray = smooth_image(20, 24, seed=2)[..., :1].repeat(3, axis=2)
     pictures = [
         (codec, Picture(smooth_image(40, 56, seed=1), "RGB"), 3, codec.tile),
@@ -76,6 +77,7 @@ def sample_files(codec: ModelPipeline, staged: ModelPipeline) -> list[bytes]:
         (staged, Picture(smooth_image(48, 40, seed=7), "RGB"), 8, codec.tile),
         (staged, Picture(smooth_image(48, 40, seed=8), "RGB"), 8, codec.tile),  # a layered twin
         (staged, Picture(smooth_image(32, 48, seed=9), "RGBA", np.full((32, 48), 9, np.uint8), FAKE_ICC, b"Exif\0\0MM", b"<x/>"), 6, 16),
+        (ternary, Picture(smooth_image(48, 40, seed=10), "RGB"), 8, codec.tile),
     ]
     files = []
     for model, picture, iterations, tile in pictures:
@@ -84,12 +86,13 @@ def sample_files(codec: ModelPipeline, staged: ModelPipeline) -> list[bytes]:
 
 
 def fuzz_setup(stage=None) -> "Fuzzer":
-    """The tiny test model, plain and with a block stage (``stage``, or one fitted here), and the fuzzer
-    of their sample files."""
+    """The tiny test model, plain, with a block stage (``stage``, or one fitted here) and with a
+    ternary one, and the fuzzer of their sample files."""
     codec = tiny_codec_for_golden()
     network = codec.model.network
     staged = ModelPipeline(tiny_staged_model(network) if stage is None else Model.of(network, stage, id=b"\x05" * 8))
-    return Fuzzer([codec, staged], sample_files(codec, staged))
+    ternary = ModelPipeline(tiny_staged_model(network, b"\x06" * 8, dead_zone=0.5, rate_weight=0.6))
+    return Fuzzer([codec, staged, ternary], sample_files(codec, staged, ternary))
 
 
 # --- the file as parts: header (with CRC), chunks (each with its CRC) ---------------------------

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY_AFTER, network_recons, smooth_image
+from conftest import TINY_AFTER, network_recons, smooth_image, tiny_staged_model
 from rnncodec.bitstream import read
 from rnncodec.block_stage import (NOT_SENT, REFINEMENTS, hull_slopes, layered_pictures, levels_after, masking_weights, refinement_order,
                                   refinements)
@@ -65,10 +65,21 @@ def test_with_diminishing_gains_the_layers_beat_equal_levels():
         assert layered >= total[j + 1].sum() - 1e-9
 
 
-def coded_layers(shape, levels, after, counts, codes, tables=None):
-    coder = LayeredCoder(*shape, tables, after, levels)
+def coded_layers(shape, levels, after, counts, codes, tables=None, ternary=False):
+    coder = LayeredCoder(*shape, tables, after, levels, ternary=ternary)
     grid = [coder.encode_grid(bits) for bits in codes[:after]]
     return grid, [coder.encode_layer(count, codes[after:]) for count in counts]
+
+
+def assert_decodes_to(decoder, grid, layers, codes, counts):
+    """The decoder gives back the network's bits, each layer's counts and every refinement sent."""
+    after = len(grid)
+    for (mode, payload), bits in zip(grid, codes[:after]):
+        np.testing.assert_array_equal(decoder.decode_grid(mode, payload), bits)
+    for payload, count in zip(layers, counts):
+        np.testing.assert_array_equal(decoder.decode_layer(payload), count)
+    sent = np.arange(len(codes) - after)[:, None, None] < np.sum(counts, axis=0)
+    np.testing.assert_array_equal(decoder.codes * sent[:, None], codes[after:] * sent[:, None])
 
 
 def random_layers(seed, shape=(4, 3, 5), levels=5, after=2, layers=4):
@@ -89,13 +100,7 @@ def test_layers_round_trip(seed):
     shape, levels, after = (4, 3, 5), 5, 2
     codes, counts = random_layers(seed)
     grid, layers = coded_layers(shape, levels, after, counts, codes)
-    decoder = LayeredCoder(*shape, None, after, levels)
-    for (mode, payload), bits in zip(grid, codes[:after]):
-        np.testing.assert_array_equal(decoder.decode_grid(mode, payload), bits)
-    for payload, count in zip(layers, counts):
-        np.testing.assert_array_equal(decoder.decode_layer(payload), count)
-    sent = np.arange(levels)[:, None, None] < np.sum(counts, axis=0)
-    np.testing.assert_array_equal(decoder.codes * sent[:, None], codes[after:] * sent[:, None])
+    assert_decodes_to(LayeredCoder(*shape, None, after, levels), grid, layers, codes, counts)
 
 
 def test_a_layer_with_words_added_or_removed_is_refused():
@@ -279,22 +284,10 @@ def test_ternary_layers_round_trip(seed, with_prior):
     codes, counts = random_ternary_layers(seed, shape, levels, after)
     stage_codes = codes[after:].reshape(levels, shape[0], -1)
     tables = replace(CoderTables.uniform(shape[0]), stage_prior=fit_stage_prior([stage_codes], shape[0] - 1) if with_prior else None)
-    coder = LayeredCoder(*shape, tables, after, levels, ternary=True)
-    grid = [coder.encode_grid(bits) for bits in codes[:after]]
-    layers = [coder.encode_layer(count, codes[after:]) for count in counts]
-    decoder = LayeredCoder(*shape, tables, after, levels, ternary=True)
-    for (mode, payload), bits in zip(grid, codes[:after]):
-        np.testing.assert_array_equal(decoder.decode_grid(mode, payload), bits)
-    for payload, count in zip(layers, counts):
-        np.testing.assert_array_equal(decoder.decode_layer(payload), count)
-    sent = np.arange(levels)[:, None, None] < np.sum(counts, axis=0)
-    np.testing.assert_array_equal(decoder.codes * sent[:, None], codes[after:] * sent[:, None])
+    grid, layers = coded_layers(shape, levels, after, counts, codes, tables, ternary=True)
+    assert_decodes_to(LayeredCoder(*shape, tables, after, levels, ternary=True), grid, layers, codes, counts)
     with pytest.raises((ValueError, AssertionError)):  # coder 3 does not read coder 4's layers
-        sign_decoder = LayeredCoder(*shape, tables, after, levels)
-        for mode, payload in grid:
-            sign_decoder.decode_grid(mode, payload)
-        for payload, count in zip(layers, counts):
-            np.testing.assert_array_equal(sign_decoder.decode_layer(payload), count)
+        assert_decodes_to(LayeredCoder(*shape, tables, after, levels), grid, layers, codes, counts)
 
 
 def test_refinement_costs_are_one_bit_a_symbol_without_a_prior_and_less_where_the_prior_expects_it():
@@ -312,20 +305,7 @@ def test_refinement_costs_are_one_bit_a_symbol_without_a_prior_and_less_where_th
 @pytest.fixture(scope="module")
 def ternary_staged(tiny_staged):
     """The tiny network with a ternary stage fitted on the same images as the tiny sign stage, and coder 4's prior."""
-    from rnncodec.block_stage import fit_block_stage
-    from rnncodec.model import Model
-
-    network = tiny_staged[0]
-    images = [image_to_network(smooth_image(64, 64, seed)) for seed in range(8)]
-    recons = [network_recons(network, x, TINY_AFTER) for x in images]
-    x = np.concatenate(images)
-    last, before = np.concatenate([r[-1] for r in recons]), np.concatenate([r[-2] for r in recons])
-    stage = fit_block_stage(x - last, last - before, TINY_AFTER, network.cfg.max_iterations - TINY_AFTER,
-                            code_channels=network.cfg.code_channels, dead_zone=0.5, rate_weight=0.6)
-    codes = [refinements(stage, x[i : i + 1] - last[i : i + 1], last[i : i + 1] - before[i : i + 1])[0] for i in range(8)]
-    prior = fit_stage_prior([c.reshape(*c.shape[:2], -1) for c in codes], stage.sign_bits)
-    tables = replace(CoderTables.uniform(network.cfg.code_channels), stage_prior=prior)
-    return Model.of(network, stage, tables, id=b"\x06" * 8)
+    return tiny_staged_model(tiny_staged[0], b"\x06" * 8, dead_zone=0.5, rate_weight=0.6)
 
 
 def test_a_ternary_stage_sends_zeros_and_each_refinement_lowers_the_error(ternary_staged):

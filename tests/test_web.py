@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import threading
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -172,10 +171,8 @@ def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
     from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
 
-    from conftest import TINY_AFTER, network_recons
-    from rnncodec.block_stage import REFINEMENTS, fit_block_stage, refinements
-    from rnncodec.entropy import CoderTables
-    from rnncodec.layered import fit_stage_prior
+    from conftest import TINY_AFTER, network_recons, tiny_staged_model
+    from rnncodec.block_stage import REFINEMENTS, fit_block_stage
     from rnncodec.pixels import image_to_network
     from rnncodec.export import write_graphs
     from rnncodec.engines.onnx import OnnxEngine
@@ -197,13 +194,9 @@ def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
     tensors = load_file(str(path))
     tensors["block_stage.basis"] = tensors["block_stage.basis"].astype(np.float16)
     save_file(tensors, str(path), metadata=metadata)
-    ternary = fit_block_stage(np.concatenate(images) - last, last - before, TINY_AFTER, REFINEMENTS,
-                              code_channels=engine.cfg.code_channels, dead_zone=0.5, rate_weight=0.6)
-    codes = [refinements(ternary, images[i] - last[i : i + 1], last[i : i + 1] - before[i : i + 1])[0] for i in range(8)]
-    prior = fit_stage_prior([c.reshape(*c.shape[:2], -1) for c in codes], ternary.sign_bits)
+    ternary = tiny_staged_model(engine, dead_zone=0.5, rate_weight=0.6)
     ternary_path = folder / "net-ternary.safetensors"
-    save_block_stage(ternary_path, folder / "net.safetensors", ternary,
-                     replace(CoderTables.uniform(engine.cfg.code_channels), stage_prior=prior))
+    save_block_stage(ternary_path, folder / "net.safetensors", ternary.stage, ternary.tables)
     model_id = registry.file_sha256(path)[:16]
     entry = {"file": path.name, "sha256": registry.file_sha256(path), "description": "test stage"}
     ternary_entry = {"file": ternary_path.name, "sha256": registry.file_sha256(ternary_path), "description": "test ternary stage"}

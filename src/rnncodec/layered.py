@@ -68,13 +68,18 @@ def _stage_level_state(level: np.ndarray) -> np.ndarray:
     return np.minimum(level, 3) + (level >= 6) + (level >= 12)
 
 
+_COUNTS = np.arange(-1, 65)  # a count of components (at most 63), or −1 for none
+_SENT_STATE = np.searchsorted(_SENT_EDGES, _COUNTS, side="right") - 1  # indexed by count + 1
+_PREVIOUS_SENT_STATE = np.where(_COUNTS < 0, 0, np.searchsorted(_PREVIOUS_SENT_EDGES, _COUNTS, side="right"))
+
+
 def _previous_sent_state(previous_sent: np.ndarray) -> np.ndarray:
     """Components the previous refinement sent (−1: none) → its state."""
-    return np.where(previous_sent < 0, 0, np.searchsorted(_PREVIOUS_SENT_EDGES, previous_sent, side="right"))
+    return _PREVIOUS_SENT_STATE[np.asarray(previous_sent) + 1]
 
 
 def _flag_contexts(level_state, component, sent_before, previous_state, components: int) -> np.ndarray:
-    sent_state = np.searchsorted(_SENT_EDGES, sent_before, side="right") - 1
+    sent_state = _SENT_STATE[np.asarray(sent_before) + 1]
     return ((level_state * components + component) * len(_SENT_EDGES) + sent_state) * _PREVIOUS_SENT_STATES + previous_state
 
 
