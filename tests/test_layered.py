@@ -341,3 +341,20 @@ def test_a_ternary_stage_writes_coder_4_files_whose_prefixes_are_files(ternary_s
     sign_file = ModelPipeline(replace(ternary_staged, stage=replace(ternary_staged.stage, dead_zone=0.0))).encode(photo, top)
     with pytest.raises(FormatError, match="entropy coder 3; this model decodes coders \\[4\\]"):
         codec.decode(sign_file)
+
+
+def test_a_ternary_stage_file_with_a_stage_prior_of_the_wrong_size_is_refused(ternary_staged, tiny_weights, tmp_path):
+    import shutil
+
+    from rnncodec.errors import WeightsError
+    from rnncodec.model import load_model
+    from rnncodec.weights import save_block_stage
+
+    network = tmp_path / "net.safetensors"
+    shutil.copyfile(tiny_weights, network)
+    good, bad = tmp_path / "ternary.safetensors", tmp_path / "bad.safetensors"
+    save_block_stage(good, network, ternary_staged.stage, ternary_staged.tables)
+    assert load_model(good, engine="torch").stage.ternary
+    save_block_stage(bad, network, ternary_staged.stage, replace(ternary_staged.tables, stage_prior=ternary_staged.tables.stage_prior[:-1]))
+    with pytest.raises(WeightsError, match="stage prior has"):
+        load_model(bad, engine="torch")

@@ -68,10 +68,9 @@ def _code_ternary(coefficients: np.ndarray, alpha: np.ndarray, scale: np.ndarray
     """A ternary stage's choice for blocks' coefficients (…, C − 1): values in −1/0/+1, scale bits (up),
     new scales. For each scale bit the values are the signs, zeroed below τ·α·s and where sending
     removes less than κ times the block's mean per component; the bit that leaves less error wins."""
-    best = None
+    best, magnitude = None, np.abs(coefficients)
     for up in (False, True):
         s = (scale * step if up else scale / step)[..., None]
-        magnitude = np.abs(coefficients)
         values = np.where(magnitude >= dead_zone * alpha * s, np.sign(coefficients), 0).astype(coefficients.dtype)
         if rate_weight:
             removes = 2 * magnitude * alpha * s - (alpha * s) ** 2

@@ -193,7 +193,8 @@ class ModelPipeline:
 
     @property
     def decodable_coders(self) -> list[int]:
-        """The entropy coders of the files this pipeline decodes: its own, and 2 (a sign stage's first files)."""
+        """The entropy coders of the files this pipeline decodes: its own, and 2 unless its stage is ternary
+        (a sign stage's first files were coder 2's)."""
         return [self.coder_id] if self.stage is not None and self.stage.ternary else sorted({CODER_ID, self.coder_id})
 
     def _layered_coder(self, header: Header) -> LayeredCoder:

@@ -24,6 +24,7 @@ from .config import ModelConfig
 from .entropy import CoderTables
 from .errors import WeightsError
 from .files import atomic_write
+from .layered import ternary_contexts
 from .limits import BLOCK
 
 FORMAT_TAG = "rnncodec-weights-1"
@@ -242,6 +243,9 @@ def tables_of(file: WeightsFile, channels: int) -> CoderTables:
         raise WeightsError(f"{file.path}: bad entropy coder tables: {e}") from None
     if tables.channels != channels:
         raise WeightsError(f"{file.path}: entropy coder tables are for {tables.channels} code channels, the model has {channels}")
+    if tables.stage_prior is not None and tables.stage_prior.shape != (ternary_contexts(channels - 1), 2):
+        raise WeightsError(f"{file.path}: bad entropy coder tables: the stage prior has {len(tables.stage_prior)} contexts, "
+                           f"coder 4 has {ternary_contexts(channels - 1)}")
     return tables
 
 

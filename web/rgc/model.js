@@ -5,6 +5,7 @@
 
 import { SafeTensors, WeightsError } from "./safetensors.js";
 import { BlockStage } from "./stage.js";
+import { ternaryContexts } from "./layered.js";
 import { bindParameters } from "./onnx-bind.js";
 import { PostFilter, hasPostFilter } from "./postfilter.js";
 import { PARTNERS, CONTEXTS_PER_CHANNEL, uniformTables } from "./entropy.js";
@@ -95,6 +96,9 @@ function readTables(file, channels) {
     throw new WeightsError(`${file.name}: bad entropy coder tables: entropy coder tables have the wrong shape`);
   }
   const stagePrior = file.has("coder.stage_prior") ? file.int32("coder.stage_prior") : null; // coder 4's, for a ternary stage
+  if (stagePrior && stagePrior.length !== ternaryContexts(channels - 1) * 2) {
+    throw new WeightsError(`${file.name}: bad entropy coder tables: the stage prior has ${stagePrior.length / 2} contexts, coder 4 has ${ternaryContexts(channels - 1)}`);
+  }
   return { partners, prior, stagePrior };
 }
 
