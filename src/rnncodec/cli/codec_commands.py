@@ -287,7 +287,7 @@ def info_lines(name: str, about, psnrs: list[float] | None = None) -> list[str]:
         f"codes:       {header.code_channels} channels × {header.code_shape[1]}×{header.code_shape[2]} blocks, {header.raw_code_bytes} raw bytes per iteration",
         f"padding:     {header.pad_right} right, {header.pad_bottom} bottom; tile {header.tile}",
         f"model id:    {header.model_id.hex()}{shipped}",
-        f"coder id:    {header.coder_id}" + (" (layered iterations)" if header.coder_id == 3 else ""),
+        f"coder id:    {header.coder_id}" + {3: " (layered iterations)", 4: " (layered iterations of a ternary stage)"}.get(header.coder_id, ""),
         *([f"file id:     {header.file_id.hex()}"] if header.version >= 3 else []),
         "iteration   bytes   mode   cumulative bpp" + ("   PSNR (dB)" if psnrs else ""),
     ]
