@@ -27,7 +27,7 @@ import sys
 import numpy as np
 import torch
 
-from rnncodec.block_stage import REFINEMENTS, _log_rms, fit_block_stage, hull_slopes, to_blocks
+from rnncodec.block_stage import REFINEMENTS, _code_ternary, _log_rms, fit_block_stage, hull_slopes, to_blocks
 from rnncodec.data import CropSampler, load_rgb
 from rnncodec.fitting import central_crop, network_residuals, training_split
 from rnncodec.image_folders import add_image_folder
@@ -57,49 +57,6 @@ def sign_stage_refinements(stage, rows, scale):
     return np.array(bits), np.array(gains)
 
 
-def dead_zone_quantise(c, a, scale, tau, kappa=0.0):
-    """Symbols in −1/0/+1 of coefficients c (N, K) for magnitudes a (K,) at each block's new scale;
-    the scale bit is chosen with them, the one that leaves less error. With ``kappa`` > 0 a component
-    is also zeroed where what sending it removes is below kappa times the block's mean per component."""
-    best = None
-    for up in (False, True):
-        s = scale * STEP if up else scale / STEP
-        q = np.where(np.abs(c) >= tau * a * s[:, None], np.sign(c), 0.0)
-        if kappa:
-            step = a * s[:, None]
-            removes = 2 * np.abs(c) * step - step**2
-            mean = np.maximum(removes, 0).sum(axis=1, keepdims=True) / (c.shape[1] + 1)
-            q = np.where(removes >= kappa * mean, q, 0.0)
-        error = np.sum((c - q * a * s[:, None]) ** 2, axis=1)
-        if best is None:
-            best = (q, np.full(len(c), up), s, error)
-        else:
-            better = error < best[3]
-            best = (np.where(better[:, None], q, best[0]), np.where(better, up, best[1]),
-                    np.where(better, s, best[2]), np.where(better, error, best[3]))
-    return best[0], best[2]
-
-
-def fit_dead_zone_stage(rows, scale, tau, levels, components, kappa=0.0):
-    """Per level: the principal components of the residual rows met, and the magnitudes a (centroid of
-    the sent coefficients over the scale, found by a few alternations)."""
-    bases, alphas = [], []
-    for _ in range(levels):
-        _, vectors = np.linalg.eigh(rows.T @ rows / len(rows))
-        basis = vectors[:, ::-1][:, :components]
-        c = rows @ basis
-        n = np.abs(c) / scale[:, None]
-        a = n.mean(axis=0)
-        for _ in range(4):
-            sent = n >= tau * a
-            a = np.sum(n * sent, axis=0) / np.maximum(sent.sum(axis=0), 1)
-        q, scale = dead_zone_quantise(c, a, scale, tau, kappa)
-        rows = rows - (q * a * scale[:, None]) @ basis.T
-        bases.append(basis)
-        alphas.append(a)
-    return np.stack(bases), np.stack(alphas)
-
-
 PREVIOUS_BUCKETS = np.array([0, 1, 4, 8, 12, 16, 20, 24])  # context: how many the block's previous refinement sent
 
 
@@ -122,7 +79,7 @@ def dead_zone_refinements(bases, alphas, rows, scale, tau, flag_bits=None, kappa
     for i in range(REFINEMENTS):
         level = i % levels
         c = rows @ bases[level]
-        q, scale = dead_zone_quantise(c, alphas[level], scale, tau, kappa)
+        q, _, scale = _code_ternary(c, alphas[level], scale, STEP, tau, kappa)
         rows = rows - (q * alphas[level] * scale[:, None]) @ bases[level].T
         after = np.einsum("nk,nk->n", rows, rows)
         context, sent = sent_context(q, previous), q != 0
@@ -198,7 +155,8 @@ def main(argv=None):
     budgets = np.linspace(0.05, 1.8, 36)  # stage bpp
     curves = {"signs (today)": [sign_stage_refinements(sign_stage, rows, scale) for rows, scale, _ in images]}
     for tau, components, kappa in [(t, k, w) for t in args.thresholds for k in args.components for w in args.rate_weights]:
-        bases, alphas = fit_dead_zone_stage(train_rows, train_scale.copy(), tau, REFINEMENTS, components, kappa)
+        stage = fit_block_stage(residuals, increments, args.after, REFINEMENTS, STEP, components + 1, tau, kappa)
+        bases, alphas = stage.basis.astype(np.float64), stage.alpha.astype(np.float64)
         _, _, flags = dead_zone_refinements(bases, alphas, train_rows, train_scale.copy(), tau, kappa=kappa)
         flag_bits = fit_flag_bits(flags, REFINEMENTS, components)
         results, sent = [], []

@@ -308,21 +308,24 @@ def _walk(code_arrays: list[np.ndarray], tables: CoderTables | None):
 
 
 def fit_tables(code_arrays: list[np.ndarray], strength: int = PRIOR_STRENGTH) -> CoderTables:
-    """Partners and prior counts from the codes of training images, each (T, C, h, w) of 0/1.
-
-    A context seen n times starts from its observed frequency counted as min(n + 2, strength)
-    observations (rounded, each count ≥ 1); unseen contexts start from (1, 1).
-    """
+    """Partners and prior counts (:func:`prior_counts` of the contexts' observed counts) from the codes
+    of training images, each (T, C, h, w) of 0/1."""
     channels = code_arrays[0].shape[1]
     partners = choose_partners(code_arrays)
     observed = np.zeros((channels * CONTEXTS_PER_CHANNEL, 2), np.int64)
     for _, contexts, symbols in _walk(code_arrays, CoderTables(partners, np.ones_like(observed))):
         np.add.at(observed, (contexts, symbols.astype(np.int64)), 1)
+    return CoderTables(partners, prior_counts(observed, strength)).check()
+
+
+def prior_counts(observed: np.ndarray, strength: int = PRIOR_STRENGTH) -> np.ndarray:
+    """Prior counts (contexts, 2) from observed ones: a context seen n times starts from its observed
+    frequency counted as min(n + 2, strength) observations (rounded, each count ≥ 1); unseen
+    contexts start from (1, 1)."""
     total = observed.sum(axis=1, keepdims=True)
     p1 = (observed[:, 1:] + 0.5) / (total + 1)
     weight = np.minimum(total + 2, strength)
-    prior = np.maximum(1, np.rint(np.concatenate([1 - p1, p1], axis=1) * weight)).astype(np.int64)
-    return CoderTables(partners, prior).check()
+    return np.maximum(1, np.rint(np.concatenate([1 - p1, p1], axis=1) * weight)).astype(np.int64)
 
 
 def ideal_bits(code_arrays: list[np.ndarray], tables: CoderTables | None = None) -> float:

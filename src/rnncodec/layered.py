@@ -33,7 +33,7 @@ import numpy as np
 
 from .block_stage import NOT_SENT
 from .entropy import (CONTEXTS_PER_CHANNEL, PARTNERS, PRIOR_STRENGTH, GridCoder, CoderTables, SymbolStream, _iteration_state,
-                      history_state, probabilities, update)
+                      history_state, prior_counts, probabilities, update)
 
 LAYERED_CODER_ID = 3
 TERNARY_CODER_ID = 4
@@ -138,10 +138,7 @@ def fit_stage_prior(code_arrays: list[np.ndarray], components: int, strength: in
         np.add.at(observed, (flags.ravel(), sent.ravel().astype(np.int64)), 1)
         np.add.at(observed, (signs[sent], (symbols[sent] == 1).astype(np.int64)), 1)
         np.add.at(observed, (scales.ravel(), codes[:, -1].ravel().astype(np.int64)), 1)
-    total = observed.sum(axis=1, keepdims=True)
-    p1 = (observed[:, 1:] + 0.5) / (total + 1)
-    weight = np.minimum(total + 2, strength)
-    return np.maximum(1, np.rint(np.concatenate([1 - p1, p1], axis=1) * weight)).astype(np.int64)
+    return prior_counts(observed, strength)
 
 
 class LayeredCoder:
