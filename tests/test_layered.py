@@ -55,6 +55,31 @@ def test_hull_slopes_with_costs_are_gain_per_cost_on_the_hull(levels, blocks, se
     np.testing.assert_allclose(hull_slopes(gains, 2 * costs), slopes / 2)
 
 
+def greedy_hull_slopes(gains: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """The upper concave hull's slopes as its definition reads, block by block: from each vertex, the
+    longest segment of the steepest mean gain per cost."""
+    slopes = np.zeros_like(gains)
+    for block in range(gains.shape[1]):
+        total, spent = np.concatenate([[0], np.cumsum(gains[:, block])]), np.concatenate([[0], np.cumsum(costs[:, block])])
+        start = 0
+        while start < len(gains):
+            means = [(total[end] - total[start]) / (spent[end] - spent[start]) for end in range(start + 1, len(gains) + 1)]
+            end = start + 1 + max(i for i, mean in enumerate(means) if mean == max(means))
+            slopes[start:end, block] = means[end - start - 1]
+            start = end
+    return slopes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.booleans(), st.integers(0, 2**32 - 1))
+def test_hull_slopes_are_those_of_the_greedy_hull(levels, blocks, ties, seed):
+    rng = np.random.default_rng(seed)
+    gains = rng.integers(-2, 4, size=(levels, blocks)).astype(float) if ties else rng.normal(size=(levels, blocks)) ** 3
+    costs = rng.integers(1, 3, size=(levels, blocks)).astype(float)
+    np.testing.assert_array_equal(hull_slopes(gains, costs), greedy_hull_slopes(gains, costs))
+    np.testing.assert_array_equal(hull_slopes(gains), greedy_hull_slopes(gains, np.ones_like(gains)))
+
+
 def test_with_diminishing_gains_the_layers_beat_equal_levels():
     gains = np.sort(np.random.default_rng(3).exponential(size=(6, 8, 8)) * np.logspace(-2, 1, 64).reshape(1, 8, 8), axis=0)[::-1]
     order = refinement_order(gains)

@@ -240,28 +240,36 @@ def hull_slopes(gains: np.ndarray, costs: np.ndarray | None = None) -> np.ndarra
     """(S, N) gains of each block's refinements in order → the slopes of the upper concave hull of their
     running sum: non-increasing along each block, so the best refinements first never skip one. With
     ``costs`` (S, N), positive, the hull is of the running gain against the running cost and the
-    slopes are gain per cost; without, every refinement costs 1."""
+    slopes are gain per cost; without, every refinement costs 1. Each block's hull is built point by
+    point (a monotone chain: a vertex not above the line from the one before it to the new point
+    goes, so collinear points join one segment), all blocks at once."""
     levels, blocks = gains.shape
     total = np.concatenate([np.zeros((1, blocks)), np.cumsum(gains, axis=0)])
-    spent = None if costs is None else np.concatenate([np.zeros((1, blocks)), np.cumsum(costs, axis=0)])
-    slopes = np.zeros_like(gains, dtype=np.float64)
-    start = np.zeros(blocks, np.int64)
-    columns = np.arange(blocks)  # the blocks whose hull is not finished
-    span = np.arange(1, levels + 1)[:, None]
-    level = np.arange(levels)[:, None]
-    while len(columns):
-        ends = start[None] + span  # (S, n) candidate ends of the segment from start
-        valid = ends <= levels
-        last = np.minimum(ends, levels)
-        cost = span if spent is None else spent[last, columns] - spent[start, columns]
-        mean = np.where(valid, (total[last, columns] - total[start, columns]) / cost, -np.inf)
-        best = levels - 1 - np.argmax(mean[::-1], axis=0)  # the longest segment of the steepest mean
-        end = start + best + 1
-        inside = (start <= level) & (level < end)
-        slopes[:, columns] = np.where(inside, mean[best, np.arange(len(columns))], slopes[:, columns])
-        going = end < levels
-        start, columns = end[going], columns[going]
-    return slopes
+    spent = np.concatenate([np.zeros((1, blocks)), np.cumsum(np.ones_like(gains) if costs is None else costs, axis=0)])
+    vertices = np.zeros((levels + 1, blocks), np.int64)  # each block's hull so far: the first `size` rows
+    size = np.ones(blocks, np.int64)
+    flat_vertices, flat_total, flat_spent = vertices.reshape(-1), total.reshape(-1), spent.reshape(-1)
+    for point in range(1, levels + 1):
+        check = np.flatnonzero(size >= 2)  # blocks whose last hull vertex may have to go
+        while len(check):
+            a = flat_vertices[(size[check] - 2) * blocks + check] * blocks + check
+            b = flat_vertices[(size[check] - 1) * blocks + check] * blocks + check
+            rise, run = flat_total[b] - flat_total[a], flat_spent[b] - flat_spent[a]
+            below = rise * (spent[point, check] - flat_spent[b]) <= (total[point, check] - flat_total[b]) * run
+            check = check[below]
+            size[check] -= 1
+            check = check[size[check] >= 2]
+        vertices[size, np.arange(blocks)] = point
+        size += 1
+    index = np.arange(levels + 1)[:, None]
+    is_vertex = np.zeros((levels + 1, blocks), bool)
+    np.put_along_axis(is_vertex, np.where(index < size, vertices, 0), True, axis=0)
+    start = np.maximum.accumulate(np.where(is_vertex, index, 0), axis=0)[:-1]  # each level's segment: [start, end)
+    end = np.minimum.accumulate(np.where(is_vertex, index, levels)[::-1], axis=0)[::-1][1:]
+    at = lambda values, rows: np.take_along_axis(values, rows, axis=0)
+    if costs is None:
+        return (at(total, end) - at(total, start)) / (end - start)
+    return (at(total, end) - at(total, start)) / (at(spent, end) - at(spent, start))
 
 
 SSIM_C2 = (0.03 * 255) ** 2  # SSIM's contrast constant, in 8-bit levels squared
@@ -292,9 +300,7 @@ def refinement_order(gains: np.ndarray, costs: np.ndarray | None = None) -> np.n
     levels, h, w = gains.shape
     blocks = h * w
     slopes = hull_slopes(gains.reshape(levels, blocks), None if costs is None else costs.reshape(levels, blocks))
-    level_of = np.repeat(np.arange(levels), blocks)
-    block_of = np.tile(np.arange(blocks), levels)
-    return block_of[np.lexsort((block_of, level_of, -slopes.ravel()))]
+    return np.argsort(-slopes.ravel(), kind="stable") % blocks  # ravelled level by level, block by block: the ties' order
 
 
 def levels_after(order: np.ndarray, given: int, shape: tuple[int, int]) -> np.ndarray:

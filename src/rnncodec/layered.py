@@ -69,8 +69,8 @@ def _stage_level_state(level: np.ndarray) -> np.ndarray:
 
 
 _COUNTS = np.arange(-1, 65)  # a count of components (at most 63), or −1 for none
-_SENT_STATE = np.searchsorted(_SENT_EDGES, _COUNTS, side="right") - 1  # indexed by count + 1
-_PREVIOUS_SENT_STATE = np.where(_COUNTS < 0, 0, np.searchsorted(_PREVIOUS_SENT_EDGES, _COUNTS, side="right"))
+_SENT_STATE = (np.searchsorted(_SENT_EDGES, _COUNTS, side="right") - 1).astype(np.int32)  # indexed by count + 1
+_PREVIOUS_SENT_STATE = np.where(_COUNTS < 0, 0, np.searchsorted(_PREVIOUS_SENT_EDGES, _COUNTS, side="right")).astype(np.int32)
 
 
 def _previous_sent_state(previous_sent: np.ndarray) -> np.ndarray:
@@ -98,14 +98,17 @@ def refinement_contexts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     the contexts of the flags (L, C − 1, N), of the signs (same; meaningful where sent) and of the scale bits (L, N)."""
     levels, channels, blocks = codes.shape
     components = channels - 1
-    symbols = codes[:, :-1].astype(np.int64)
+    symbols = codes[:, :-1]
     sent = symbols != NOT_SENT
-    previous = np.concatenate([np.full((1, components, blocks), -1), symbols[:-1]])
-    previous_sent = np.concatenate([np.full((1, blocks), -1), sent[:-1].sum(axis=1)])
-    previous_up = np.concatenate([np.full((1, blocks), -1), codes[:-1, -1].astype(np.int64)])
-    level_state = _stage_level_state(np.arange(levels))[:, None, None]
-    component = np.arange(components)[None, :, None]
-    sent_before = np.cumsum(sent, axis=1) - sent
+    previous = np.full(symbols.shape, -1, np.int32)  # int32 throughout: an image's (L, C − 1, N) arrays are large
+    previous[1:] = symbols[:-1]
+    previous_sent = np.full((levels, blocks), -1, np.int32)
+    previous_sent[1:] = sent[:-1].sum(axis=1)
+    previous_up = np.full((levels, blocks), -1, np.int32)
+    previous_up[1:] = codes[:-1, -1]
+    level_state = _stage_level_state(np.arange(levels)).astype(np.int32)[:, None, None]
+    component = np.arange(components, dtype=np.int32)[None, :, None]
+    sent_before = np.cumsum(sent, axis=1, dtype=np.int32) - sent
     flags = _flag_contexts(level_state, component, sent_before, _previous_sent_state(previous_sent)[:, None], components)
     signs = _sign_contexts(level_state, component, previous, components)
     scales = _scale_contexts(level_state[:, 0], previous_up, components)
@@ -119,12 +122,11 @@ def refinement_costs(prior: np.ndarray | None, codes: np.ndarray) -> np.ndarray:
     if prior is None:
         prior = np.ones((ternary_contexts(codes.shape[1] - 1), 2), np.int64)
     p1 = probabilities(np.ascontiguousarray(prior, np.int64), np.arange(len(prior)))
-    bits1, bits0 = -np.log2(p1), -np.log2(1 - p1)
+    bits = np.stack([-np.log2(1 - p1), -np.log2(p1)], axis=1).ravel()  # context c, symbol b → bits[2c + b]
     symbols = codes[:, :-1]
     sent = symbols != NOT_SENT
-    cost = np.where(sent, bits1[flags], bits0[flags]) + np.where(sent, np.where(symbols == 1, bits1[signs], bits0[signs]), 0)
-    up = codes[:, -1] == 1
-    return cost.sum(axis=1) + np.where(up, bits1[scales], bits0[scales])
+    cost = bits[2 * flags + sent] + np.where(sent, bits[2 * signs + (symbols == 1)], 0)
+    return cost.sum(axis=1) + bits[2 * scales + (codes[:, -1] == 1)]
 
 
 def fit_stage_prior(code_arrays: list[np.ndarray], components: int, strength: int = PRIOR_STRENGTH) -> np.ndarray:
