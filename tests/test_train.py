@@ -156,6 +156,19 @@ def test_warm_start_can_narrow_the_decoder(tmp_path, image_folder, tiny_config):
     assert load_network(tmp_path / "thin" / "weights.safetensors").cfg.decoder_hidden == thinner
 
 
+def test_training_the_encoder_alone_keeps_the_decoder(tmp_path, image_folder, tiny_config):
+    from safetensors.torch import load_file
+
+    train(image_folder, tmp_path / "first", FAST, tiny_config, steps=1)
+    before = load_file(tmp_path / "first" / "weights.safetensors")
+    train(image_folder, tmp_path / "encoder", {"train_only": "encoder"}, init=tmp_path / "first" / "weights.safetensors", steps=3)
+    after = load_file(tmp_path / "encoder" / "weights.safetensors")
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith(("encoder.", "binarizer.")) for name in changed)
+    with pytest.raises(ValueError, match="train_only"):
+        train(image_folder, tmp_path / "bad", {"train_only": "decoder"}, tiny_config, steps=1)
+
+
 def test_warm_start_keeps_the_recipe_but_not_the_run_intervals(tmp_path, image_folder, tiny_config):
     import dataclasses
 

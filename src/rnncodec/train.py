@@ -53,6 +53,7 @@ class TrainConfig:
     stochastic_bits: bool = False  # sign bits, as at inference; stochastic ones lost 0.2–0.3 dB @8
     detach_previous: bool = False  # True trains each iteration on its own residual only; it lost 0.1 dB @8
     grad_clip: float = 1.0  # global gradient norm: a guard against rare loss spikes
+    train_only: str = "all"  # "encoder": the encoder and binarizer learn, the decoder and the gains it shares stay as they are
     val_every: int = 100  # steps between validations (each a few seconds on a CPU)
     val_crop: int = 256  # validation scores central crops this big: larger than the training crops
     checkpoint_every: int = 100  # steps between checkpoints: what a killed run loses at most
@@ -188,6 +189,8 @@ def set_up_run(out: Path, overrides: dict, model_cfg: ModelConfig, resume: bool,
         run = Run(Network(replace(model_cfg, **(widths or {}))), cfg)
     run.model.binarizer.stochastic = run.cfg.stochastic_bits
     run.model.to(device).train()
+    for name, parameter in run.model.named_parameters():
+        parameter.requires_grad_(learns(name, run.cfg.train_only))
     run.optimizer = make_optimizer(run.model, run.cfg, run.new_parameters)
     if checkpoint is not None:
         run.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -223,10 +226,22 @@ def run_from_weights(path: Path, overrides: dict, widths: dict | None) -> Run:
 
 
 # --- optimizer and learning rates ----------------------------------------------------------------
+TRAINED_PARTS = {"all": None, "encoder": ("encoder.", "binarizer.")}  # train_only → the parameter names that learn
+
+
+def learns(name: str, train_only: str) -> bool:
+    """Whether the parameter of this name learns when training ``train_only`` (a TRAINED_PARTS key)."""
+    if train_only not in TRAINED_PARTS:
+        raise ValueError(f"train_only must be one of {', '.join(TRAINED_PARTS)}, not {train_only!r}")
+    prefixes = TRAINED_PARTS[train_only]
+    return prefixes is None or name.startswith(prefixes)
+
+
 def make_optimizer(model: Network, cfg: TrainConfig, new_names: set[str] = frozenset()) -> torch.optim.Optimizer:
-    """Adam with a parameter group for the weights training started from and one for capacity added
-    to them (when there is any); the loop sets each group's lr every step (see set_learning_rates)."""
-    named = list(model.named_parameters())
+    """Adam over the parameters that learn (:func:`learns`), with a parameter group for the weights training
+    started from and one for capacity added to them (when there is any); the loop sets each group's lr
+    every step (see set_learning_rates)."""
+    named = [(n, p) for n, p in model.named_parameters() if learns(n, cfg.train_only)]
     groups = [{"params": [p for n, p in named if n not in new_names], "new": False},
               {"params": [p for n, p in named if n in new_names], "new": True}]
     return torch.optim.Adam([g for g in groups if g["params"]], lr=cfg.lr)

@@ -28,6 +28,8 @@ from ..limits import BLOCK, MAX_ITERATIONS
               help="Binarize stochastically in training, or by the sign as at inference (default).")
 @click.option("--detach-previous/--joint-iterations", default=None,
               help="Train each iteration on its own residual only, or jointly through all later ones (default).")
+@click.option("--train-only", type=click.Choice(["all", "encoder"]),
+              help="What learns: everything (default), or the encoder alone, the decoder kept as it is so files decode the same.")
 @click.option("--seed", type=int)
 @click.option("--no-learned-gain", is_flag=True, help="New models only: fix the residual gain at 1.")
 @click.option("--analysis-channels", type=click.IntRange(1), help="Layer width; with --init or --resume from weights, widens them.")
