@@ -6,7 +6,7 @@
 On the validation split's central 256² crops (never Kodak), each iteration's bits are first the
 encoder's, then refined greedily: Adam on the binarizer's pre-activations, the bits their sign
 (straight-through gradient), minimising that iteration's squared error through the decoder; the
-best bits seen are kept, the decoder state advances with them, and the next iteration's encoder
+best bits seen are kept (the encoder's ``--effort`` search, :mod:`rnncodec.engines.search`), the decoder state advances with them, and the next iteration's encoder
 sees the new residual. Prints the mean PSNR per iteration with the encoder's bits and refined,
 and the share of bits the search flipped. A large gain that persists to the last iteration would
 mean the encoder, not the decoder, limits quality.
@@ -16,6 +16,7 @@ from statistics import mean
 
 import torch
 
+from rnncodec.engines.search import search_bits
 from rnncodec.data import is_validation, list_images, load_rgb, validation_crops
 from rnncodec.metrics import batch_psnr
 from rnncodec.weights import load_network
@@ -27,31 +28,6 @@ SIZE = 256
 
 def sign(a: torch.Tensor) -> torch.Tensor:
     return torch.where(a >= 0, 1.0, -1.0)
-
-
-def refine(model, x, recon, t, dec_state, activations, steps: int, lr: float) -> torch.Tensor:
-    """Bits for iteration t that lower each crop's squared error, starting from the encoder's."""
-
-    def errors(bits):
-        delta, _ = model.decode_step(bits, t, dec_state)
-        return (x - (delta + model.cfg.gamma * recon)).pow(2).mean(dim=(1, 2, 3))
-
-    best = sign(activations)
-    with torch.no_grad():
-        best_error = errors(best)
-    pre = activations.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([pre], lr=lr)
-    for _ in range(steps):
-        soft = torch.tanh(pre)
-        bits = soft + (sign(pre) - soft).detach()
-        error = errors(bits)
-        better = error.detach() < best_error
-        best = torch.where(better[:, None, None, None], sign(pre.detach()), best)  # exact ±1
-        best_error = torch.minimum(best_error, error.detach())
-        optimizer.zero_grad()
-        error.sum().backward()
-        optimizer.step()
-    return best
 
 
 def main():
@@ -73,7 +49,7 @@ def main():
         with torch.no_grad():
             features, enc_state = model.encoder((x - recon) * model.gain(t), enc_state)
             activations = model.binarizer.conv(features)
-        bits = refine(model, x, recon, t, dec_state, activations, args.steps, args.lr)
+        bits = search_bits(model, x - model.cfg.gamma * recon, t, dec_state, activations, args.steps, args.lr)
         with torch.no_grad():
             delta, dec_state = model.decode_step(bits, t, dec_state)
             recon = delta + model.cfg.gamma * recon

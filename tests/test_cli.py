@@ -656,3 +656,13 @@ def test_quiet_silences_warnings_and_the_progress_bar_but_not_errors(tiny_weight
     code, err = run(["encode", str(tmp_path / "anim.gif"), str(tmp_path / "none.png"), "--quiet", "-o", f"{tmp_path}/"]
                     + model, capsys)
     assert code == 1 and err == f"rnncodec: error: {tmp_path / 'none.png'}: no such file\n"
+
+def test_effort_encodes_files_that_decode_as_any(stage_file, tmp_path, capsys):
+    Image.fromarray(smooth_image(48, 64, seed=12)).save(tmp_path / "photo.png")
+    model = ["--model", str(stage_file)]
+    rgc = tmp_path / "searched.rgc"
+    assert run(["encode", str(tmp_path / "photo.png"), "-q", "4", "--effort", "2", "-o", str(rgc)] + model, capsys) == (0, "")
+    assert run(["decode", str(rgc), "-o", str(tmp_path / "searched.png")] + model, capsys) == (0, "")
+    assert Image.open(tmp_path / "searched.png").size == (64, 48)
+    code, err = run(["encode", str(tmp_path / "photo.png"), "--effort", "-1", "-o", str(tmp_path / "bad.rgc")] + model, capsys)
+    assert code == 2 and "--effort" in err and not (tmp_path / "bad.rgc").exists()

@@ -97,3 +97,11 @@ def test_save_refuses_a_quality_and_takes_a_target(photo_rgc, tmp_path):
     assert not (tmp_path / "q.rgc").exists()
     image.save(tmp_path / "small.rgc", size=600)
     assert 0 < (tmp_path / "small.rgc").stat().st_size <= 600
+
+
+def test_save_takes_the_encoders_effort(tmp_path):
+    im = Image.fromarray(smooth_image(32, 48, seed=6))
+    im.save(tmp_path / "searched.rgc", iterations=3, effort=2)
+    assert (tmp_path / "searched.rgc").read_bytes() == rnncodec.encode(im, 3, effort=2)
+    with pytest.raises(ValueError, match="effort must be 0 or more"):
+        im.save(tmp_path / "bad.rgc", iterations=3, effort=-2)

@@ -75,10 +75,14 @@ class Codec:
     iteration's bits on: "balanced" (the default: squared error, weighed a little towards smooth
     areas, where errors show most), "psnr" (squared error alone) or "ssim" (more towards smooth
     areas: higher MS-SSIM, lower PSNR). Every file decodes the same way whatever its tune.
+    ``effort``: 0 (the default) codes the network encoder's bits; N > 0 refines each network
+    iteration's bits by N steps of a search through the decoder (:mod:`rnncodec.engines.search`):
+    smaller files for the same pictures, each step a decoder pass forward and back, and PyTorch
+    needed. Every file decodes the same way whatever its effort.
     """
 
     def __init__(self, model: str | os.PathLike | Model | None = None, *, tile: int | None = None,
-                 tune: str = DEFAULT_TUNE):
+                 tune: str = DEFAULT_TUNE, effort: int = 0):
         if model is not None and not isinstance(model, (str, os.PathLike)):
             from .model import Model
 
@@ -86,8 +90,10 @@ class Codec:
                 raise TypeError(f"model must be a weights file or a Model, got {model!r} (a {type(model).__name__})")
         self.model = Path(model) if isinstance(model, (str, os.PathLike)) else model
         _check_tune(tune)
+        _check_effort(effort)
         self.tile = tile
         self.tune = tune
+        self.effort = effort
         self._loaded: dict[Path | None, ModelPipeline] = {}
 
     def encode(self, image: ImageInput, iterations: int | None = None, *, size: int | None = None,
@@ -215,28 +221,29 @@ class Codec:
             from .model import load_model
 
             loaded = load_model(model, model_id=model_id) if isinstance(model, Path) else model
-            self._loaded[key] = ModelPipeline(loaded, self.tile or DEFAULT_TILE, tune=self.tune)
+            self._loaded[key] = ModelPipeline(loaded, self.tile or DEFAULT_TILE, tune=self.tune, effort=self.effort)
         return self._loaded[key]
 
 
 @functools.lru_cache(maxsize=4)
-def _shared_codec(model: Path | None, tile: int | None, tune: str) -> Codec:
-    return Codec(model, tile=tile, tune=tune)
+def _shared_codec(model: Path | None, tile: int | None, tune: str, effort: int) -> Codec:
+    return Codec(model, tile=tile, tune=tune, effort=effort)
 
 
-def _codec(model: str | os.PathLike | Model | None, tile: int | None = None, tune: str = DEFAULT_TUNE) -> Codec:
+def _codec(model: str | os.PathLike | Model | None, tile: int | None = None, tune: str = DEFAULT_TUNE, effort: int = 0) -> Codec:
     if model is not None and not isinstance(model, (str, os.PathLike)):
-        return Codec(model, tile=tile, tune=tune)  # a loaded model: nothing to load, nothing to keep
+        return Codec(model, tile=tile, tune=tune, effort=effort)  # a loaded model: nothing to load, nothing to keep
     _check_tune(tune)  # before the cache: it hashes its arguments
-    return _shared_codec(None if model is None else Path(model), tile, tune)
+    _check_effort(effort)
+    return _shared_codec(None if model is None else Path(model), tile, tune, effort)
 
 
 def encode(image: ImageInput, iterations: int | None = None, *, size: int | None = None, bpp: float | None = None,
            psnr: float | None = None, metadata: str = DEFAULT_METADATA, model: str | os.PathLike | None = None,
-           tile: int | None = None, tune: str = DEFAULT_TUNE, progress: Progress = None) -> bytes:
-    """Encode an image into .rgc bytes (see :meth:`Codec.encode`; ``tile`` and ``tune``: see :class:`Codec`);
-    weights stay loaded between calls."""
-    return _codec(model, tile, tune).encode(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata,
+           tile: int | None = None, tune: str = DEFAULT_TUNE, effort: int = 0, progress: Progress = None) -> bytes:
+    """Encode an image into .rgc bytes (see :meth:`Codec.encode`; ``tile``, ``tune`` and ``effort``: see
+    :class:`Codec`); weights stay loaded between calls."""
+    return _codec(model, tile, tune, effort).encode(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata,
                                       progress=progress)
 
 
@@ -279,6 +286,13 @@ def _check_iterations(iterations) -> None:
         raise TypeError(f"{wanted}, got {iterations!r} (a {type(iterations).__name__})")
     if not 1 <= iterations <= MAX_ITERATIONS:
         raise ValueError(f"{wanted}, got {iterations}")
+
+
+def _check_effort(effort) -> None:
+    if isinstance(effort, bool) or not isinstance(effort, numbers.Integral):
+        raise TypeError(f"effort must be a whole number of search steps, got {effort!r} (a {type(effort).__name__})")
+    if effort < 0:
+        raise ValueError(f"effort must be 0 or more search steps, got {effort}")
 
 
 def _check_tune(tune) -> None:

@@ -158,13 +158,20 @@ ALLOCATIONS = ("rd", "rd-one-pass", "uniform")
 class ModelPipeline:
     """One model's pipeline, Picture ⇄ per-iteration codes ⇄ .rgc bytes: its files carry the model's id; a model with a block stage writes layered files."""
 
-    def __init__(self, model: Model, tile: int = DEFAULT_TILE, allocation: str = "rd", tune: str = DEFAULT_TUNE):
+    def __init__(self, model: Model, tile: int = DEFAULT_TILE, allocation: str = "rd", tune: str = DEFAULT_TUNE,
+                 effort: int = 0):
         """``allocation``: how the layers of a model with a block stage give out refinements: "rd" (by
         rate and distortion, the default); "rd-one-pass" and "uniform" (what coder 2 gives out)
         measure what its parts buy (benchmarks/allocation.py). ``tune``: the distortion "rd" weighs,
-        one of :data:`rnncodec.limits.TUNES` (see :func:`rnncodec.block_stage.masking_weights`)."""
+        one of :data:`rnncodec.limits.TUNES` (see :func:`rnncodec.block_stage.masking_weights`).
+        ``effort``: steps of the search of each network iteration's bits (:mod:`rnncodec.engines.search`;
+        0: the encoder's bits)."""
         if allocation not in ALLOCATIONS:
             raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
+        if effort:
+            from .engines.search import SearchingEngine
+
+            model = replace(model, network=SearchingEngine.around(model.network, model.network_path, effort))
         self.allocation = allocation
         self.masking = TUNES[tune]
         self.model = model

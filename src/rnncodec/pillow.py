@@ -5,7 +5,7 @@
 carries them); the pixels are decoded (with the shipped model
 the file names) when Pillow first needs them. A truncated file gives its complete
 iterations, with a warning. Saving takes ``iterations`` (default 8) or one target, ``size``
-(bytes), ``bpp`` or ``psnr`` (as :func:`rnncodec.encode`), ``metadata``, ``model`` (a weights file), ``tile`` and ``tune``;
+(bytes), ``bpp`` or ``psnr`` (as :func:`rnncodec.encode`), ``metadata``, ``model`` (a weights file), ``tile``, ``tune`` and ``effort``;
 ``quality``, which other formats take, raises ValueError: an .rgc file has iterations, not a quality.
 """
 
@@ -60,7 +60,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
                          "0.125 bpp each before entropy coding), or a target: size= (bytes), bpp= or psnr=")
     fp.write(encode(im, options.get("iterations"), size=options.get("size"), bpp=options.get("bpp"),
                     psnr=options.get("psnr"), metadata=options.get("metadata", "icc"), model=options.get("model"),
-                    tile=options.get("tile"), tune=options.get("tune", DEFAULT_TUNE)))
+                    tile=options.get("tile"), tune=options.get("tune", DEFAULT_TUNE), effort=options.get("effort", 0)))
 
 
 def register() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import click
@@ -166,13 +167,17 @@ def metadata_option_value(ctx, param, value: str) -> str:
                    "tile's area (a 512 tile needs under half of a 768 one's), and each tile edge inside "
                    "the image is a seam. The file records it; decoding uses it.")
 @tune_option
+@click.option("--effort", type=click.IntRange(min=0), default=0, show_default=True, metavar="STEPS",
+              help="Search each network iteration's bits for STEPS steps through the decoder: a closer picture "
+                   "for about the same bits, any decoder reads the file; each step a pass of the decoder "
+                   "forward and back on PyTorch (pip install 'rnncodec[train]'), so much slower.")
 @force_option
 @click.option("--quality", hidden=True, expose_value=False, callback=no_encode_quality)
 @verbose_option
 @quiet_option
 @threads_option
 @model_option
-def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, tune, force, verbose, quiet, model):
+def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, tune, effort, force, verbose, quiet, model):
     """Compress images IN (or - for stdin) into .rgc files, each beside its image unless -o.
 
     Give the iterations (-q) or one target: --size, --bpp or --psnr. A target encodes all 16
@@ -181,7 +186,9 @@ def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, tune, fo
     exclusive(**{"-q": iterations, "--size": size, "--bpp": bpp, "--psnr": psnr})
     from ..api import Codec
 
-    codec = Codec(model, tile=tile, tune=tune)
+    if effort and find_spec("torch") is None:
+        raise click.UsageError("--effort needs PyTorch: pip install 'rnncodec[train]'")
+    codec = Codec(model, tile=tile, tune=tune, effort=effort)
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:
         image = read_input(job.input)
