@@ -77,8 +77,8 @@ class Codec:
     areas: higher MS-SSIM, lower PSNR). Every file decodes the same way whatever its tune.
     ``effort``: 0 (the default) codes the network encoder's bits; N > 0 refines each network
     iteration's bits by N steps of a search through the decoder (:mod:`rnncodec.engines.search`):
-    smaller files for the same pictures, each step a decoder pass forward and back, and PyTorch
-    needed. Every file decodes the same way whatever its effort.
+    closer pictures for about the same bits, each step a decoder pass forward and back, and
+    PyTorch needed. Every file decodes the same way whatever its effort.
     """
 
     def __init__(self, model: str | os.PathLike | Model | None = None, *, tile: int | None = None,
