@@ -1,7 +1,7 @@
 """Could the encoder pick better bits for the same decoder? (Encoder-side search, measured.)
 
     python experiments/bit_refinement.py WEIGHTS [--data TRAIN_DIR] [--images 3]
-        [--iterations 8] [--steps 10] [--lr 0.05]
+        [--iterations 8] [--steps 9] [--lr 0.05]
 
 On the validation split's central 256² crops (never Kodak), each iteration's bits are first the
 encoder's, then refined greedily: Adam on the binarizer's pre-activations, the bits their sign
@@ -34,7 +34,7 @@ def main():
     parser = weights_on_validation_parser(__doc__)
     parser.add_argument("--images", type=int, default=3, help="validation crops to use (the first N)")
     parser.add_argument("--iterations", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=10, help="Adam steps per iteration")
+    parser.add_argument("--steps", type=int, default=9, help="Adam steps per iteration (the bits before each and after the last scored)")
     parser.add_argument("--lr", type=float, default=0.05)
     args = parser.parse_args()
     paths = [p for p in list_images(args.data) if is_validation(p)]

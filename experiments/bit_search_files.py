@@ -1,6 +1,6 @@
 """What would an encoder that searches the network's bits give the default model, through real files?
 
-    python experiments/bit_search_files.py [--data TRAIN_DIR] [--steps 10] [--json OUT]
+    python experiments/bit_search_files.py [--data TRAIN_DIR] [--steps 2] [--json OUT]
 
 `experiments/bit_refinement.py` measured, on the network alone, what searching each iteration's bits
 for the same decoder gains (for the default's network: +0.90 dB at iteration 1, +0.44 at 2 on the
@@ -31,7 +31,7 @@ from rnncodec.metrics import bd_psnr, bd_rate, ms_ssim_db
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_image_folder(parser, "--data", "train", "training images (their validation split is measured)")
-    parser.add_argument("--steps", type=int, default=10, help="Adam steps per network iteration")
+    parser.add_argument("--steps", type=int, default=2, help="search steps per network iteration (--effort)")
     parser.add_argument("--json", help="where to write both curves")
     args = parser.parse_args()
     paths = [p for p in list_images(args.data) if is_validation(p)]

@@ -22,8 +22,9 @@ SEARCH_LR = 0.05  # Adam's step on the pre-activations (bits flip where they cro
 def search_bits(network, target, t: int, decoder_state, activations, steps: int, lr: float = SEARCH_LR):
     """Bits (B, C, h, w) in ±1 for iteration t whose decoded increment is closer to ``target`` (B, 3, H, W),
     x − γ·x̂_{t−1}, in each image's squared error: ``steps`` Adam steps from the binarizer's
-    pre-activations ``activations``, through ``network``'s decoder from ``decoder_state``; the best
-    bits seen are kept, the sign of ``activations`` (the encoder's) first."""
+    pre-activations ``activations``, through ``network``'s decoder from ``decoder_state``. The bits
+    before each step and after the last are scored, the encoder's (the sign of ``activations``)
+    first, and the best kept: ``steps`` decoder passes forward and back, and one forward."""
     import torch
 
     def sign(a):
@@ -33,20 +34,28 @@ def search_bits(network, target, t: int, decoder_state, activations, steps: int,
         delta, _ = network.decode_step(bits, t, decoder_state)
         return (target - delta).pow(2).mean(dim=(1, 2, 3))
 
-    best = sign(activations)
-    with torch.no_grad():
-        best_error = errors(best)
+    best, best_error = None, None
+
+    def keep(bits, error):
+        nonlocal best, best_error
+        if best is None:
+            best, best_error = bits, error
+        else:
+            better = error < best_error
+            best, best_error = torch.where(better[:, None, None, None], bits, best), torch.minimum(error, best_error)
+
     pre = activations.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([pre], lr=lr)
     for _ in range(steps):
         soft = torch.tanh(pre)
-        error = errors(soft + (sign(pre) - soft).detach())
-        better = error.detach() < best_error
-        best = torch.where(better[:, None, None, None], sign(pre.detach()), best)
-        best_error = torch.minimum(best_error, error.detach())
+        error = errors(soft + (sign(pre) - soft).detach())  # the value of the bits, the gradient of their tanh
+        keep(sign(pre.detach()), error.detach())
         optimizer.zero_grad()
         error.sum().backward()
         optimizer.step()
+    with torch.no_grad():
+        bits = sign(pre)
+        keep(bits, errors(bits))
     return best
 
 
