@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnncodec.codec import ModelPipeline
 from rnncodec.data import is_validation, list_images
 from rnncodec.evaluate import evaluate_folder
 from rnncodec.image_folders import add_image_folder
@@ -36,15 +35,9 @@ def main() -> None:
     args = parser.parse_args()
     paths = [p for p in list_images(args.data) if is_validation(p)]
     counts = list(range(1, 17))
-    plain = ModelPipeline.load()
-    searching = ModelPipeline(plain.model, effort=args.steps)
     curves = {}
-    for name, pipeline in [("encoder's bits", plain), (f"searched, {args.steps} steps", searching)]:
-        load, ModelPipeline.load = ModelPipeline.load, classmethod(lambda cls, *a, **k: pipeline)
-        try:
-            curves[name] = evaluate_folder(args.data, counts, None, paths)["codecs"]["rnncodec"]["points"]
-        finally:
-            ModelPipeline.load = load
+    for name, effort in [("encoder's bits", 0), (f"searched, {args.steps} steps", args.steps)]:
+        curves[name] = evaluate_folder(args.data, counts, None, paths, effort=effort)["codecs"]["rnncodec"]["points"]
         print(f"{name}: " + " ".join(f"{p['bpp']:.3f}/{p['psnr']:.2f}" for p in curves[name]) + "  (bpp/PSNR dB per iteration)",
               flush=True)
     (rr, rp, rs), (r, p, s) = ([[q["bpp"] for q in c], [q["psnr"] for q in c], [ms_ssim_db(q["ms_ssim"]) for q in c]]

@@ -267,8 +267,6 @@ def hull_slopes(gains: np.ndarray, costs: np.ndarray | None = None) -> np.ndarra
     start = np.maximum.accumulate(np.where(is_vertex, index, 0), axis=0)[:-1]  # each level's segment: [start, end)
     end = np.minimum.accumulate(np.where(is_vertex, index, levels)[::-1], axis=0)[::-1][1:]
     at = lambda values, rows: np.take_along_axis(values, rows, axis=0)
-    if costs is None:
-        return (at(total, end) - at(total, start)) / (end - start)
     return (at(total, end) - at(total, start)) / (at(spent, end) - at(spent, start))
 
 

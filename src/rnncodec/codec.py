@@ -183,9 +183,9 @@ class ModelPipeline:
 
     @classmethod
     def load(cls, weights: str | Path | bytes | None = None, tile: int = DEFAULT_TILE, model_id: bytes | None = None,
-             engine: str | None = None, allocation: str = "rd", tune: str = DEFAULT_TUNE) -> "ModelPipeline":
+             engine: str | None = None, allocation: str = "rd", tune: str = DEFAULT_TUNE, effort: int = 0) -> "ModelPipeline":
         """The pipeline of :func:`rnncodec.model.load_model`'s model (default: the shipped default)."""
-        return cls(load_model(weights, engine=engine, model_id=model_id), tile, allocation, tune)
+        return cls(load_model(weights, engine=engine, model_id=model_id), tile, allocation, tune, effort)
 
     @property
     def max_iterations(self) -> int:

@@ -20,14 +20,15 @@ from .weights import read_metadata
 
 
 def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: str | Path | None = None,
-                    paths: list[Path] | None = None, allocation: str = "rd", tune: str = DEFAULT_TUNE) -> dict:
+                    paths: list[Path] | None = None, allocation: str = "rd", tune: str = DEFAULT_TUNE,
+                    effort: int = 0) -> dict:
     """Mean real bpp, PSNR and MS-SSIM over the images of folder for each iteration count.
 
     One encode at the largest count per image; the file cut after chunk k is the k-iteration file
     (it decodes to exactly what ``decode -n k`` gives), so its size is the k-iteration size.
-    ``paths``: these images of the folder only; ``allocation``, ``tune``: see :class:`rnncodec.codec.ModelPipeline`.
+    ``paths``: these images of the folder only; ``allocation``, ``tune``, ``effort``: see :class:`rnncodec.codec.ModelPipeline`.
     """
-    codec = ModelPipeline.load(weights, allocation=allocation, tune=tune)
+    codec = ModelPipeline.load(weights, allocation=allocation, tune=tune, effort=effort)
     top = max(iteration_counts)
     paths = list_images(folder) if paths is None else paths
     rows = {k: {"bpp": [], "raw_bpp": [], "psnr": [], "ms_ssim": []} for k in iteration_counts}
