@@ -1,7 +1,7 @@
 """Whole-process time and peak memory of encoding and decoding a phone-size photo.
 
     python benchmarks/large_image.py IMAGE [--size 4000x3000] [-q 1 8 16] [--repeats 1]
-                                     [--other CHECKOUT] [--tile 1024] [--json OUT]
+                                     [--other CHECKOUT] [--tile 1024] [--effort N] [--json OUT]
 
 Makes a SIZE photo from IMAGE by mirroring it across the frame (its own detail, not an upscale's
 blur), then for each iteration count runs fresh `rnncodec encode BIG -q Q` and `rnncodec decode`
@@ -11,7 +11,8 @@ seconds, CPU seconds (user + system: the work, whatever else the machine runs) a
 MiB of each. With --other (a checkout, or another venv's python: see
 benchmarks/inference_speed.py) each run of this checkout is paired with one of OTHER, in turn,
 and the table adds OTHER's figures, the median of the paired time ratios (this / OTHER, so a busy
-machine weighs on both alike) and whether the .rgc files are byte-identical.
+machine weighs on both alike) and whether the .rgc files are byte-identical. --effort N encodes with
+this checkout's `--effort N` (OTHER keeps its default).
 """
 
 import argparse
@@ -45,7 +46,8 @@ def mirrored(image: Path, width: int, height: int) -> np.ndarray:
     return tiled[:height, :width]
 
 
-def runs(commands: dict[str, list[str]], big: Path, iterations: int, repeats: int, tile: int | None, scratch: Path) -> dict:
+def runs(commands: dict[str, list[str]], big: Path, iterations: int, repeats: int, tile: int | None, scratch: Path,
+         effort: int | None = None) -> dict:
     """{name: {"encode": [(s, MiB, CPU s)], "decode": [...], "rgc": bytes}}, the commands in turn (rotated each repeat)."""
     result = {name: {"encode": [], "decode": []} for name in commands}
     names = list(commands)
@@ -53,9 +55,11 @@ def runs(commands: dict[str, list[str]], big: Path, iterations: int, repeats: in
         for name in names[repeat % len(names):] + names[: repeat % len(names)]:
             command = commands[name]
             rgc, png = scratch / f"{name}.rgc", scratch / f"{name}.png"
-            tile_option = [] if tile is None else ["--tile", str(tile)]
+            options = [] if tile is None else ["--tile", str(tile)]
+            if effort is not None and name == "this":
+                options += ["--effort", str(effort)]
             result[name]["encode"].append(timed_process([*command, "encode", str(big), "-o", str(rgc), "-q",
-                                                         str(iterations), "-f", "--quiet", *tile_option], scratch))
+                                                         str(iterations), "-f", "--quiet", *options], scratch))
             result[name]["decode"].append(timed_process([*command, "decode", str(rgc), "-o", str(png), "-f", "--quiet"],
                                                         scratch))
             result[name]["rgc"] = rgc.read_bytes()
@@ -101,6 +105,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--other", type=Path, help="another rnncodec to run side by side (a checkout or a python)")
     parser.add_argument("--tile", type=int, help="encode --tile (default: the command's own)")
+    parser.add_argument("--effort", type=int, help="this checkout's encode --effort (default: the command's own)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     width, height = (int(n) for n in args.size.lower().split("x"))
@@ -113,7 +118,7 @@ def main() -> None:
         big = scratch / "big.png"
         Image.fromarray(mirrored(args.image, width, height)).save(big, compress_level=1)
         for iterations in args.iterations:
-            rows += summary(runs(commands, big, iterations, args.repeats, args.tile, scratch), iterations)
+            rows += summary(runs(commands, big, iterations, args.repeats, args.tile, scratch, args.effort), iterations)
             print(f"-q {iterations} done", file=sys.stderr)
     print(f"{width}×{height} from {args.image.name}, {args.repeats} run(s) each, whole processes")
     print(table(rows, args.other is not None))

@@ -22,7 +22,8 @@ def test_every_registered_weights_file_is_present_and_unchanged():
 
 
 def test_the_wheel_carries_the_registry_and_every_registered_weights_file_with_its_graphs():
-    from rnncodec.graphs import graph_paths
+    """… and every network's step graphs and bit search graphs (--effort without PyTorch)."""
+    from rnncodec.graphs import GRAPHS, SEARCH_GRAPHS, graph_paths
     from rnncodec.postfilter import graph_path, has_postfilter
     from rnncodec.weights import is_block_stage, network_weights, read_metadata
 
@@ -31,7 +32,7 @@ def test_the_wheel_carries_the_registry_and_every_registered_weights_file_with_i
     models = registry.load().models.values()
     stages = [m.path for m in models if is_block_stage(m.path)]
     networks = {m.path for m in models if not is_block_stage(m.path)} | {network_weights(p) for p in stages}
-    graphs = [path.name for network in networks for path in graph_paths(network).values()]
+    graphs = [path.name for network in networks for path in graph_paths(network, GRAPHS + SEARCH_GRAPHS).values()]
     filters = [graph_path(p).name for p in stages if has_postfilter(read_metadata(p))]
     for name in [registry.REGISTRY_NAME] + [m.file for m in models] + [n.name for n in networks] + graphs + filters:
         assert included.get(f"models/{name}") == f"rnncodec/models/{name}", f"pyproject.toml must force-include models/{name}"

@@ -16,7 +16,7 @@ from rnncodec.model import Model
 from rnncodec.export import export_graphs, write_graphs
 from rnncodec.images import Picture
 from rnncodec.network import Network
-from rnncodec.graphs import graph_paths
+from rnncodec.graphs import GRAPHS, SEARCH_GRAPHS, graph_paths
 from rnncodec.engines.onnx import OnnxEngine
 from rnncodec.engines.threads import EngineError
 from rnncodec.engines.torch import TorchEngine
@@ -126,8 +126,8 @@ def test_committed_graphs_are_those_the_model_exports(weights):
     """The shipped weights' graphs are generated files: a change to the model must come with them
     re-made (python -m rnncodec.export). (The tests above run them against the model's outputs;
     this one also catches a change that the pinned exporter would write differently.)"""
-    fresh = export_graphs(load_network(weights).cfg)
-    for side, path in graph_paths(weights).items():
+    fresh = export_graphs(load_network(weights).cfg, GRAPHS + SEARCH_GRAPHS)
+    for side, path in graph_paths(weights, GRAPHS + SEARCH_GRAPHS).items():
         assert path.read_bytes() == fresh[side], f"{path.name} is stale: run python -m rnncodec.export"
 
 
@@ -150,7 +150,7 @@ def test_gate_sums_have_the_shape_of_their_cell_state(side):
 
 @pytest.mark.parametrize("weights", SHIPPED.values(), ids=SHIPPED.keys())
 def test_graphs_hold_no_weights(weights):
-    assert sum(p.stat().st_size for p in graph_paths(weights).values()) < weights.stat().st_size / 100
+    assert sum(p.stat().st_size for p in graph_paths(weights, GRAPHS + SEARCH_GRAPHS).values()) < weights.stat().st_size / 25
 
 
 def test_graphs_of_another_config_are_refused(tiny_weights, tmp_path):
@@ -191,13 +191,14 @@ sys.meta_path.insert(0, NoTorch())
 
 
 def test_encode_and_decode_run_without_pytorch(tmp_path):
-    """The command line on the shipped weights with torch impossible to import: same file as with it."""
+    """The command line on the shipped weights with torch impossible to import: same file as with it
+    (the encoder's bits; a searched file follows each engine's float arithmetic: tests/test_search.py)."""
     image = tmp_path / "in.png"
     from PIL import Image
 
     Image.fromarray(smooth_image(48, 64, seed=3)).save(image)
     script = NO_TORCH + "from rnncodec.cli import main\nmain(sys.argv[1:])\n"
-    for command in (["encode", str(image), "-q", "3"], ["decode", str(tmp_path / "in.rgc"), "-o", str(tmp_path / "out.png")], ["info", str(tmp_path / "in.rgc")]):
+    for command in (["encode", str(image), "-q", "3", "--effort", "0"], ["decode", str(tmp_path / "in.rgc"), "-o", str(tmp_path / "out.png")], ["info", str(tmp_path / "in.rgc")]):
         run = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
     data = (tmp_path / "in.rgc").read_bytes()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Union
 
 from . import bitstream, registry
 from .errors import ImageError, MissingFileError, RnncodecWarning, TargetError, UnreadableFileError, WeightsError
-from .limits import BLOCK, DEFAULT_ITERATIONS, DEFAULT_TUNE, MAX_ITERATIONS, TUNES
+from .limits import BLOCK, DEFAULT_EFFORT, DEFAULT_ITERATIONS, DEFAULT_TUNE, MAX_ITERATIONS, TUNES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,14 +75,16 @@ class Codec:
     iteration's bits on: "balanced" (the default: squared error, weighed a little towards smooth
     areas, where errors show most), "psnr" (squared error alone) or "ssim" (more towards smooth
     areas: higher MS-SSIM, lower PSNR). Every file decodes the same way whatever its tune.
-    ``effort``: 0 (the default) codes the network encoder's bits; N > 0 refines each network
-    iteration's bits by N steps of a search through the decoder (:mod:`rnncodec.engines.search`):
-    closer pictures for about the same bits, each step a decoder pass forward and back, and
-    PyTorch needed. Every file decodes the same way whatever its effort.
+    ``effort``: how hard the encoder searches each network iteration's bits through the decoder
+    (:mod:`rnncodec.engines.search`): one decoder pass forward and back, then ``effort`` sets of bit
+    flips tried, each 16×16 block keeping the closest; closer pictures for about the same bits, at
+    one decoder pass more per set (README, "Use", has what each effort gains and costs). 1 is the
+    default; 0 codes the network encoder's bits, the fastest. Every file decodes the same way
+    whatever its effort.
     """
 
     def __init__(self, model: str | os.PathLike | Model | None = None, *, tile: int | None = None,
-                 tune: str = DEFAULT_TUNE, effort: int = 0):
+                 tune: str = DEFAULT_TUNE, effort: int = DEFAULT_EFFORT):
         if model is not None and not isinstance(model, (str, os.PathLike)):
             from .model import Model
 
@@ -230,7 +232,7 @@ def _shared_codec(model: Path | None, tile: int | None, tune: str, effort: int) 
     return Codec(model, tile=tile, tune=tune, effort=effort)
 
 
-def _codec(model: str | os.PathLike | Model | None, tile: int | None = None, tune: str = DEFAULT_TUNE, effort: int = 0) -> Codec:
+def _codec(model: str | os.PathLike | Model | None, tile: int | None = None, tune: str = DEFAULT_TUNE, effort: int = DEFAULT_EFFORT) -> Codec:
     if model is not None and not isinstance(model, (str, os.PathLike)):
         return Codec(model, tile=tile, tune=tune, effort=effort)  # a loaded model: nothing to load, nothing to keep
     _check_tune(tune)  # before the cache: it hashes its arguments
@@ -240,7 +242,7 @@ def _codec(model: str | os.PathLike | Model | None, tile: int | None = None, tun
 
 def encode(image: ImageInput, iterations: int | None = None, *, size: int | None = None, bpp: float | None = None,
            psnr: float | None = None, metadata: str = DEFAULT_METADATA, model: str | os.PathLike | None = None,
-           tile: int | None = None, tune: str = DEFAULT_TUNE, effort: int = 0, progress: Progress = None) -> bytes:
+           tile: int | None = None, tune: str = DEFAULT_TUNE, effort: int = DEFAULT_EFFORT, progress: Progress = None) -> bytes:
     """Encode an image into .rgc bytes (see :meth:`Codec.encode`; ``tile``, ``tune`` and ``effort``: see
     :class:`Codec`); weights stay loaded between calls."""
     return _codec(model, tile, tune, effort).encode(image, iterations, size=size, bpp=bpp, psnr=psnr, metadata=metadata,
@@ -290,9 +292,9 @@ def _check_iterations(iterations) -> None:
 
 def _check_effort(effort) -> None:
     if isinstance(effort, bool) or not isinstance(effort, numbers.Integral):
-        raise TypeError(f"effort must be a whole number of search steps, got {effort!r} (a {type(effort).__name__})")
+        raise TypeError(f"effort must be a whole number of sets of flips, got {effort!r} (a {type(effort).__name__})")
     if effort < 0:
-        raise ValueError(f"effort must be 0 or more search steps, got {effort}")
+        raise ValueError(f"effort must be 0 or more sets of flips, got {effort}")
 
 
 def _check_tune(tune) -> None:

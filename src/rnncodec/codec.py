@@ -171,7 +171,7 @@ class ModelPipeline:
         if effort:
             from .engines.search import SearchingEngine
 
-            model = replace(model, network=SearchingEngine.around(model.network, model.network_path, effort))
+            model = replace(model, network=SearchingEngine(model.network, effort))
         self.allocation = allocation
         self.masking = TUNES[tune]
         self.model = model

@@ -59,6 +59,7 @@ def evaluate_folder(folder: str | Path, iteration_counts: list[int], weights: st
         "dataset": Path(folder).name,
         "images": len(paths),
         "tune": tune,
+        "effort": effort,
         "model": {"weights": codec.model.path.name, "model_id": codec.model_id.hex(), "step": meta.get("step"),
                   "train_seconds": meta.get("train_seconds")},
         "codecs": {"rnncodec": {"points": points, "encode_s": statistics.median(encode_s),
@@ -71,7 +72,8 @@ def format_table(result: dict) -> str:
     codec = result["codecs"]["rnncodec"]
     lines = [
         f"{result['images']} images of {result['dataset']}; weights {result['model']['weights']} "
-        f"(step {result['model']['step']}, id {result['model']['model_id']}); tune {result['tune']}",
+        f"(step {result['model']['step']}, id {result['model']['model_id']}); tune {result['tune']}"
+        + (f", effort {result['effort']}" if result.get("effort") else ""),
         "",
         "| iterations | nominal bpp | real bpp | saved vs raw codes | PSNR (dB) | MS-SSIM |",
         "|---:|---:|---:|---:|---:|---:|",

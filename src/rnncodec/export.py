@@ -11,7 +11,10 @@ whose data is "external", and the runtime binds a weights file's tensors to them
 therefore depends on the model config and code only, serves every weights file of its config, and
 the weights are stored once, in the safetensors file.
 
-    python -m rnncodec.export [WEIGHTS]   # writes WEIGHTS' graphs next to it (shipped weights by default)
+    python -m rnncodec.export [WEIGHTS]   # writes WEIGHTS' graphs next to it (the default's network by default)
+
+It also writes the graphs of the encoder's bit search (``SEARCH_GRAPHS``: the binarizer's
+pre-activations, and a decoder step with the gradient of its error, :mod:`rnncodec.decoder_gradient`).
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ except ModuleNotFoundError as missing:  # `python -m rnncodec.export` in an inst
 
 from .config import ModelConfig
 from .files import atomic_write
+from .decoder_gradient import decode_with_gradient
 from .layers import ConvLSTMCell
 from .network import Network
-from .graphs import BOUND_AT_LOAD, GRAPH_FORMAT, GRAPHS, graph_paths, side_of, step_parameters, step_signature
+from .graphs import BOUND_AT_LOAD, GRAPH_FORMAT, GRAPHS, SEARCH_GRAPHS, graph_paths, side_of, step_parameters, step_signature
 from .weights import read_parameters
 
 OPSET = 17
@@ -66,6 +70,19 @@ class EncoderStep(nn.Module):
         return (torch.where(y >= 0, 1.0, -1.0), *flattened(new_state))
 
 
+class EncoderActivationsStep(nn.Module):
+    """(residual, t, h/c of each encoder cell) → (the binarizer's pre-activations, whose sign is the bits, new h/c)."""
+
+    def __init__(self, model: Network):
+        super().__init__()
+        self.model = model
+
+    def forward(self, residual, t, *state):
+        m = self.model
+        features, new_state = m.encoder(residual * m.gain(t), paired(state) if state else None)
+        return (m.binarizer.conv(features), *flattened(new_state))
+
+
 class DecoderStep(nn.Module):
     """(bits in ±1, t, h/c of each decoder cell) → (Dec_t(bits), new h/c): :meth:`Network.decode_step`."""
 
@@ -78,7 +95,21 @@ class DecoderStep(nn.Module):
         return (out, *flattened(new_state))
 
 
-STEPS = {"encoder": EncoderStep, "decoder": DecoderStep}
+class DecoderGradientStep(nn.Module):
+    """(bits in ±1, t, target, h/c of each decoder cell) → (Dec_t(bits), the gradient with respect to the
+    bits of the mean squared error against the target, new h/c): :func:`decode_with_gradient`."""
+
+    def __init__(self, model: Network):
+        super().__init__()
+        self.model = model
+
+    def forward(self, bits, t, target, *state):
+        delta, new_state, _, gradient = decode_with_gradient(self.model, bits, t, paired(state) if state else None, target)
+        return (delta, gradient, *flattened(new_state))
+
+
+STEPS = {"encoder": EncoderStep, "decoder": DecoderStep,
+         "encoder-activations": EncoderActivationsStep, "decoder-gradient": DecoderGradientStep}
 EXAMPLE_SIZE = 64  # the image side of the example inputs the graphs are traced with (any multiple of 16)
 
 
@@ -109,8 +140,8 @@ def placeholder_network(cfg: ModelConfig) -> Network:
 
 
 def export_step(cfg: ModelConfig, graph: str) -> bytes:
-    """The ONNX graph (bytes) of one encoder or decoder step of a config's model; it holds no weights:
-    the runtime binds a weights file's parameters to it at load."""
+    """The ONNX graph (bytes) of one encoder or decoder step of a config's model (``graph``: one of
+    GRAPHS or SEARCH_GRAPHS); it holds no weights: the runtime binds a weights file's parameters to it at load."""
     import onnx
 
     model = graph_form(placeholder_network(cfg))
@@ -187,18 +218,18 @@ def unbind_parameters(graph, state, prefix: str = PREFIX) -> set[str]:
     return unbound
 
 
-def export_graphs(cfg: ModelConfig) -> dict[str, bytes]:
-    """The step graphs of a config's model: {"encoder-first": bytes, "encoder": bytes, …} (runtime.GRAPHS)."""
-    return {graph: export_step(cfg, graph) for graph in GRAPHS}
+def export_graphs(cfg: ModelConfig, graphs: tuple[str, ...] = GRAPHS) -> dict[str, bytes]:
+    """The step graphs (or ``graphs``) of a config's model: {"encoder-first": bytes, "encoder": bytes, …}."""
+    return {graph: export_step(cfg, graph) for graph in graphs}
 
 
-def write_graphs(weights: str | Path) -> list[Path]:
-    """Export the graphs of a network weights file's network and write them next to it (a block
-    stage file is refused, naming its network)."""
-    graphs = export_graphs(read_parameters(weights)[0])
-    paths = graph_paths(Path(weights))
+def write_graphs(weights: str | Path, graphs: tuple[str, ...] = GRAPHS) -> list[Path]:
+    """Export the step graphs (or ``graphs``) of a network weights file's network and write them next
+    to it (a block stage file is refused, naming its network)."""
+    exported = export_graphs(read_parameters(weights)[0], graphs)
+    paths = graph_paths(Path(weights), graphs)
     for graph, path in paths.items():
-        atomic_write(path, lambda tmp, data=graphs[graph]: Path(tmp).write_bytes(data))
+        atomic_write(path, lambda tmp, data=exported[graph]: Path(tmp).write_bytes(data))
     return list(paths.values())
 
 
@@ -206,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     from .weights import default_network_path
 
     args = sys.argv[1:] if argv is None else argv
-    for path in write_graphs(Path(args[0]) if args else default_network_path()):
+    for path in write_graphs(Path(args[0]) if args else default_network_path(), GRAPHS + SEARCH_GRAPHS):
         print(f"{path} ({path.stat().st_size} bytes)")
 
 

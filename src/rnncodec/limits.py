@@ -9,6 +9,9 @@ DEFAULT_TILE = 768  # the network runs on square tiles this big: its memory grow
 # (rnncodec.block_stage.masking_weights); any tune's files decode the same way
 TUNES = {"psnr": 0.0, "balanced": 0.3, "ssim": 0.75}
 DEFAULT_TUNE = "balanced"
+# the encoder's bit search (rnncodec.engines.search): sets of flips each network iteration tries (0: the
+# encoder's bits); any effort's files decode the same way
+DEFAULT_EFFORT = 1
 
 # what a file may declare or carry (docs/format.md)
 MAX_TILE = 4096  # the largest tile a file may declare

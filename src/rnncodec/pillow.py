@@ -16,7 +16,7 @@ from typing import IO
 from PIL import Image, ImageFile
 
 from . import bitstream
-from .limits import DEFAULT_TUNE, MAX_ITERATIONS
+from .limits import DEFAULT_EFFORT, DEFAULT_TUNE, MAX_ITERATIONS
 
 FORMAT = "RGC"
 
@@ -60,7 +60,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
                          "0.125 bpp each before entropy coding), or a target: size= (bytes), bpp= or psnr=")
     fp.write(encode(im, options.get("iterations"), size=options.get("size"), bpp=options.get("bpp"),
                     psnr=options.get("psnr"), metadata=options.get("metadata", "icc"), model=options.get("model"),
-                    tile=options.get("tile"), tune=options.get("tune", DEFAULT_TUNE), effort=options.get("effort", 0)))
+                    tile=options.get("tile"), tune=options.get("tune", DEFAULT_TUNE), effort=options.get("effort", DEFAULT_EFFORT)))
 
 
 def register() -> None:

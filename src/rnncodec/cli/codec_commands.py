@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ import click
 from ..limits import BLOCK, DEFAULT_ITERATIONS, DEFAULT_TILE, MAX_ITERATIONS, MAX_TILE
 from ..wording import count
 from . import batch
-from .io import (STDIO, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
+from .io import (STDIO, effort_option, errors_about, exclusive, force_option, input_argument, inputs_argument, intact_hint, label,
                  model_option, output_option, quiet_option, read_input, threads_option, tune_option, verbose_option,
                  warnings_to_stderr)
 
@@ -167,10 +166,7 @@ def metadata_option_value(ctx, param, value: str) -> str:
                    "tile's area (a 512 tile needs under half of a 768 one's), and each tile edge inside "
                    "the image is a seam. The file records it; decoding uses it.")
 @tune_option
-@click.option("--effort", type=click.IntRange(min=0), default=0, show_default=True, metavar="STEPS",
-              help="Search each network iteration's bits for STEPS steps through the decoder: a closer picture "
-                   "for about the same bits, any decoder reads the file; each step a pass of the decoder "
-                   "forward and back on PyTorch (pip install 'rnncodec[train]'), so much slower.")
+@effort_option
 @force_option
 @click.option("--quality", hidden=True, expose_value=False, callback=no_encode_quality)
 @verbose_option
@@ -186,8 +182,6 @@ def encode(inputs, output, iterations, size, bpp, psnr, metadata, tile, tune, ef
     exclusive(**{"-q": iterations, "--size": size, "--bpp": bpp, "--psnr": psnr})
     from ..api import Codec
 
-    if effort and find_spec("torch") is None:
-        raise click.UsageError("--effort needs PyTorch: pip install 'rnncodec[train]'")
     codec = Codec(model, tile=tile, tune=tune, effort=effort)
 
     def work(job: batch.Job, progress) -> tuple[bytes, batch.Result]:

@@ -8,7 +8,7 @@ import click
 
 from ..limits import MAX_ITERATIONS
 
-from .io import model_option, tune_option
+from .io import effort_option, model_option, tune_option
 
 ALL = f"1-{MAX_ITERATIONS}"
 
@@ -29,15 +29,16 @@ def parse_list(value: str) -> list[int]:
               help=f"Comma-separated iteration counts, or {ALL} for all.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the results as JSON here.")
 @tune_option
+@effort_option
 @model_option
-def evaluate(folder, iterations, json_out, tune, model):
+def evaluate(folder, iterations, json_out, tune, effort, model):
     """Encode and decode every image of FOLDER through real .rgc files; print bpp, PSNR, MS-SSIM per iteration count."""
     from ..evaluate import evaluate_folder, format_table
     from ..errors import WeightsError
 
     ks = list(range(1, MAX_ITERATIONS + 1)) if iterations == ALL else parse_list(iterations)
     try:
-        result = evaluate_folder(folder, ks, model, tune=tune)
+        result = evaluate_folder(folder, ks, model, tune=tune, effort=effort)
     except (WeightsError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(format_table(result))

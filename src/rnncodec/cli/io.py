@@ -14,7 +14,7 @@ import click
 
 from ..errors import DamageError, RnncodecError, WeightsError
 from ..files import atomic_write
-from ..limits import DEFAULT_TUNE, TUNES
+from ..limits import DEFAULT_EFFORT, DEFAULT_TUNE, TUNES
 
 STDIO = "-"
 
@@ -30,6 +30,11 @@ tune_option = click.option("--tune", type=click.Choice(list(TUNES)), default=DEF
                                 "towards smooth areas, where errors show most (balanced); squared error alone (psnr, "
                                 "the highest PSNR); or more towards smooth areas (ssim, the highest MS-SSIM). Any "
                                 "tune's files decode alike.")
+effort_option = click.option("--effort", type=click.IntRange(min=0), default=DEFAULT_EFFORT, show_default=True, metavar="N",
+                             help="Search each network iteration's bits through the decoder: one pass forward and "
+                                  "back, then N sets of bit flips tried, each 16x16 block keeping the closest: a closer "
+                                  "picture for about the same bits, any decoder reads the file; each set one decoder "
+                                  "pass more (0: the encoder's bits, the fastest).")
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="A line per file and a summary on stderr.")
 quiet_option = click.option("--quiet", is_flag=True,
                             help="No warnings and no progress bar (which shows on stderr when it is a terminal); "

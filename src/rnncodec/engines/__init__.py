@@ -36,7 +36,7 @@ def start_engine(path: Path, cfg: ModelConfig, params: dict[str, np.ndarray], na
         if name == "onnx":
             from .onnx import OnnxEngine, load_graphs
 
-            return OnnxEngine(cfg, load_graphs(path, cfg), params)
+            return OnnxEngine(cfg, load_graphs(path, cfg), params, path=path)
         from .torch import TorchEngine, use_threads
     except ImportError as e:
         raise WeightsError(f"the {name} engine is not installed ({e}); pip install 'rnncodec[train]' brings PyTorch") from None

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import torch
 
+from ..decoder_gradient import decode_with_gradient
 from ..network import Network
 from ..weights import load_network
 from .threads import THREADS_VARIABLE, default_threads
@@ -36,6 +37,19 @@ class TorchEngine:
         with torch.inference_mode():
             delta, state = self.network.decode_step(torch.from_numpy(bits), t, state)
             return delta.numpy(), state
+
+    def encoder_activations(self, residual: np.ndarray, t: int, state=None):
+        """As :meth:`encode_step`, the binarizer's pre-activations (whose sign is the bits) in place of the bits."""
+        with torch.inference_mode():
+            features, state = self.network.encoder(torch.from_numpy(residual) * self.network.gain(t), state)
+            return self.network.binarizer.conv(features).numpy(), state
+
+    def decode_with_gradient(self, bits: np.ndarray, t: int, state, target: np.ndarray):
+        """As :meth:`decode_step`, and the gradient with respect to ``bits`` of the mean squared error
+        of Dec_t(bits) against ``target``: (delta, gradient, new state) (:func:`decode_with_gradient`)."""
+        with torch.inference_mode():
+            delta, state, _, gradient = decode_with_gradient(self.network, torch.from_numpy(bits), t, state, torch.from_numpy(target))
+            return delta.numpy(), gradient.numpy(), state
 
 
 def use_threads() -> None:
