@@ -56,20 +56,6 @@ def flattened(pairs):
     return [tensor for pair in pairs for tensor in pair]
 
 
-class EncoderStep(nn.Module):
-    """(residual, t, h/c of each encoder cell) → (bits in ±1, new h/c): :meth:`Network.encode_step` at inference."""
-
-    def __init__(self, model: Network):
-        super().__init__()
-        self.model = model
-
-    def forward(self, residual, t, *state):
-        m = self.model
-        features, new_state = m.encoder(residual * m.gain(t), paired(state) if state else None)
-        y = torch.tanh(m.binarizer.conv(features))
-        return (torch.where(y >= 0, 1.0, -1.0), *flattened(new_state))
-
-
 class EncoderActivationsStep(nn.Module):
     """(residual, t, h/c of each encoder cell) → (the binarizer's pre-activations, whose sign is the bits, new h/c)."""
 
@@ -81,6 +67,15 @@ class EncoderActivationsStep(nn.Module):
         m = self.model
         features, new_state = m.encoder(residual * m.gain(t), paired(state) if state else None)
         return (m.binarizer.conv(features), *flattened(new_state))
+
+
+class EncoderStep(EncoderActivationsStep):
+    """(residual, t, h/c of each encoder cell) → (bits in ±1, new h/c): :meth:`Network.encode_step` at inference."""
+
+    def forward(self, residual, t, *state):
+        activations, *new_state = super().forward(residual, t, *state)
+        y = torch.tanh(activations)
+        return (torch.where(y >= 0, 1.0, -1.0), *new_state)
 
 
 class DecoderStep(nn.Module):
