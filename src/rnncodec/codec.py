@@ -164,8 +164,9 @@ class ModelPipeline:
         rate and distortion, the default); "rd-one-pass" and "uniform" (what coder 2 gives out)
         measure what its parts buy (benchmarks/allocation.py). ``tune``: the distortion "rd" weighs,
         one of :data:`rnncodec.limits.TUNES` (see :func:`rnncodec.block_stage.masking_weights`).
-        ``effort``: steps of the search of each network iteration's bits (:mod:`rnncodec.engines.search`;
-        0: the encoder's bits)."""
+        ``effort``: the sets of flips the search of each network iteration's bits tries
+        (:mod:`rnncodec.engines.search`); 0, the default here, codes the encoder's bits (the command
+        line and :mod:`rnncodec.api` default to :data:`rnncodec.limits.DEFAULT_EFFORT`)."""
         if allocation not in ALLOCATIONS:
             raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
         if effort:

@@ -74,7 +74,7 @@ def search_bits(engine, target: np.ndarray, t: int, decoder_state, activations: 
     (None where images chose different candidates): the encoder's bits (the sign of the binarizer's
     pre-activations ``activations``), ``effort`` candidates that flip the bits the gradient favours
     below each of :func:`flip_thresholds`, and their per-block mix, all through ``engine``'s decoder
-    from ``decoder_state``; the best kept. One decoder pass forward and back, and ``effort`` + 1 forward."""
+    from ``decoder_state``; the best kept. One decoder pass forward and back, and up to ``effort`` + 1 forward."""
     bits = sign(activations)
     delta, gradient, state = engine.decode_with_gradient(bits, t, decoder_state, target)
     favoured = gradient * bits > 0  # flipping these lowers the error, to first order
