@@ -82,8 +82,7 @@ def main():
     recon, enc_state, dec_state = torch.zeros_like(x), None, None
     for t in range(1, args.iterations + 1):
         with torch.no_grad():
-            features, enc_state = model.encoder((x - recon) * model.gain(t), enc_state)
-            activations = model.binarizer.conv(features)
+            activations, enc_state = model.encoder_activations(x - recon, t, enc_state)
         target = x - model.cfg.gamma * recon
         if args.search == "adam":
             bits = adam_search(model, target, t, dec_state, activations, args.effort, args.lr)

@@ -56,17 +56,20 @@ def flattened(pairs):
     return [tensor for pair in pairs for tensor in pair]
 
 
-class EncoderActivationsStep(nn.Module):
-    """(residual, t, h/c of each encoder cell) → (the binarizer's pre-activations, whose sign is the bits, new h/c)."""
+class Step(nn.Module):
+    """One iteration's step of ``model``, its recurrent state flattened into tensors (h, c of each cell)."""
 
     def __init__(self, model: Network):
         super().__init__()
         self.model = model
 
+
+class EncoderActivationsStep(Step):
+    """(residual, t, h/c of each encoder cell) → (the binarizer's pre-activations, whose sign is the bits, new h/c)."""
+
     def forward(self, residual, t, *state):
-        m = self.model
-        features, new_state = m.encoder(residual * m.gain(t), paired(state) if state else None)
-        return (m.binarizer.conv(features), *flattened(new_state))
+        activations, new_state = self.model.encoder_activations(residual, t, paired(state) if state else None)
+        return (activations, *flattened(new_state))
 
 
 class EncoderStep(EncoderActivationsStep):
@@ -78,25 +81,17 @@ class EncoderStep(EncoderActivationsStep):
         return (torch.where(y >= 0, 1.0, -1.0), *new_state)
 
 
-class DecoderStep(nn.Module):
+class DecoderStep(Step):
     """(bits in ±1, t, h/c of each decoder cell) → (Dec_t(bits), new h/c): :meth:`Network.decode_step`."""
-
-    def __init__(self, model: Network):
-        super().__init__()
-        self.model = model
 
     def forward(self, bits, t, *state):
         out, new_state = self.model.decode_step(bits, t, paired(state) if state else None)
         return (out, *flattened(new_state))
 
 
-class DecoderGradientStep(nn.Module):
+class DecoderGradientStep(Step):
     """(bits in ±1, t, target, h/c of each decoder cell) → (Dec_t(bits), the gradient with respect to the
     bits of the mean squared error against the target, new h/c): :func:`decode_with_gradient`."""
-
-    def __init__(self, model: Network):
-        super().__init__()
-        self.model = model
 
     def forward(self, bits, t, target, *state):
         delta, new_state, _, gradient = decode_with_gradient(self.model, bits, t, paired(state) if state else None, target)

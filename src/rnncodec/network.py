@@ -184,6 +184,11 @@ class Network(nn.Module):
         features, state = self.encoder(residual * self.gain(t), state)
         return self.binarizer(features), state
 
+    def encoder_activations(self, residual: torch.Tensor, t: int, state=None):
+        """As :meth:`encode_step`, the binarizer's pre-activations (whose sign is the bits at inference) in place of the bits."""
+        features, state = self.encoder(residual * self.gain(t), state)
+        return self.binarizer.conv(features), state
+
     def decode_step(self, bits: torch.Tensor, t: int, state=None):
         """Bits b_t and decoder state → Dec_t(b_t) (B,3,H,W), new state. x̂_t = Dec_t(b_t) + γ·x̂_{t-1}."""
         out, state = self.decoder(bits, state, t)

@@ -36,16 +36,16 @@ def sign(values: np.ndarray) -> np.ndarray:
     return np.where(values >= 0, np.float32(1), np.float32(-1))
 
 
-def squared_errors(target: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Each image's mean squared difference, (B,)."""
-    return np.square(target - delta).reshape(len(target), -1).mean(axis=1, dtype=np.float64)
-
-
 def block_errors(target: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Each BLOCK×BLOCK block's summed squared difference, (B, H/BLOCK, W/BLOCK)."""
     B, C, H, W = target.shape
     squares = np.square(target - delta).reshape(B, C, H // BLOCK, BLOCK, W // BLOCK, BLOCK)
     return squares.sum(axis=(1, 3, 5), dtype=np.float64)
+
+
+def squared_errors(blocks: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each image's mean squared difference, (B,), from its blocks' (:func:`block_errors`)."""
+    return blocks.sum(axis=(1, 2)) / target[0].size
 
 
 class Best:
@@ -79,20 +79,23 @@ def search_bits(engine, target: np.ndarray, t: int, decoder_state, activations: 
     delta, gradient, state = engine.decode_with_gradient(bits, t, decoder_state, target)
     favoured = gradient * bits > 0  # flipping these lowers the error, to first order
     unsure = np.abs(activations)
-    best = Best()
-    best.offer(bits, squared_errors(target, delta), delta, state)
-    candidates, errors = [bits], [block_errors(target, delta)]
+    best, candidates, errors = Best(), [], []
+
+    def offer(candidate, delta, state):
+        blocks = block_errors(target, delta)
+        best.offer(candidate, squared_errors(blocks, target), delta, state)
+        candidates.append(candidate)
+        errors.append(blocks)
+
+    offer(bits, delta, state)
     for threshold in flip_thresholds(effort):
         candidate = np.where(favoured & (unsure < threshold), -bits, bits)
-        delta, state = engine.decode_step(candidate, t, decoder_state)
-        best.offer(candidate, squared_errors(target, delta), delta, state)
-        candidates.append(candidate)
-        errors.append(block_errors(target, delta))
+        offer(candidate, *engine.decode_step(candidate, t, decoder_state))
     choice = np.argmin(np.stack(errors), axis=0)  # (B, h, w): each block's closest candidate
     if (choice != choice.flat[0]).any():
         mixed = np.take_along_axis(np.stack(candidates), choice[None, :, None], axis=0)[0]
         delta, state = engine.decode_step(mixed, t, decoder_state)
-        best.offer(mixed, squared_errors(target, delta), delta, state)
+        best.offer(mixed, squared_errors(block_errors(target, delta), target), delta, state)
     return best.bits, best.delta, best.state
 
 

@@ -41,8 +41,8 @@ class TorchEngine:
     def encoder_activations(self, residual: np.ndarray, t: int, state=None):
         """As :meth:`encode_step`, the binarizer's pre-activations (whose sign is the bits) in place of the bits."""
         with torch.inference_mode():
-            features, state = self.network.encoder(torch.from_numpy(residual) * self.network.gain(t), state)
-            return self.network.binarizer.conv(features).numpy(), state
+            activations, state = self.network.encoder_activations(torch.from_numpy(residual), t, state)
+            return activations.numpy(), state
 
     def decode_with_gradient(self, bits: np.ndarray, t: int, state, target: np.ndarray):
         """As :meth:`decode_step`, and the gradient with respect to ``bits`` of the mean squared error
