@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Block stage files side by side on the validation split: what a stage's shape is worth.
 
-    python benchmarks/stages.py [TRAIN_DIR] STAGE_FILE... [--json OUT]
+    python benchmarks/stages.py [TRAIN_DIR] STAGE_FILE... [--effort N] [--json OUT]
 
 Encodes each validation image of TRAIN_DIR (the held-out split, never Kodak) with each block
 stage file (rate–distortion layers, as the encoder writes them) through real .rgc files, decoding
@@ -29,16 +29,17 @@ def main(argv: list[str] | None = None) -> None:
     add_image_folder(parser, "--data", "train", "the training folder, whose validation split is used")
     parser.add_argument("stages", nargs="+", type=Path, metavar="STAGE_FILE", help="block stage files; the first is the reference")
     parser.add_argument("--json", type=Path, metavar="OUT", help="where to write every file's curve")
+    parser.add_argument("--effort", type=int, default=0, help="the encoder's bit search (rnncodec encode --effort)")
     args = parser.parse_args(argv)
     paths = [p for p in list_images(args.data) if is_validation(p)]
     counts = list(range(1, 17))
     curves = {}
     for stage in args.stages:
-        points = evaluate_folder(args.data, counts, stage, paths)["codecs"]["rnncodec"]["points"]
+        points = evaluate_folder(args.data, counts, stage, paths, effort=args.effort)["codecs"]["rnncodec"]["points"]
         curves[str(stage)] = points
         print(f"{stage}: " + " ".join(f"{p['bpp']:.3f}/{p['psnr']:.2f}" for p in points) + "  (bpp/PSNR dB per iteration)", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"dataset": f"{args.data.name} (validation split)", "images": len(paths),
+        args.json.write_text(json.dumps({"dataset": f"{args.data.name} (validation split)", "images": len(paths), "effort": args.effort,
                                          "curves": curves}, indent=1) + "\n")
 
     def columns(points):
