@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, metavar="OUT", help="where to write every file's curve")
     parser.add_argument("--effort", type=int, default=0, help="the encoder's bit search (rnncodec encode --effort)")
     args = parser.parse_args(argv)
+    if args.effort < 0:
+        parser.error("--effort must be 0 or more")
     paths = [p for p in list_images(args.data) if is_validation(p)]
     counts = list(range(1, 17))
     curves = {}
