@@ -1,4 +1,4 @@
-"""Would a larger post-filter, or one that sees each block's stage state, gain more? (Measured.)
+"""Would a larger post-filter, one at half resolution, or one that sees each block's stage state, gain more? (Measured.)
 
     python experiments/postfilter_capacity.py [STAGE_FILE] [--data TRAIN_DIR] [--crops 600]
         [--steps 5000] [--filters 16x4 32x4 16x4+state]
@@ -8,7 +8,8 @@ photos' 256² centre crops through real files with STAGE_FILE's model (default: 
 model) without its post-filter, as `rnncodec fit-postfilter` does, then fits each filter of
 --filters the same way (same crops, seed and batches; CHANNELSxLAYERS, "+state": the filter also
 sees, broadcast over each 16×16 block, the log of the block's stage scale and its refinement
-count, which the decoder knows) and prints the PSNR each adds on the validation crops at every
+count, which the decoder knows; "hCHANNELSxLAYERS": a filter that convolves at half resolution,
+`rnncodec fit-postfilter --fold 2`; "@LR": its learning rate, 2e-3 unless given) and prints the PSNR each adds on the validation crops at every
 iteration count, beside the model's own filter, with the multiply–accumulates per pixel and the
 seconds each fit took.
 """
@@ -95,14 +96,17 @@ class StateFilter(PostFilterNet):
 
 
 def filter_of(spec: str, iterations: int) -> PostFilterNet:
-    """A new filter from "CHANNELSxLAYERS[+state]"."""
+    """A new filter from "CHANNELSxLAYERS[+state]", or "hCHANNELSxLAYERS": one at half resolution (fold 2)."""
     size, _, state = spec.partition("+")
+    if size.startswith("h"):
+        channels, layers = (int(v) for v in size[1:].split("x"))
+        return PictureFilter(channels, layers, iterations, fold=2)
     channels, layers = (int(v) for v in size.split("x"))
     return StateFilter(channels, layers, iterations) if state == "state" else PictureFilter(channels, layers, iterations)
 
 
 def macs_per_pixel(net: PostFilterNet) -> int:
-    return sum(m.weight[0].numel() * m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d))
+    return sum(m.weight.numel() for m in net.modules() if isinstance(m, nn.Conv2d)) // net.fold**2
 
 
 def main() -> None:
@@ -126,14 +130,16 @@ def main() -> None:
     stage_file = read_weights_file(model.path)
     if has_postfilter(stage_file.metadata):
         settings = stage_file.metadata[METADATA]
-        own = PictureFilter(settings["channels"], settings["layers"], decoded.shape[1])
+        own = PictureFilter(settings["channels"], settings["layers"], decoded.shape[1], settings.get("fold", 1))
         own.load_state_dict({k.removeprefix(PREFIX): torch.from_numpy(np.asarray(v, np.float32))
                              for k, v in stage_file.tensors.items() if k.startswith(PREFIX)})
         rows.append(("the model's own", own, 0))
     for spec in args.filters:
         torch.manual_seed(0)
         start = time.time()
-        net = train_postfilter(originals, decoded, steps=args.steps, log=lambda _: None, net=filter_of(spec, decoded.shape[1]))
+        shape, _, lr = spec.partition("@")
+        net = train_postfilter(originals, decoded, steps=args.steps, lr=float(lr or 2e-3), log=lambda _: None,
+                               net=filter_of(shape, decoded.shape[1]))
         rows.append((spec, net, time.time() - start))
     print("| filter | MAC/px | fit s | mean | " + " | ".join(f"at {t}" for t in range(1, decoded.shape[1] + 1)) + " |")
     print("|---|---:|---:|---:|" + "---:|" * decoded.shape[1])
