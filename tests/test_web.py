@@ -206,8 +206,8 @@ def unshipped_stage_model(folder: Path, network: Path) -> dict[str, Path]:
     return {p.name: p for p in [folder / "registry.json", folder / "net.safetensors", path, ternary_path, *graphs]}
 
 
-def random_postfilter(seed: int, fold: int = 1):
-    """A post-filter unlike any fitted one: PostFilterNet(8, 3, fold=fold) with every parameter drawn from a seeded
+def random_postfilter(seed: int):
+    """A post-filter unlike any fitted one: PostFilterNet(8, 3) with every parameter drawn from a seeded
     generator. It moves values by tens of levels, differently at each iteration count and on the block
     grid's edges; its weights on the picture are small, so the level by which the browser's unfiltered
     pictures may differ from rnncodec's changes its output little."""
@@ -215,18 +215,18 @@ def random_postfilter(seed: int, fold: int = 1):
 
     from rnncodec.postfilter_training import PostFilterNet
 
-    net = PostFilterNet(8, 3, fold=fold)
+    net = PostFilterNet(8, 3)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in net.named_parameters():
             spread = 0.1 if name.endswith("bias") else 0.5 if name.startswith("film") else 0.03
             p.copy_(torch.randn(p.shape, generator=generator) * spread)
-        net.convs[0].weight.view(8, 5, fold * fold, 3, 3)[:, 3:] *= 0.5 / 0.03  # the block-edge maps' weights, as large as FiLM's
+        net.convs[0].weight[:, 3:] *= 0.5 / 0.03  # the block-edge maps' weights, as large as FiLM's
     return net.eval()
 
 
-def add_postfilter(folder: Path, stage: Path, name: str, seed: int, half: bool = False, fold: int = 1) -> tuple[Path, Path]:
-    """Write ``name`` in the models folder: the block stage file ``stage`` with random_postfilter(seed, fold)
+def add_postfilter(folder: Path, stage: Path, name: str, seed: int, half: bool = False) -> tuple[Path, Path]:
+    """Write ``name`` in the models folder: the block stage file ``stage`` with random_postfilter(seed)
     (its tensors stored as float16 if ``half``) and its graph beside it, listed in the folder's
     registry. Returns the stage file and the graph."""
     from safetensors import safe_open
@@ -236,7 +236,7 @@ def add_postfilter(folder: Path, stage: Path, name: str, seed: int, half: bool =
     from rnncodec.postfilter_training import save_with_postfilter
 
     path = folder / name
-    save_with_postfilter(stage, path, random_postfilter(seed, fold))
+    save_with_postfilter(stage, path, random_postfilter(seed))
     if half:
         with safe_open(str(path), framework="numpy") as f:
             metadata = f.metadata()
@@ -305,13 +305,11 @@ def session(tmp_path_factory, tiny_weights):
         jobs.append({"name": "kodim23-slow", "src": "/slow/kodim23-slow.rgc", "release": "/release/kodim23-slow.rgc", "iterations": 1})
     models = unshipped_stage_model(folder / "tiny-models", tiny_weights)
     filtered = add_postfilter(folder / "tiny-models", models["net-stage.safetensors"], "net-filtered.safetensors", seed=1, half=True)
-    half_resolution = add_postfilter(folder / "tiny-models", models["net-stage.safetensors"], "net-half-res.safetensors", seed=3, fold=2)
     no_graph, missing_graph = add_postfilter(folder / "tiny-models", models["net-stage.safetensors"], "net-no-graph.safetensors", seed=2)
     add("tiny-filtered.rgc", rnncodec.encode(filtered_test_image(), iterations=8, model=filtered[0]), models="/files/tiny-models/")
-    add("tiny-half-res.rgc", rnncodec.encode(filtered_test_image(), iterations=8, model=half_resolution[0]), models="/files/tiny-models/")
     add("tiny-no-graph.rgc", rnncodec.encode(filtered_test_image(), iterations=3, model=no_graph), models="/files/tiny-models/")
     missing_graph.unlink()
-    for path in [*models.values(), *filtered, *half_resolution, no_graph]:
+    for path in [*models.values(), *filtered, no_graph]:
         files[f"tiny-models/{path.name}"] = path.read_bytes()
     tiny = rnncodec.encode(smooth_image(48, 80, seed=11), iterations=8, model=models["net-stage.safetensors"])
     add("tiny-stage.rgc", tiny, models="/files/tiny-models/")
@@ -379,31 +377,18 @@ def test_a_model_with_a_post_filter_paints_every_iteration_filtered_as_in_python
     models = folder / "tiny-models"
     stored = read_weights_file(models / "net-filtered.safetensors").tensors
     assert {t.dtype for name, t in stored.items() if name.startswith("postfilter.")} == {np.dtype(np.float16)}
-    _assert_filtered_as_in_python(folder, files, results, "tiny-filtered.rgc", "net-filtered.safetensors")
-
-
-def test_a_post_filter_at_half_resolution_runs_in_the_browser_as_in_python(session):
-    """A filter fitted with --fold 2 (space-to-depth, the odd side padded) paints the pictures rnncodec decodes."""
-    folder, files, results = session
-    _assert_filtered_as_in_python(folder, files, results, "tiny-half-res.rgc", "net-half-res.safetensors")
-
-
-def _assert_filtered_as_in_python(folder: Path, files: dict, results: dict, name: str, model: str) -> None:
-    """The browser painted file ``name`` (filtered_test_image at -q 8 with the tiny post-filter ``model``)
-    as rnncodec decodes it, every iteration's picture visibly filtered (alpha untouched)."""
-    models = folder / "tiny-models"
-    data = files[name]
+    data = files["tiny-filtered.rgc"]
     unfiltered = rnncodec.encode(filtered_test_image(), iterations=8, model=models / "net-stage.safetensors")
     with _quiet():
-        with_filter = rnncodec.decode_iterations(data, model=models / model)
+        with_filter = rnncodec.decode_iterations(data, model=models / "net-filtered.safetensors")
         without = rnncodec.decode_iterations(unfiltered, model=models / "net-stage.safetensors")
     for a, b in zip(with_filter, without):
         a, b = np.asarray(a).astype(np.int16), np.asarray(b).astype(np.int16)
         assert np.array_equal(a[..., 3], b[..., 3])
         # more than twice the tolerance: a browser that skipped the filter would fail the comparison below
         assert np.abs(a[..., :3] - b[..., :3]).max() > 2 * TOLERANCE
-    _assert_complete(results[name], 8)
-    assert largest_difference(folder, name, data, 8, model=models / model) <= TOLERANCE
+    _assert_complete(results["tiny-filtered.rgc"], 8)
+    assert largest_difference(folder, "tiny-filtered.rgc", data, 8, model=models / "net-filtered.safetensors") <= TOLERANCE
 
 
 def test_a_stage_file_whose_post_filter_graph_is_missing_is_refused_in_the_element(session):

@@ -8,10 +8,8 @@ at load as the network's graphs are). The graph takes the picture (1, 3, H, W) a
 and clamped to 0–255: the decoder only casts it to 8 bits. Its layers: a 3×3 convolution of the
 picture and two maps of the pixels on a 16×16 block's edge (rows and columns 0 and 15 of each
 block, counted from the picture's top left), a scale and shift by t, ReLU; L − 2 further 3×3
-convolutions with ReLU; a 3×3 convolution to 3 channels added to the picture. A filter of fold 2
-(``fold`` in the metadata) runs those layers at half resolution, on the picture and maps folded
-into 4× the channels (space-to-depth, an odd side padded by repeating its last row or column), and
-unfolds the correction. The training and export are in :mod:`rnncodec.postfilter_training`.
+convolutions with ReLU; a 3×3 convolution to 3 channels added to the picture. The training and
+export are in :mod:`rnncodec.postfilter_training`.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from .errors import WeightsError
 from .limits import BLOCK
 
 PREFIX = "postfilter."  # the filter's tensors in a block stage file
-METADATA = "postfilter"  # its settings: {"channels": C, "layers": L[, "fold": 2]}
+METADATA = "postfilter"  # its settings: {"channels": C, "layers": L}
 GRAPH = "postfilter"
 GRAPH_FORMAT = "rnncodec-postfilter-graph-1"
 STRIP_PIXELS = 1 << 20  # pictures are filtered in strips of about this many pixels, to bound memory

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .export import unbind_parameters
 from .files import atomic_write
 from .limits import BLOCK
-from .postfilter import GRAPH, GRAPH_FORMAT, HALO, METADATA, PREFIX, graph_path
+from .postfilter import GRAPH, GRAPH_FORMAT, METADATA, PREFIX, graph_path
 
 OPSET = 17
 
@@ -39,46 +39,24 @@ def block_edges(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
 
 class PostFilterNet(nn.Module):
     """The post-filter (see :mod:`rnncodec.postfilter`): pictures (B, 3, H, W) in 0–255 and iteration
-    counts t (B,) → filtered pictures in 0–255, unrounded.
+    counts t (B,) → filtered pictures in 0–255, unrounded."""
 
-    ``fold`` 2 makes it work at half resolution: the picture and its edge maps (padded by repeating
-    the last row and column to even sides) are folded into 4 × 5 channels of half the size
-    (space-to-depth), the convolutions run there, and the last one's 12 channels unfold into the
-    correction. A layer then costs a quarter of its work per pixel and reaches twice as far."""
-
-    def __init__(self, channels: int = 16, layers: int = 4, iterations: int = 16, fold: int = 1):
+    def __init__(self, channels: int = 16, layers: int = 4, iterations: int = 16):
         super().__init__()
-        self.fold = fold
-        widths = [fold * fold * (3 + 2)] + [channels] * (layers - 1) + [fold * fold * 3]
+        widths = [3 + 2] + [channels] * (layers - 1) + [3]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths, widths[1:]))
         self.film = nn.Embedding(iterations, 2 * channels)  # per iteration count: scale − 1 and shift
         for p in (self.film.weight, self.convs[-1].weight, self.convs[-1].bias):
             nn.init.zeros_(p)  # starts as the identity
 
-    @property
-    def reach(self) -> int:
-        """How many pixels away, at most, a pixel of the input moves an output pixel."""
-        return len(self.convs) * self.fold + self.fold - 1
-
-    @property
-    def macs_per_pixel(self) -> int:
-        """Multiply–accumulates per pixel of the picture."""
-        return sum(c.weight.numel() for c in self.convs) // self.fold**2
-
     def forward(self, pictures: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x = pictures / 255
-        height, width = x.shape[2], x.shape[3]
-        h = torch.cat([x, block_edges(height, width, x).expand(len(x), -1, -1, -1)], 1)
-        if self.fold > 1:
-            h = F.pixel_unshuffle(F.pad(h, (0, -width % self.fold, 0, -height % self.fold), mode="replicate"), self.fold)
+        h = torch.cat([x, block_edges(x.shape[2], x.shape[3], x).expand(len(x), -1, -1, -1)], 1)
         scale, shift = self.film(t - 1)[:, :, None, None].chunk(2, 1)
         h = F.relu(self.convs[0](h) * (1 + scale) + shift)
         for conv in self.convs[1:-1]:
             h = F.relu(conv(h))
-        correction = self.convs[-1](h)
-        if self.fold > 1:
-            correction = F.pixel_shuffle(correction, self.fold)[:, :, :height, :width]
-        return (x + correction) * 255
+        return (x + self.convs[-1](h)) * 255
 
     def delivered(self, pictures: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The pictures as the decoder delivers them: filtered, rounded (half to even), clamped to 0–255."""
@@ -204,8 +182,7 @@ def save_with_postfilter(stage_file: Path, out: Path, net: PostFilterNet, **fact
     tensors.update({PREFIX + k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()})
     metadata = {k: v if k == "format" else json.dumps(v) for k, v in source.metadata.items() if k != METADATA}
     layers = len(net.convs)
-    settings = {"channels": net.convs[0].out_channels, "layers": layers, "graph": GRAPH}
-    metadata[METADATA] = json.dumps(settings | ({"fold": net.fold} if net.fold > 1 else {}))
+    metadata[METADATA] = json.dumps({"channels": net.convs[0].out_channels, "layers": layers, "graph": GRAPH})
     metadata.update({k: json.dumps(v) for k, v in facts.items()})
     graph = export_graph(net)
     atomic_write(graph_path(Path(out)), lambda tmp: Path(tmp).write_bytes(graph))
@@ -228,16 +205,13 @@ def psnr_gains(net: PostFilterNet, originals: np.ndarray, decoded: np.ndarray) -
 
 
 def fit_postfilter_file(stage_file: str | Path, data: str | Path, output: str | Path, crops: int = 600, steps: int = 6000,
-                        channels: int = 16, layers: int = 4, seed: int = 0, log=print, fold: int = 1,
-                        lr: float = 2e-3) -> dict:
+                        channels: int = 16, layers: int = 4, seed: int = 0, log=print) -> dict:
     """Fit a post-filter for a block stage file's model on ``crops`` training crops (2 per image,
     the validation split left out) and write the stage file with it as ``output``, beside it, with
     its graph. Returns facts, with the filter's PSNR gain per iteration count on the validation
     split's centre crops (256²)."""
     from .data import is_validation, list_images
 
-    if PostFilterNet(channels, layers, fold=fold).reach > HALO:
-        raise ValueError(f"a filter of {layers} layers at fold {fold} reaches further than the {HALO} rows a strip's halo holds")
     paths = list_images(data)
     train, validation = [p for p in paths if not is_validation(p)], [p for p in paths if is_validation(p)]
     if not train or not validation:
@@ -246,11 +220,10 @@ def fit_postfilter_file(stage_file: str | Path, data: str | Path, output: str | 
     pipeline = unfiltered_pipeline(Path(stage_file))
     originals, decoded = decoded_crops(pipeline, train, 2, 128, seed)
     log(f"{len(originals)} training crops decoded at every iteration")
-    net = train_postfilter(originals, decoded, steps=steps, lr=lr, seed=seed, log=log,
-                           net=PostFilterNet(channels, layers, decoded.shape[1], fold))
+    net = train_postfilter(originals, decoded, channels, layers, steps, seed=seed, log=log)
     val_originals, val_decoded = decoded_crops(pipeline, validation, 1, 256, seed, centre=True)
     gains = psnr_gains(net, val_originals, val_decoded)
-    facts = {"postfilter_crops": len(originals), "postfilter_steps": steps, "postfilter_lr": lr,
+    facts = {"postfilter_crops": len(originals), "postfilter_steps": steps,
              "postfilter_validation_psnr_gain": [round(g, 4) for g in gains]}
     save_with_postfilter(Path(stage_file), Path(output), net, **facts)
     return facts | {"validation_images": len(val_originals)}

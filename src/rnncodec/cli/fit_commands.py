@@ -102,19 +102,15 @@ def fit_block_stage(weights, data, output, force, after, crops, crop, images, le
 @click.option("--steps", default=6000, show_default=True, type=click.IntRange(1), help="Training steps (batches of 32 patches of 64²).")
 @click.option("--channels", default=16, show_default=True, type=click.IntRange(1), help="Width of the filter's hidden layers.")
 @click.option("--layers", default=4, show_default=True, type=click.IntRange(2), help="Convolutions, all 3×3.")
-@click.option("--fold", default=1, show_default=True, type=click.Choice(["1", "2"]), callback=lambda _c, _p, v: int(v),
-              help="2: convolve at half resolution, the picture folded into 4× the channels (a quarter of the work per layer).")
-@click.option("--lr", default=2e-3, show_default=True, type=click.FloatRange(0, min_open=True),
-              help="Peak learning rate (Adam; warm-up, then cosine decay to zero).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @threads_option
-def fit_postfilter(stage_file, data, output, force, crops, steps, channels, layers, fold, lr, seed, threads):
+def fit_postfilter(stage_file, data, output, force, crops, steps, channels, layers, seed, threads):
     """Fit a post-filter for a block stage file's model on its own decoded training crops
     (rnncodec.postfilter); write the stage file with it, and say what it adds on the validation split."""
     from ..postfilter_training import fit_postfilter_file
 
     def fit():
-        facts = fit_postfilter_file(stage_file, data, output, crops, steps, channels, layers, seed, log=click.echo, fold=fold, lr=lr)
+        facts = fit_postfilter_file(stage_file, data, output, crops, steps, channels, layers, seed, log=click.echo)
         gains = " ".join(f"{g:+.3f}" for g in facts["postfilter_validation_psnr_gain"])
         click.echo(f"validation split ({facts['validation_images']} centre crops): PSNR gain per iteration count {gains} dB")
         return facts
