@@ -26,7 +26,7 @@ import argparse
 import numpy as np
 
 from rnncodec import layered
-from rnncodec.block_stage import BlockStage, _rescale
+from rnncodec.block_stage import BlockStage, _code_ternary
 from rnncodec.codec import ModelPipeline
 from rnncodec.data import is_validation, list_images
 from rnncodec.evaluate import evaluate_folder
@@ -44,26 +44,6 @@ def sending_costs(pipeline: ModelPipeline) -> np.ndarray:
     return -np.log2(p_sent) + 1 + np.log2(1 - p_sent)
 
 
-def choose(coefficients, alpha, scale, step, tau, kappa, weights=None, rate_term=0.0):
-    """_code_ternary's choice with per-component weights on κ's threshold and a rate term in the scale bit's."""
-    best, magnitude = None, np.abs(coefficients)
-    for up in (False, True):
-        s = (scale * step if up else scale / step)[..., None]
-        values = np.where(magnitude >= tau * alpha * s, np.sign(coefficients), 0).astype(coefficients.dtype)
-        removes = 2 * magnitude * alpha * s - (alpha * s) ** 2
-        mean = np.maximum(removes, 0).sum(axis=-1, keepdims=True) / (coefficients.shape[-1] + 1)
-        if kappa:
-            values = np.where(removes >= kappa * mean * (1 if weights is None else weights), values, 0).astype(coefficients.dtype)
-        error = np.sum((coefficients - values * alpha * s) ** 2, axis=-1) + rate_term * mean[..., 0] * np.count_nonzero(values, axis=-1)
-        if best is None:
-            best = values, np.full(error.shape, up), error
-        else:
-            better = error < best[2]
-            best = np.where(better[..., None], values, best[0]), better, np.minimum(error, best[2])
-    values, up, _ = best
-    return values, up, _rescale(scale, up, step)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_image_folder(parser, "--data", "train", "the training folder, whose validation split is used")
@@ -79,7 +59,8 @@ def main() -> None:
         if "cost" in variant:
             row = costs[layered._stage_level_state(np.array([level]))[0]]
             weights = (row / row.mean()) ** variant["cost"]
-        return choose(coefficients, self.alpha[level], scale, self.step, tau, kappa, weights, variant.get("rdscale", 0.0))
+        return _code_ternary(coefficients, self.alpha[level], scale, self.step, tau, kappa if weights is None else kappa * weights,
+                             variant.get("rdscale", 0.0))
 
     BlockStage.choose = patched
     curves = {}

@@ -64,19 +64,24 @@ def _code(coefficients: np.ndarray, alpha: np.ndarray, scale: np.ndarray, step: 
 
 
 def _code_ternary(coefficients: np.ndarray, alpha: np.ndarray, scale: np.ndarray, step: float, dead_zone: float,
-                  rate_weight: float):
+                  rate_weight: float | np.ndarray, rate_term: float = 0.0):
     """A ternary stage's choice for blocks' coefficients (…, C − 1): values in −1/0/+1, scale bits (up),
     new scales. For each scale bit the values are the signs, zeroed below τ·α·s and where sending
-    removes less than κ times the block's mean per component; the bit that leaves less error wins."""
+    removes less than κ times the block's mean per component (κ one number, or one per component);
+    the bit that leaves less error wins, each sent value counted as ``rate_term`` times that mean
+    more (0, the encoder's: error alone; experiments/stage_decisions.py varies both)."""
     best, magnitude = None, np.abs(coefficients)
     for up in (False, True):
         s = (scale * step if up else scale / step)[..., None]
         values = np.where(magnitude >= dead_zone * alpha * s, np.sign(coefficients), 0).astype(coefficients.dtype)
-        if rate_weight:
+        if np.any(rate_weight) or rate_term:
             removes = 2 * magnitude * alpha * s - (alpha * s) ** 2
             mean = np.maximum(removes, 0).sum(axis=-1, keepdims=True) / (coefficients.shape[-1] + 1)
+        if np.any(rate_weight):
             values = np.where(removes >= rate_weight * mean, values, 0).astype(coefficients.dtype)
         error = np.sum((coefficients - values * alpha * s) ** 2, axis=-1)
+        if rate_term:
+            error = error + rate_term * mean[..., 0] * np.count_nonzero(values, axis=-1)
         if best is None:
             best = values, np.full(error.shape, up), error
         else:
